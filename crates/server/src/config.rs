@@ -1,0 +1,499 @@
+//! Configuration: defaults, then an optional TOML file, then `TESSERA_<SECTION>__<KEY>` environment
+//! variables (a value may instead be read from a file named by `..._FILE`).
+//!
+//! Unknown keys in the file or the environment stop start-up with a message naming the key, so a
+//! typo never silently falls back to a default. This module reads files and the environment only;
+//! it opens no database and creates nothing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite database, the key file and the mail outbox.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub auth: AuthConfig,
+    pub otp: OtpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Log format: "human" or "json".
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// A request taking longer than this is answered with 503.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Empty: SQLite at `<data_dir>/tessera.db`. Otherwise `sqlite://PATH` or `postgres://...`.
+    pub url: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// SQLite durability: "normal" (survives a killed process; a power loss may lose the last
+    /// commits) or "full" (fsync on every commit).
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    // The URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// File holding the encryption keys for secrets at rest. Empty: `<data_dir>/tessera.key`.
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Minutes of elevated rights after an admin re-enters the password.
+    pub reauth_minutes: u64,
+    /// Hours an admin API session lives without use.
+    pub session_idle_minutes: u64,
+    /// Hours an admin API session lives at most.
+    pub session_absolute_hours: u64,
+    /// Password hashes computed at the same time (each Argon2id hash takes ~19 MiB).
+    pub max_concurrent_password_hashes: usize,
+    /// Shortest password accepted.
+    pub min_password_length: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtpConfig {
+    /// Name shown in authenticator apps (the Key URI issuer).
+    pub issuer: String,
+    /// TOTP steps accepted before the current one.
+    pub totp_window_back: u64,
+    /// TOTP steps accepted after the current one.
+    pub totp_window_forward: u64,
+    /// HOTP counters checked ahead of the stored one.
+    pub hotp_look_ahead: u64,
+    /// TOTP steps (each way) searched when resynchronising a drifted token.
+    pub totp_resync_window: u64,
+    /// HOTP counters searched when resynchronising a token far ahead.
+    pub hotp_resync_window: u64,
+    /// Longest delay, in seconds, between attempts after consecutive failed codes.
+    pub throttle_max_secs: u64,
+    /// Consecutive failed codes after which a token is locked.
+    pub lockout_failures: u64,
+    /// Minutes a locked token stays locked unless an admin unlocks it earlier.
+    pub lockout_minutes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./tessera-data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            keys: KeysConfig::default(),
+            auth: AuthConfig::default(),
+            otp: OtpConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_format: LogFormat::Human,
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 8,
+            sqlite_synchronous: SqliteSynchronous::Normal,
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            key_file: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            reauth_minutes: 5,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            max_concurrent_password_hashes: 2,
+            min_password_length: 10,
+        }
+    }
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "Tessera".to_owned(),
+            totp_window_back: 1,
+            totp_window_forward: 1,
+            hotp_look_ahead: 10,
+            totp_resync_window: 60,
+            hotp_resync_window: 1000,
+            throttle_max_secs: 900,
+            lockout_failures: 10,
+            lockout_minutes: 60,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded. Every message names the file, key or variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Environment variables that belong to Tessera but are not config keys.
+const NON_KEY_VARS: &[&str] = &["TESSERA_DATA_DIR", "TESSERA_CONFIG", "TESSERA_LOG"];
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the given environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Syntax {
+                        path: path.to_owned(),
+                        message: e.message().to_owned(),
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        for (var, value) in &env {
+            apply_env(&mut table, &defaults, var, value)?;
+        }
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    let where_ = file
+                        .map(|p| format!(" (in {})", p.display()))
+                        .unwrap_or_default();
+                    ConfigError::Invalid(format!("{}{where_}", e.message()))
+                })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.trim();
+        let known_scheme = url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://");
+        if !url.is_empty() && !known_scheme {
+            return Err(ConfigError::Invalid(format!(
+                "database.url must start with sqlite:, postgres:// or postgresql://, got {:?}",
+                redact_url(url)
+            )));
+        }
+        if url.starts_with("postgres") && url::Url::parse(url).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "database.url is not a valid URL: {:?}",
+                redact_url(url)
+            )));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
+        }
+        if self.auth.max_concurrent_password_hashes == 0 {
+            return Err(ConfigError::Invalid(
+                "auth.max_concurrent_password_hashes must be at least 1".into(),
+            ));
+        }
+        if self.otp.issuer.trim().is_empty() || self.otp.issuer.contains(':') {
+            return Err(ConfigError::Invalid(
+                "otp.issuer must be non-empty and must not contain ':'".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the key file lives.
+    pub fn key_file(&self) -> PathBuf {
+        if self.keys.key_file.as_os_str().is_empty() {
+            self.data_dir.join("tessera.key")
+        } else {
+            self.keys.key_file.clone()
+        }
+    }
+
+    /// The database URL, with the SQLite default filled in.
+    pub fn database_url(&self) -> String {
+        let url = self.database.url.trim();
+        if url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("tessera.db").display())
+        } else {
+            url.to_owned()
+        }
+    }
+}
+
+/// Applies one `TESSERA_SECTION__KEY[_FILE]` variable to the table. Variables without `__` are not
+/// config keys; unknown Tessera variables are refused so that a typo is noticed.
+fn apply_env(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    var: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
+    let Some(rest) = var.strip_prefix("TESSERA_") else {
+        return Ok(());
+    };
+    if NON_KEY_VARS.contains(&var) || rest.starts_with("TEST_") || !rest.contains("__") {
+        return Ok(());
+    }
+    let env_err = |message: String| ConfigError::Env {
+        var: var.to_owned(),
+        message,
+    };
+    let (path, value) = match rest.strip_suffix("_FILE") {
+        Some(base) if lookup(defaults, &key_path(base)).is_some() => {
+            let text = std::fs::read_to_string(value)
+                .map_err(|e| env_err(format!("cannot read {value}: {e}")))?;
+            (
+                key_path(base),
+                text.trim_end_matches(['\r', '\n']).to_owned(),
+            )
+        }
+        _ => (key_path(rest), value.to_owned()),
+    };
+    let Some(default) = lookup(defaults, &path) else {
+        return Err(env_err(format!(
+            "unknown configuration key {}",
+            path.join(".")
+        )));
+    };
+    // Type the string by the default's type, so "8" stays a string where a string is expected.
+    let typed = match default {
+        toml::Value::Integer(_) => value
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| env_err(format!("expected an integer, got {value:?}")))?,
+        toml::Value::Boolean(_) => match value.trim() {
+            "true" | "1" | "yes" => toml::Value::Boolean(true),
+            "false" | "0" | "no" => toml::Value::Boolean(false),
+            _ => return Err(env_err(format!("expected true or false, got {value:?}"))),
+        },
+        _ => toml::Value::String(value),
+    };
+    let (last, parents) = path
+        .split_last()
+        .ok_or_else(|| env_err("empty key".into()))?;
+    let mut node = table;
+    for part in parents {
+        let entry = node
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry
+            .as_table_mut()
+            .ok_or_else(|| env_err(format!("{part} is not a section")))?;
+    }
+    node.insert(last.clone(), typed);
+    Ok(())
+}
+
+fn key_path(rest: &str) -> Vec<String> {
+    rest.split("__").map(|p| p.to_ascii_lowercase()).collect()
+}
+
+fn lookup<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {
+    let (first, rest) = path.split_first()?;
+    let value = table.get(first)?;
+    if rest.is_empty() {
+        Some(value)
+    } else {
+        lookup(value.as_table()?, rest)
+    }
+}
+
+/// Hides the password part of a database URL.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn paths(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+        for (k, v) in table {
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                toml::Value::Table(t) => paths(&p, t, out),
+                _ => out.push(p),
+            }
+        }
+    }
+
+    #[test]
+    fn example_config_parses_and_covers_every_field() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.example.toml");
+        Config::load(Some(&example), Vec::new()).expect("example parses");
+        let text = std::fs::read_to_string(&example).unwrap();
+        let mut documented = Vec::new();
+        paths("", &text.parse::<toml::Table>().unwrap(), &mut documented);
+        let mut fields = Vec::new();
+        paths(
+            "",
+            &toml::Table::try_from(Config::default()).unwrap(),
+            &mut fields,
+        );
+        let missing: Vec<_> = fields.iter().filter(|f| !documented.contains(f)).collect();
+        assert!(missing.is_empty(), "undocumented keys: {missing:?}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("TESSERA_SERVER__LISTEN", "0.0.0.0:9000"),
+                ("TESSERA_AUTH__REAUTH_MINUTES", "7"),
+                ("TESSERA_OTP__ISSUER", "123"),
+                ("PATH", "/bin"),
+                ("TESSERA_TEST_POSTGRES_URL", "postgres://x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.auth.reauth_minutes, 7);
+        assert_eq!(c.otp.issuer, "123");
+    }
+
+    #[test]
+    fn unknown_env_key_is_refused_by_name() {
+        let err = Config::load(None, env(&[("TESSERA_SERVER__LISTN", "x")])).unwrap_err();
+        assert!(err.to_string().contains("server.listn"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_key_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[server]\nlisen = \"1.2.3.4:5\"\n").unwrap();
+        let err = Config::load(Some(&f), Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn malformed_database_url_is_refused() {
+        let err = Config::load(None, env(&[("TESSERA_DATABASE__URL", "mysql://x")])).unwrap_err();
+        assert!(err.to_string().contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn secret_from_file_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("url");
+        std::fs::write(&f, "postgres://u:pw@localhost/db\n").unwrap();
+        let c = Config::load(
+            None,
+            env(&[("TESSERA_DATABASE__URL_FILE", f.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "postgres://u:pw@localhost/db");
+        assert!(!format!("{:?}", c.database).contains("pw@"));
+    }
+
+    #[test]
+    fn wrong_type_names_the_variable() {
+        let err = Config::load(None, env(&[("TESSERA_AUTH__REAUTH_MINUTES", "soon")])).unwrap_err();
+        assert!(
+            err.to_string().contains("TESSERA_AUTH__REAUTH_MINUTES"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,394 @@
+//! Secrets at rest and the server's one source of randomness.
+//!
+//! Seeds and other secrets are sealed with XChaCha20-Poly1305 under a server key. A sealed blob is
+//! `version (1) || key id (4, big endian) || nonce (24) || ciphertext+tag`, so keys can rotate: new
+//! blobs use the newest key, old blobs name the key that opens them. The associated data binds a
+//! blob to the row it belongs to; a blob copied into another row does not open.
+//!
+//! Passwords are hashed with Argon2id, at most N at a time (each hash takes ~19 MiB).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+const BLOB_VERSION: u8 = 1;
+const NONCE_LEN: usize = 24;
+const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("the operating system's random number generator failed")]
+    Random,
+    #[error("key file {path}: {message}")]
+    KeyFile { path: String, message: String },
+    /// The blob is damaged, was moved to another row, or its key is missing.
+    #[error("a sealed secret could not be opened (damaged, moved, or key {key_id} missing)")]
+    Open { key_id: u32 },
+    #[error("password hashing failed")]
+    Hash,
+}
+
+/// Fills `buf` from the operating system's CSPRNG.
+#[allow(clippy::disallowed_methods)] // this is the single home of randomness in the server
+pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
+    getrandom::fill(buf).map_err(|_| CryptoError::Random)
+}
+
+/// `n` random bytes.
+pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let mut v = Zeroizing::new(vec![0u8; n]);
+    fill_random(&mut v)?;
+    Ok(v)
+}
+
+/// A random URL-safe token with 256 bits of entropy (API keys, session tokens, links).
+pub fn random_token() -> Result<String, CryptoError> {
+    Ok(BASE64URL_NOPAD.encode(&random_bytes(32)?))
+}
+
+/// A random upper-case alphanumeric string without look-alike characters (serials, codes read aloud).
+pub fn random_readable(len: usize) -> Result<String, CryptoError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789"; // 32 symbols: no 0/O, 1/I
+    let bytes = random_bytes(len)?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+        .collect())
+}
+
+/// SHA-256 of a high-entropy token, hex. Tokens of 256 random bits need no salt or slow hash.
+pub fn token_hash(token: &str) -> String {
+    HEXLOWER.encode(&Sha256::digest(token.as_bytes()))
+}
+
+/// Compares two byte strings in constant time.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// The server's encryption keys, loaded from the key file.
+#[derive(Clone)]
+pub struct KeyRing {
+    keys: BTreeMap<u32, Zeroizing<[u8; 32]>>,
+    current: u32,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+impl KeyRing {
+    /// A ring with one fresh random key (id 1).
+    pub fn generate() -> Result<KeyRing, CryptoError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        fill_random(key.as_mut())?;
+        Ok(KeyRing {
+            keys: BTreeMap::from([(1, key)]),
+            current: 1,
+        })
+    }
+
+    /// Loads the key file, creating it (mode 0600) with one new key if it does not exist.
+    /// Returns the ring and whether the file was created.
+    pub fn load_or_create(path: &Path) -> Result<(KeyRing, bool), CryptoError> {
+        let err = |message: String| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            message,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok((Self::parse(&text).map_err(err)?, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let ring = Self::generate()?;
+                ring.write_new(path).map_err(|e| err(e.to_string()))?;
+                Ok((ring, true))
+            }
+            Err(e) => Err(err(format!("cannot read: {e}"))),
+        }
+    }
+
+    /// Adds a new key and makes it current (key rotation). Old keys still open old blobs.
+    pub fn rotate(&mut self) -> Result<u32, CryptoError> {
+        let id = self.keys.keys().next_back().map_or(1, |k| k + 1);
+        let mut key = Zeroizing::new([0u8; 32]);
+        fill_random(key.as_mut())?;
+        self.keys.insert(id, key);
+        self.current = id;
+        Ok(id)
+    }
+
+    /// Writes the ring to `path`, replacing it atomically (write to a temporary file, then rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("key.new");
+        let _ = std::fs::remove_file(&tmp);
+        self.write_new(&tmp)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// The file format: comment lines, then one `tessera-key v1 <id> <base64url key>` line per
+    /// key; the highest id is current.
+    fn parse(text: &str) -> Result<KeyRing, String> {
+        let mut keys = BTreeMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [tag, "v1", id, key] = parts[..] else {
+                return Err(format!("line {} is not a key line", n + 1));
+            };
+            if tag != "tessera-key" {
+                return Err(format!("line {} is not a key line", n + 1));
+            }
+            let id: u32 = id
+                .parse()
+                .map_err(|_| format!("line {}: bad key id", n + 1))?;
+            let bytes = Zeroizing::new(
+                BASE64URL_NOPAD
+                    .decode(key.as_bytes())
+                    .map_err(|_| format!("line {}: key is not base64url", n + 1))?,
+            );
+            let mut arr = Zeroizing::new([0u8; 32]);
+            if bytes.len() != 32 {
+                return Err(format!("line {}: key must be 32 bytes", n + 1));
+            }
+            arr.copy_from_slice(&bytes);
+            keys.insert(id, arr);
+        }
+        let current = *keys.keys().next_back().ok_or("no key in file")?;
+        Ok(KeyRing { keys, current })
+    }
+
+    fn write_new(&self, path: &Path) -> std::io::Result<()> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(path)?;
+        let mut text = Zeroizing::new(String::from(
+            "# Tessera encryption keys. Keep this file secret and back it up with the database:\n\
+             # without it no stored token seed can be read.\n",
+        ));
+        for (id, key) in &self.keys {
+            text.push_str(&format!(
+                "tessera-key v1 {id} {}\n",
+                BASE64URL_NOPAD.encode(key.as_ref())
+            ));
+        }
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    }
+
+    pub fn current_key_id(&self) -> u32 {
+        self.current
+    }
+
+    /// Seals `plaintext`, bound to `aad` (the row it will be stored in).
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let key = self.keys.get(&self.current).ok_or(CryptoError::Open {
+            key_id: self.current,
+        })?;
+        let cipher = Self::cipher(key, self.current)?;
+        let mut nonce = XNonce::default();
+        fill_random(&mut nonce)?;
+        let ct = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .map_err(|_| CryptoError::Open {
+                key_id: self.current,
+            })?;
+        let mut out = Vec::with_capacity(HEADER_LEN + ct.len());
+        out.push(BLOB_VERSION);
+        out.extend_from_slice(&self.current.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Opens a blob made by [`seal`](Self::seal) with the same `aad`.
+    pub fn open(&self, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let key_id = Self::blob_key_id(blob).ok_or(CryptoError::Open { key_id: 0 })?;
+        let key = self.keys.get(&key_id).ok_or(CryptoError::Open { key_id })?;
+        let cipher = Self::cipher(key, key_id)?;
+        let (header, ct) = blob.split_at(HEADER_LEN);
+        let nonce = XNonce::try_from(&header[5..]).map_err(|_| CryptoError::Open { key_id })?;
+        cipher
+            .decrypt(&nonce, Payload { msg: ct, aad })
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoError::Open { key_id })
+    }
+
+    fn cipher(key: &[u8; 32], key_id: u32) -> Result<XChaCha20Poly1305, CryptoError> {
+        XChaCha20Poly1305::new_from_slice(key).map_err(|_| CryptoError::Open { key_id })
+    }
+
+    /// The key id a blob was sealed with, if it is a blob at all.
+    pub fn blob_key_id(blob: &[u8]) -> Option<u32> {
+        if blob.len() < HEADER_LEN + 16 || blob[0] != BLOB_VERSION {
+            return None;
+        }
+        let id: [u8; 4] = blob[1..5].try_into().ok()?;
+        Some(u32::from_be_bytes(id))
+    }
+}
+
+/// Argon2id password hashing with a cap on concurrent hashes.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+}
+
+impl PasswordHasher {
+    pub fn new(max_concurrent: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+
+    /// Hashes a password into a PHC string (`$argon2id$...`).
+    pub async fn hash(&self, password: &str) -> Result<String, CryptoError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| CryptoError::Hash)?;
+        let password = Zeroizing::new(password.to_owned());
+        let mut salt = [0u8; 16];
+        fill_random(&mut salt)?;
+        tokio::task::spawn_blocking(move || {
+            use argon2::PasswordHasher as _;
+            argon2::Argon2::default()
+                .hash_password_with_salt(password.as_bytes(), &salt)
+                .map(|h: argon2::PasswordHash| h.to_string())
+                .map_err(|_| CryptoError::Hash)
+        })
+        .await
+        .map_err(|_| CryptoError::Hash)?
+    }
+
+    /// Checks a password against a PHC string. A malformed hash never matches.
+    pub async fn verify(&self, password: &str, phc: &str) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
+        let password = Zeroizing::new(password.to_owned());
+        let phc = phc.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use argon2::{PasswordHash, PasswordVerifier};
+            PasswordHash::new(&phc).is_ok_and(|h| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_blob_opens_only_with_its_row() {
+        let ring = KeyRing::generate().unwrap();
+        let blob = ring.seal(b"token:A", b"seed bytes").unwrap();
+        assert_eq!(&ring.open(b"token:A", &blob).unwrap()[..], b"seed bytes");
+        assert!(ring.open(b"token:B", &blob).is_err());
+    }
+
+    #[test]
+    fn tampered_blob_does_not_open() {
+        let ring = KeyRing::generate().unwrap();
+        let mut blob = ring.seal(b"r", b"seed").unwrap();
+        let last = blob.len() - 1;
+        blob[last] ^= 1;
+        assert!(ring.open(b"r", &blob).is_err());
+        assert!(ring.open(b"r", &blob[..10]).is_err());
+    }
+
+    #[test]
+    fn rotated_ring_opens_old_blobs_and_seals_with_new_key() {
+        let mut ring = KeyRing::generate().unwrap();
+        let old = ring.seal(b"r", b"seed").unwrap();
+        assert_eq!(ring.rotate().unwrap(), 2);
+        let new = ring.seal(b"r", b"seed").unwrap();
+        assert_eq!(KeyRing::blob_key_id(&old), Some(1));
+        assert_eq!(KeyRing::blob_key_id(&new), Some(2));
+        assert_eq!(&ring.open(b"r", &old).unwrap()[..], b"seed");
+    }
+
+    #[test]
+    fn key_file_is_created_0600_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.key");
+        let (ring, created) = KeyRing::load_or_create(&path).unwrap();
+        assert!(created);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let blob = ring.seal(b"r", b"x").unwrap();
+        let (again, created) = KeyRing::load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(&again.open(b"r", &blob).unwrap()[..], b"x");
+    }
+
+    #[test]
+    fn damaged_key_file_names_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.key");
+        std::fs::write(&path, "tessera-key v1 1 notbase64!!\n").unwrap();
+        let err = KeyRing::load_or_create(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("tessera.key") && err.contains("line 1"),
+            "{err}"
+        );
+        // Nothing was overwritten.
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "tessera-key v1 1 notbase64!!\n"
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let ring = KeyRing::generate().unwrap();
+        assert_eq!(format!("{ring:?}"), "KeyRing { key_ids: [1], current: 1 }");
+    }
+
+    #[tokio::test]
+    async fn password_hash_round_trip() {
+        let h = PasswordHasher::new(1);
+        let phc = h.hash("correct horse").await.unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(h.verify("correct horse", &phc).await);
+        assert!(!h.verify("wrong horse", &phc).await);
+        assert!(!h.verify("x", "not a hash").await);
+    }
+}

@@ -1,0 +1,91 @@
+//! Tessera's server: configuration, storage, the use-cases and their HTTP and CLI front-ends.
+//!
+//! [`build`] assembles an [`App`] from a [`Config`]; `main` and the end-to-end tests both use it,
+//! so the tests run the same wiring as production.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod model;
+pub mod qr;
+pub mod service;
+pub mod store;
+#[doc(hidden)]
+pub mod testing;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub use config::Config;
+pub use service::Service;
+
+/// A ready application: the service layer and its HTTP router.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub service: Arc<Service>,
+}
+
+impl App {
+    /// The HTTP router for this app.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.service.clone())
+    }
+}
+
+/// What `build` reports about first-start set-up, so the caller can log it.
+#[derive(Debug, Default, Clone)]
+pub struct Startup {
+    pub created_data_dir: bool,
+    pub created_key_file: bool,
+    pub database: String,
+}
+
+/// Opens (and on first start, creates) the data directory, key file and database, applies
+/// migrations and returns the app.
+pub async fn build(config: Config, clock: Arc<dyn clock::Clock>) -> anyhow::Result<(App, Startup)> {
+    let mut startup = Startup::default();
+    let url = config.database_url();
+    if !config.data_dir.exists() {
+        create_private_dir(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        startup.created_data_dir = true;
+    }
+    let key_file = config.key_file();
+    let (keys, created) = crypto::KeyRing::load_or_create(&key_file)?;
+    startup.created_key_file = created;
+    startup.database = config::redact_url(&url);
+    let store = store::connect(
+        &url,
+        config.database.max_connections,
+        config.database.sqlite_synchronous == config::SqliteSynchronous::Full,
+    )
+    .await
+    .with_context(|| format!("cannot open database {}", config::redact_url(&url)))?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    let service = Service::new(store, clock, keys, Arc::new(config));
+    Ok((
+        App {
+            service: Arc::new(service),
+        },
+        startup,
+    ))
+}
+
+/// Creates a directory readable only by its owner: it holds the database and the key file.
+fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}

@@ -1,0 +1,307 @@
+//! Plain data shared by every layer: identifiers, users, tokens, applications, sessions, audit
+//! entries. No behaviour beyond parsing and naming; no I/O.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A user's database id.
+    UserId
+);
+id_type!(
+    /// A token's database id.
+    TokenId
+);
+id_type!(
+    /// A registered application's database id.
+    AppId
+);
+
+/// A token's serial number: unique, shown to admins, and bound into the sealed seed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Serial(pub String);
+
+impl std::fmt::Display for Serial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Declares a string enum stored as text, with `as_str` and `FromStr`.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        "expected one of {}, got {:?}",
+                        [$($text),+].join(", "),
+                        s
+                    )),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Whether a user may log in.
+    UserState { Active = "active", Disabled = "disabled" }
+);
+text_enum!(
+    /// What a user may do: `admin` manages everything, `user` only their own devices.
+    Role { User = "user", Admin = "admin" }
+);
+text_enum!(
+    /// Language of pages and e-mails.
+    Language { En = "en", De = "de" }
+);
+text_enum!(
+    /// How a token produces codes.
+    TokenKind { Totp = "totp", Hotp = "hotp" }
+);
+text_enum!(
+    /// A token's life cycle: `pending` until a first correct code, then `active`.
+    TokenState {
+        Pending = "pending",
+        Active = "active",
+        Disabled = "disabled",
+        Locked = "locked",
+        Revoked = "revoked",
+    }
+);
+text_enum!(
+    /// What a registered application sends to the validate API.
+    AppMode { PasswordAndOtp = "password_and_otp", OtpOnly = "otp_only" }
+);
+text_enum!(
+    /// Whether an application's key is accepted.
+    AppState { Active = "active", Revoked = "revoked" }
+);
+
+/// A person who logs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub phone: String,
+    /// False once the phone number was removed: no SMS is sent to this user.
+    pub sms_enabled: bool,
+    pub language: Language,
+    pub state: UserState,
+    pub otp_required: bool,
+    pub role: Role,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+/// What a new user starts with.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub phone: String,
+    pub language: Language,
+    pub otp_required: bool,
+    pub role: Role,
+    pub password_hash: Option<String>,
+}
+
+/// A device or app that holds a shared secret. The seed stays sealed in `sealed_secret`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub serial: Serial,
+    pub kind: TokenKind,
+    pub name: String,
+    pub algorithm: tessera_otp::HashAlgorithm,
+    pub digits: u32,
+    pub period: u64,
+    pub sealed_secret: Vec<u8>,
+    pub state: TokenState,
+    /// The lowest counter (HOTP) or time step (TOTP) still acceptable: every lower one is used.
+    pub next_counter: i64,
+    /// Learned clock drift of a TOTP token, in time steps.
+    pub drift: i64,
+    pub fail_count: i64,
+    /// No code is checked for this token before this time (throttling after failures).
+    pub throttled_until: UnixTime,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("id", &self.id)
+            .field("serial", &self.serial)
+            .field("kind", &self.kind)
+            .field("state", &self.state)
+            .field("sealed_secret", &"(sealed)")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a new token starts with.
+#[derive(Clone)]
+pub struct NewToken {
+    pub user_id: UserId,
+    pub serial: Serial,
+    pub kind: TokenKind,
+    pub name: String,
+    pub algorithm: tessera_otp::HashAlgorithm,
+    pub digits: u32,
+    pub period: u64,
+    pub sealed_secret: Vec<u8>,
+    pub state: TokenState,
+    pub next_counter: i64,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("serial", &self.serial)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A VPN, remote desktop or web app that calls the validate API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Application {
+    pub id: AppId,
+    pub name: String,
+    /// The first characters of the key, to recognise it; the key itself is stored only hashed.
+    pub key_prefix: String,
+    #[serde(skip)]
+    pub key_hash: String,
+    pub mode: AppMode,
+    pub state: AppState,
+    pub created_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// An admin API session. The bearer token is stored only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Elevated rights for sensitive changes until this time (re-authentication).
+    pub reauth_until: UnixTime,
+}
+
+/// One event of the audit log, before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: UnixTime,
+    /// Who acted: `user:NAME`, `app:NAME`, `cli:operator`, `anonymous`.
+    pub actor: String,
+    /// What happened, dotted: `token.add`, `user.set`, `validate`.
+    pub action: String,
+    /// What it happened to: `user:NAME`, `token:SERIAL`, `app:NAME`.
+    pub target: String,
+    /// The user the event concerns, to filter a user's trail (kept after the user is deleted).
+    pub username: String,
+    /// Source address of the request, or `cli`.
+    pub source: String,
+    /// `success` or `failure`.
+    pub result: String,
+    /// Why, in words for admins. Never a secret.
+    pub reason: String,
+}
+
+/// A stored, chained audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Filters for listing the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub username: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<UnixTime>,
+    pub until: Option<UnixTime>,
+    pub limit: i64,
+    /// Entries with a sequence number below this (paging backwards from the newest).
+    pub before_seq: Option<i64>,
+}
+
+/// The hash of audit entry `seq`: SHA-256 over the previous entry's hash and every field of the
+/// event, each length-prefixed so that no two different entries serialise alike.
+pub fn audit_chain_hash(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let at = e.at.to_string();
+    let seq = seq.to_string();
+    for field in [
+        "tessera-audit-v1",
+        prev_hash,
+        &seq,
+        &at,
+        &e.actor,
+        &e.action,
+        &e.target,
+        &e.username,
+        &e.source,
+        &e.result,
+        &e.reason,
+    ] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    data_encoding::HEXLOWER.encode(&h.finalize())
+}
+
+/// The hash the chain starts from.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

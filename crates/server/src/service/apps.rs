@@ -1,0 +1,114 @@
+//! Applications (VPN gateways, remote desktops, web apps) that call the validate API with a key.
+//! The key is shown once and stored only as a SHA-256 hash (it has 256 random bits).
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{random_token, token_hash};
+use crate::model::{AppId, AppMode, AppState, Application};
+use crate::store::StoreError;
+
+use super::audit::Outcome;
+use super::{Actor, Error, Result, Service};
+
+/// Prefix of every application key, so a leaked key is recognisable in logs and scanners.
+pub const APP_KEY_PREFIX: &str = "tsk_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApp {
+    pub name: String,
+    #[serde(default)]
+    pub mode: Option<AppMode>,
+}
+
+/// A new application with its key, shown this once.
+#[derive(Serialize)]
+pub struct AppCreated {
+    #[serde(flatten)]
+    pub app: Application,
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for AppCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCreated")
+            .field("app", &self.app)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Registers an application. Creating a key is a sensitive change.
+    pub async fn create_app(&self, actor: &Actor, req: CreateApp) -> Result<AppCreated> {
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid("name: 1-64 characters".into()));
+        }
+        actor.require_reauth(self.clock.now())?;
+        let key = format!("{APP_KEY_PREFIX}{}", random_token()?);
+        let prefix: String = key.chars().take(APP_KEY_PREFIX.len() + 6).collect();
+        let mode = req.mode.unwrap_or(AppMode::PasswordAndOtp);
+        let app = match self
+            .store
+            .insert_app(name, &prefix, &token_hash(&key), mode, self.clock.now())
+            .await
+        {
+            Err(StoreError::Conflict) => {
+                return Err(Error::Conflict(format!(
+                    "application {name} exists already"
+                )));
+            }
+            other => other?,
+        };
+        self.audit(
+            actor,
+            "app.add",
+            format!("app:{}", app.name),
+            "",
+            Outcome::Success,
+            format!("mode {}, key {}...", app.mode, app.key_prefix),
+        )
+        .await?;
+        Ok(AppCreated { app, api_key: key })
+    }
+
+    pub async fn list_apps(&self, _actor: &Actor) -> Result<Vec<Application>> {
+        Ok(self.store.list_apps().await?)
+    }
+
+    /// Revokes an application's key: from now on its requests are refused.
+    pub async fn revoke_app(&self, actor: &Actor, id: AppId) -> Result<Application> {
+        let app = self
+            .store
+            .app(id)
+            .await?
+            .ok_or(Error::NotFound("application"))?;
+        if app.state == AppState::Revoked {
+            return Ok(app);
+        }
+        self.store.revoke_app(id, self.clock.now()).await?;
+        self.audit(
+            actor,
+            "app.revoke",
+            format!("app:{}", app.name),
+            "",
+            Outcome::Success,
+            "key revoked",
+        )
+        .await?;
+        self.store
+            .app(id)
+            .await?
+            .ok_or(Error::NotFound("application"))
+    }
+
+    /// The active application holding `key`, or `unauthenticated`.
+    pub async fn authenticate_app(&self, key: &str) -> Result<Application> {
+        // Looked up by hash: the comparison happens on a SHA-256 of the key, so timing reveals
+        // nothing about the key itself.
+        match self.store.app_by_key_hash(&token_hash(key)).await? {
+            Some(app) if app.state == AppState::Active => Ok(app),
+            _ => Err(Error::Unauthenticated),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The service's errors. Each has a stable [`ErrorCode`]: the API's `error.code`, the CLI's
+//! message prefix, and the list in `docs/api.md`. Internal failures keep their detail for the log
+//! and show clients a generic message.
+
+use crate::crypto::CryptoError;
+use crate::store::StoreError;
+
+/// Stable, machine-readable error codes. Renaming one breaks clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed: bad JSON, a missing field, a value of the wrong type.
+    BadRequest,
+    /// A field has a value that is not allowed (named in the message).
+    InvalidInput,
+    /// No such user, token or application.
+    NotFound,
+    /// A user, token serial or application of that name exists already.
+    Conflict,
+    /// Not logged in, or the session expired.
+    Unauthenticated,
+    /// Username, password or code wrong (never says which).
+    InvalidCredentials,
+    /// Logged in, but not allowed to do this.
+    Forbidden,
+    /// A sensitive change needs a fresh re-authentication (`POST /api/v1/auth/reauth`).
+    ReauthRequired,
+    /// The code did not match (for operations on one token, e.g. activation).
+    InvalidCode,
+    /// The token is in a state that does not allow this operation.
+    TokenState,
+    /// Too many failed codes: wait (the message says until when) or ask an admin to unlock.
+    Throttled,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge,
+    /// Something failed on the server; details are in its log.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ReauthRequired => "reauth_required",
+            ErrorCode::InvalidCode => "invalid_code",
+            ErrorCode::TokenState => "token_state",
+            ErrorCode::Throttled => "throttled",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::BadRequest,
+        ErrorCode::InvalidInput,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::Unauthenticated,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::Forbidden,
+        ErrorCode::ReauthRequired,
+        ErrorCode::InvalidCode,
+        ErrorCode::TokenState,
+        ErrorCode::Throttled,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Internal,
+    ];
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value is not allowed; the message names the field and the rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The named thing exists already.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not logged in or session expired")]
+    Unauthenticated,
+    #[error("invalid username, password or code")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("this change needs a fresh re-authentication: re-enter your password")]
+    ReauthRequired,
+    #[error("the code is not valid")]
+    InvalidCode,
+    #[error("{0}")]
+    TokenState(String),
+    #[error("too many failed attempts; try again later")]
+    Throttled,
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+    #[error("cryptography failure")]
+    Crypto(#[from] CryptoError),
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Invalid(_) => ErrorCode::InvalidInput,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::Unauthenticated => ErrorCode::Unauthenticated,
+            Error::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::ReauthRequired => ErrorCode::ReauthRequired,
+            Error::InvalidCode => ErrorCode::InvalidCode,
+            Error::TokenState(_) => ErrorCode::TokenState,
+            Error::Throttled => ErrorCode::Throttled,
+            Error::Store(StoreError::Conflict) => ErrorCode::Conflict,
+            Error::Store(_) | Error::Crypto(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The message a client may see: internal details are replaced by a generic text.
+    pub fn public_message(&self) -> String {
+        match self.code() {
+            ErrorCode::Internal => "internal error; see the server log".to_owned(),
+            _ => self.to_string(),
+        }
+    }
+}

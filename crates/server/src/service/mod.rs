@@ -1,0 +1,76 @@
+//! The use-cases: the only place policy lives (windows, throttling, replay refusal, who may do
+//! what, what is audited). HTTP, RADIUS and the CLI all call these methods.
+//!
+//! Time comes from the injected [`Clock`], randomness from [`crate::crypto`], persistence from
+//! the [`Store`]. Nothing here knows about HTTP, SQL or terminals.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{KeyRing, PasswordHasher};
+use crate::store::Store;
+
+mod actor;
+mod apps;
+mod audit;
+mod auth;
+mod error;
+mod throttle;
+mod tokens;
+mod users;
+
+pub use actor::{Actor, Principal};
+pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
+pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
+pub use auth::LoginResult;
+pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
+pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
+
+pub use error::{Error, ErrorCode};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The service layer, shared by every front-end.
+#[derive(Debug)]
+pub struct Service {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) keys: KeyRing,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) config: Arc<Config>,
+    /// A hash of a throw-away password, checked when there is no real one (see `auth.rs`).
+    pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        keys: KeyRing,
+        config: Arc<Config>,
+    ) -> Service {
+        Service {
+            hasher: PasswordHasher::new(config.auth.max_concurrent_password_hashes),
+            store,
+            clock,
+            keys,
+            config,
+            dummy_hash: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await?;
+        Ok(())
+    }
+}

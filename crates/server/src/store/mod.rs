@@ -1,0 +1,162 @@
+//! Persistence behind the [`Store`] trait, with SQLite ([`SqliteStore`]) and PostgreSQL
+//! ([`PgStore`]) implementations that behave the same (the contract tests run against both).
+//!
+//! Anything that could race across requests or nodes is one atomic statement here, e.g. accepting
+//! a counter is `UPDATE ... WHERE next_counter <= $matched` and "did a row change?". The store
+//! never decides policy: it does not know windows, delays or who may do what.
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+use crate::model::{
+    AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, NewToken, NewUser, Session,
+    Token, TokenId, TokenState, User, UserId,
+};
+
+#[cfg(test)]
+mod contract;
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (a name or serial that exists already).
+    #[error("already exists")]
+    Conflict,
+    /// A stored value could not be read back (a column holds something this version does not know).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Turns unique-constraint violations into [`StoreError::Conflict`], once, here.
+    fn from_write(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How a successful code moves a token forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advance {
+    /// The matched counter or time step; it and every lower one become unusable.
+    pub matched: i64,
+    /// The drift to remember (TOTP), in steps.
+    pub drift: i64,
+    /// The state the token must be in for the update to happen.
+    pub from: TokenState,
+    /// The state it is in afterwards (`pending` to `active` on activation).
+    pub to: TokenState,
+    pub now: UnixTime,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// The names of the applied migrations, oldest first.
+    async fn applied_migrations(&self) -> StoreResult<Vec<String>>;
+
+    async fn insert_user(&self, new: &NewUser, now: UnixTime) -> StoreResult<User>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Looks a user up by name, ignoring case.
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Users whose name, display name or e-mail contains `search` (ignoring case), by name.
+    async fn list_users(
+        &self,
+        search: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<User>, i64)>;
+    /// Writes every changeable field of `user`. False if the user no longer exists.
+    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    /// Deletes the user with tokens and sessions. False if there was no such user.
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+    /// Active admins with a password: the last one must not be removed.
+    async fn count_active_admins(&self) -> StoreResult<i64>;
+
+    async fn insert_token(&self, new: &NewToken, now: UnixTime) -> StoreResult<Token>;
+    async fn token(&self, id: TokenId) -> StoreResult<Option<Token>>;
+    async fn tokens_of(&self, user: UserId) -> StoreResult<Vec<Token>>;
+    async fn list_tokens(&self, limit: i64, offset: i64) -> StoreResult<Vec<Token>>;
+    /// Renames a token and sets its state. False if it no longer exists.
+    async fn update_token(&self, id: TokenId, name: &str, state: TokenState) -> StoreResult<bool>;
+    async fn delete_token(&self, id: TokenId) -> StoreResult<bool>;
+    /// Accepts a counter or time step atomically: true only if the token is in `adv.from` and no
+    /// equal or later counter was accepted before. Resets failures and throttling.
+    async fn advance_token(&self, id: TokenId, adv: Advance) -> StoreResult<bool>;
+    /// Sets the counter to `next` (resynchronisation), whatever it was. Resets failures.
+    async fn resync_token(
+        &self,
+        id: TokenId,
+        next: i64,
+        drift: i64,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Counts one failed code atomically and returns the new number of consecutive failures.
+    async fn record_token_failure(&self, id: TokenId) -> StoreResult<i64>;
+    /// Refuses checks until `until`; with `lock`, also moves an active token to `locked`.
+    async fn throttle_token(&self, id: TokenId, until: UnixTime, lock: bool) -> StoreResult<()>;
+    /// Clears failures and throttling, and unlocks a locked token.
+    async fn unlock_token(&self, id: TokenId) -> StoreResult<bool>;
+
+    async fn insert_app(
+        &self,
+        name: &str,
+        key_prefix: &str,
+        key_hash: &str,
+        mode: AppMode,
+        now: UnixTime,
+    ) -> StoreResult<Application>;
+    async fn app(&self, id: AppId) -> StoreResult<Option<Application>>;
+    async fn app_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Application>>;
+    async fn list_apps(&self) -> StoreResult<Vec<Application>>;
+    async fn revoke_app(&self, id: AppId, now: UnixTime) -> StoreResult<bool>;
+
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
+    async fn set_session_reauth(&self, token_hash: &str, until: UnixTime) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
+
+    /// Appends an event to the hash chain in one transaction and returns the stored entry.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry>;
+    /// Entries matching `filter`, newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Entries with `seq > after`, oldest first, at most `limit` (for verifying the chain).
+    async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
+    /// The newest entry's sequence number and hash, as recorded when it was appended.
+    async fn audit_head(&self) -> StoreResult<(i64, String)>;
+}
+
+/// Opens the store named by `url` (`sqlite://...` or `postgres://...`).
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    synchronous_full: bool,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(
+            PgStore::connect(url, max_connections).await?,
+        ))
+    } else {
+        Ok(std::sync::Arc::new(
+            SqliteStore::connect(url, max_connections, synchronous_full).await?,
+        ))
+    }
+}

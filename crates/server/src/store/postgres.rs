@@ -1,0 +1,35 @@
+//! PostgreSQL, for several Tessera nodes sharing one database.
+//!
+//! Dialect notes: the audit head is locked with `SELECT ... FOR UPDATE` so appenders on all nodes
+//! queue on one row; `ILIKE` gives case-insensitive search.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: sqlx::PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(PgStore { pool })
+    }
+}
+
+super::sql::impl_store!(
+    store = PgStore,
+    db = sqlx::Postgres,
+    migrator = sqlx::migrate!("migrations/postgres"),
+    begin_write = "BEGIN",
+    lock_audit_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+    ilike = "ILIKE",
+);

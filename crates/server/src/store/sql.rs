@@ -1,0 +1,681 @@
+//! The SQL both stores share. SQLite and PostgreSQL accept the same statements here (`$N`
+//! placeholders, `RETURNING`, `ON DELETE CASCADE`), so the [`Store`](super::Store) implementation
+//! is written once, as a macro expanded for each pool type; what differs is passed in by name:
+//! how a write transaction starts, how the audit head is locked, and the case-insensitive LIKE.
+
+use std::str::FromStr;
+
+use super::StoreError;
+
+/// Parses a text column into one of the model's enums.
+pub(super) fn parse_col<T: FromStr<Err = String>>(
+    column: &str,
+    value: &str,
+) -> Result<T, StoreError> {
+    value
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+pub(super) fn u_col(column: &str, value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column}: negative")))
+}
+
+pub(super) fn u32_col(column: &str, value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column}: out of range")))
+}
+
+pub(super) fn algorithm_col(value: &str) -> Result<tessera_otp::HashAlgorithm, StoreError> {
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("algorithm: {value:?}")))
+}
+
+const USER_COLS: &str = "id, username, display_name, email, phone, sms_enabled, language, state, \
+    otp_required, role, password_hash, created_at, updated_at";
+const TOKEN_COLS: &str = "id, user_id, serial, kind, name, algorithm, digits, period, \
+    sealed_secret, state, next_counter, drift, fail_count, throttled_until, created_at, last_used_at";
+const APP_COLS: &str = "id, name, key_prefix, key_hash, mode, state, created_at, revoked_at";
+const AUDIT_COLS: &str =
+    "seq, at, actor, action, target, username, source, result, reason, prev_hash, hash";
+
+/// Builds a `&'static str` SQL statement from column lists (the lists are constants).
+macro_rules! q {
+    ($($part:expr),+ $(,)?) => {{
+        static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        sqlx::AssertSqlSafe(S.get_or_init(|| [$($part),+].concat()).as_str())
+    }};
+}
+pub(super) use q;
+
+pub(super) const SELECT_USER: [&str; 3] = ["SELECT ", USER_COLS, " FROM users "];
+pub(super) const SELECT_TOKEN: [&str; 3] = ["SELECT ", TOKEN_COLS, " FROM tokens "];
+pub(super) const SELECT_APP: [&str; 3] = ["SELECT ", APP_COLS, " FROM applications "];
+pub(super) const SELECT_AUDIT: [&str; 3] = ["SELECT ", AUDIT_COLS, " FROM audit_log "];
+pub(super) const RETURNING_USER: [&str; 2] = [" RETURNING ", USER_COLS];
+pub(super) const RETURNING_TOKEN: [&str; 2] = [" RETURNING ", TOKEN_COLS];
+pub(super) const RETURNING_APP: [&str; 2] = [" RETURNING ", APP_COLS];
+
+/// Implements [`Store`](super::Store) for a struct with a `pool: sqlx::Pool<$db>` field.
+macro_rules! impl_store {
+    (
+        store = $store:ty,
+        db = $db:ty,
+        migrator = $migrator:expr,
+        begin_write = $begin:literal,
+        lock_audit_head = $lock_head:literal,
+        ilike = $ilike:literal $(,)?
+    ) => {
+        use sqlx::Row as _;
+        use $crate::model::*;
+        use $crate::clock::UnixTime;
+        use $crate::store::sql::{self, q};
+        use $crate::store::{Advance, StoreError, StoreResult};
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn user_row(r: &DbRow) -> StoreResult<User> {
+            Ok(User {
+                id: UserId(r.try_get("id")?),
+                username: r.try_get("username")?,
+                display_name: r.try_get("display_name")?,
+                email: r.try_get("email")?,
+                phone: r.try_get("phone")?,
+                sms_enabled: r.try_get("sms_enabled")?,
+                language: sql::parse_col("language", r.try_get::<&str, _>("language")?)?,
+                state: sql::parse_col("state", r.try_get::<&str, _>("state")?)?,
+                otp_required: r.try_get("otp_required")?,
+                role: sql::parse_col("role", r.try_get::<&str, _>("role")?)?,
+                password_hash: r.try_get("password_hash")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn token_row(r: &DbRow) -> StoreResult<Token> {
+            Ok(Token {
+                id: TokenId(r.try_get("id")?),
+                user_id: UserId(r.try_get("user_id")?),
+                serial: Serial(r.try_get("serial")?),
+                kind: sql::parse_col("kind", r.try_get::<&str, _>("kind")?)?,
+                name: r.try_get("name")?,
+                algorithm: sql::algorithm_col(r.try_get::<&str, _>("algorithm")?)?,
+                digits: sql::u32_col("digits", r.try_get("digits")?)?,
+                period: sql::u_col("period", r.try_get("period")?)?,
+                sealed_secret: r.try_get("sealed_secret")?,
+                state: sql::parse_col("state", r.try_get::<&str, _>("state")?)?,
+                next_counter: r.try_get("next_counter")?,
+                drift: r.try_get("drift")?,
+                fail_count: r.try_get("fail_count")?,
+                throttled_until: r.try_get("throttled_until")?,
+                created_at: r.try_get("created_at")?,
+                last_used_at: r.try_get("last_used_at")?,
+            })
+        }
+
+        fn app_row(r: &DbRow) -> StoreResult<Application> {
+            Ok(Application {
+                id: AppId(r.try_get("id")?),
+                name: r.try_get("name")?,
+                key_prefix: r.try_get("key_prefix")?,
+                key_hash: r.try_get("key_hash")?,
+                mode: sql::parse_col("mode", r.try_get::<&str, _>("mode")?)?,
+                state: sql::parse_col("state", r.try_get::<&str, _>("state")?)?,
+                created_at: r.try_get("created_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        }
+
+        fn session_row(r: &DbRow) -> StoreResult<Session> {
+            Ok(Session {
+                token_hash: r.try_get("token_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                created_at: r.try_get("created_at")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+                expires_at: r.try_get("expires_at")?,
+                reauth_until: r.try_get("reauth_until")?,
+            })
+        }
+
+        fn audit_row(r: &DbRow) -> StoreResult<AuditEntry> {
+            Ok(AuditEntry {
+                seq: r.try_get("seq")?,
+                event: AuditEvent {
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    username: r.try_get("username")?,
+                    source: r.try_get("source")?,
+                    result: r.try_get("result")?,
+                    reason: r.try_get("reason")?,
+                },
+                prev_hash: r.try_get("prev_hash")?,
+                hash: r.try_get("hash")?,
+            })
+        }
+
+        fn all<T>(rows: Vec<DbRow>, f: fn(&DbRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+            rows.iter().map(f).collect()
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn migrate(&self) -> StoreResult<()> {
+                $migrator.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn applied_migrations(&self) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT description FROM _sqlx_migrations WHERE success ORDER BY version",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok(r.try_get::<String, _>("description")?))
+                    .collect()
+            }
+
+            async fn insert_user(&self, n: &NewUser, now: UnixTime) -> StoreResult<User> {
+                let row = sqlx::query(q!(
+                    "INSERT INTO users (username, username_key, display_name, email, phone, \
+                     language, otp_required, role, password_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                    sql::RETURNING_USER[0], sql::RETURNING_USER[1]
+                ))
+                .bind(&n.username)
+                .bind(n.username.to_lowercase())
+                .bind(&n.display_name)
+                .bind(&n.email)
+                .bind(&n.phone)
+                .bind(n.language.as_str())
+                .bind(n.otp_required)
+                .bind(n.role.as_str())
+                .bind(&n.password_hash)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::from_write)?;
+                user_row(&row)
+            }
+
+            async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+                let [a, b, c] = sql::SELECT_USER;
+                sqlx::query(q!(a, b, c, "WHERE id = $1"))
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(user_row)
+                    .transpose()
+            }
+
+            async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+                let [a, b, c] = sql::SELECT_USER;
+                sqlx::query(q!(a, b, c, "WHERE username_key = $1"))
+                    .bind(username.to_lowercase())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(user_row)
+                    .transpose()
+            }
+
+            async fn list_users(
+                &self,
+                search: &str,
+                limit: i64,
+                offset: i64,
+            ) -> StoreResult<(Vec<User>, i64)> {
+                // Escape LIKE wildcards so a search for "a_b" finds that text only.
+                let pattern = format!(
+                    "%{}%",
+                    search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+                );
+                let filter = concat!(
+                    "WHERE username ", $ilike, " $1 ESCAPE '\\' OR display_name ", $ilike,
+                    " $1 ESCAPE '\\' OR email ", $ilike, " $1 ESCAPE '\\' "
+                );
+                let [a, b, c] = sql::SELECT_USER;
+                let rows = sqlx::query(q!(a, b, c, filter, "ORDER BY username_key LIMIT $2 OFFSET $3"))
+                    .bind(&pattern)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let total: i64 = sqlx::query(q!("SELECT COUNT(*) AS n FROM users ", filter))
+                    .bind(&pattern)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?;
+                Ok((all(rows, user_row)?, total))
+            }
+
+            async fn update_user(&self, u: &User) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET display_name = $2, email = $3, phone = $4, sms_enabled = $5, \
+                     language = $6, state = $7, otp_required = $8, role = $9, password_hash = $10, \
+                     updated_at = $11 WHERE id = $1",
+                )
+                .bind(u.id.0)
+                .bind(&u.display_name)
+                .bind(&u.email)
+                .bind(&u.phone)
+                .bind(u.sms_enabled)
+                .bind(u.language.as_str())
+                .bind(u.state.as_str())
+                .bind(u.otp_required)
+                .bind(u.role.as_str())
+                .bind(&u.password_hash)
+                .bind(u.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_write)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+                // Tokens and sessions go with the user (ON DELETE CASCADE), in one statement.
+                let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(id.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn count_active_admins(&self) -> StoreResult<i64> {
+                Ok(sqlx::query(
+                    "SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND state = 'active' \
+                     AND password_hash IS NOT NULL",
+                )
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?)
+            }
+
+            async fn insert_token(&self, n: &NewToken, now: UnixTime) -> StoreResult<Token> {
+                let period = i64::try_from(n.period)
+                    .map_err(|_| StoreError::Corrupt("period out of range".into()))?;
+                let row = sqlx::query(q!(
+                    "INSERT INTO tokens (user_id, serial, kind, name, algorithm, digits, period, \
+                     sealed_secret, state, next_counter, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    sql::RETURNING_TOKEN[0], sql::RETURNING_TOKEN[1]
+                ))
+                .bind(n.user_id.0)
+                .bind(&n.serial.0)
+                .bind(n.kind.as_str())
+                .bind(&n.name)
+                .bind(n.algorithm.as_str())
+                .bind(i64::from(n.digits))
+                .bind(period)
+                .bind(&n.sealed_secret)
+                .bind(n.state.as_str())
+                .bind(n.next_counter)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::from_write)?;
+                token_row(&row)
+            }
+
+            async fn token(&self, id: TokenId) -> StoreResult<Option<Token>> {
+                let [a, b, c] = sql::SELECT_TOKEN;
+                sqlx::query(q!(a, b, c, "WHERE id = $1"))
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(token_row)
+                    .transpose()
+            }
+
+            async fn tokens_of(&self, user: UserId) -> StoreResult<Vec<Token>> {
+                let [a, b, c] = sql::SELECT_TOKEN;
+                let rows = sqlx::query(q!(a, b, c, "WHERE user_id = $1 ORDER BY id"))
+                    .bind(user.0)
+                    .fetch_all(&self.pool)
+                    .await?;
+                all(rows, token_row)
+            }
+
+            async fn list_tokens(&self, limit: i64, offset: i64) -> StoreResult<Vec<Token>> {
+                let [a, b, c] = sql::SELECT_TOKEN;
+                let rows = sqlx::query(q!(a, b, c, "ORDER BY id LIMIT $1 OFFSET $2"))
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                all(rows, token_row)
+            }
+
+            async fn update_token(
+                &self,
+                id: TokenId,
+                name: &str,
+                state: TokenState,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE tokens SET name = $2, state = $3 WHERE id = $1")
+                    .bind(id.0)
+                    .bind(name)
+                    .bind(state.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_token(&self, id: TokenId) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM tokens WHERE id = $1")
+                    .bind(id.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn advance_token(&self, id: TokenId, adv: Advance) -> StoreResult<bool> {
+                // One conditional update: of two requests with the same code, only the first
+                // changes the row (RFC 6238 §5.2, RFC 4226 §7.2: a code is used once).
+                let next = adv.matched.checked_add(1).ok_or_else(|| {
+                    StoreError::Corrupt("counter out of range".into())
+                })?;
+                let done = sqlx::query(
+                    "UPDATE tokens SET next_counter = $2, drift = $3, state = $4, fail_count = 0, \
+                     throttled_until = 0, last_used_at = $5 \
+                     WHERE id = $1 AND next_counter <= $6 AND state = $7",
+                )
+                .bind(id.0)
+                .bind(next)
+                .bind(adv.drift)
+                .bind(adv.to.as_str())
+                .bind(adv.now)
+                .bind(adv.matched)
+                .bind(adv.from.as_str())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn resync_token(
+                &self,
+                id: TokenId,
+                next: i64,
+                drift: i64,
+                now: UnixTime,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE tokens SET next_counter = $2, drift = $3, fail_count = 0, \
+                     throttled_until = 0, last_used_at = $4, \
+                     state = CASE WHEN state = 'locked' THEN 'active' ELSE state END \
+                     WHERE id = $1",
+                )
+                .bind(id.0)
+                .bind(next)
+                .bind(drift)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn record_token_failure(&self, id: TokenId) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "UPDATE tokens SET fail_count = fail_count + 1 WHERE id = $1 \
+                     RETURNING fail_count",
+                )
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match row {
+                    Some(r) => r.try_get("fail_count")?,
+                    None => 0,
+                })
+            }
+
+            async fn throttle_token(
+                &self,
+                id: TokenId,
+                until: UnixTime,
+                lock: bool,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE tokens SET throttled_until = CASE WHEN throttled_until > $2 \
+                     THEN throttled_until ELSE $2 END, \
+                     state = CASE WHEN $3 AND state = 'active' THEN 'locked' ELSE state END \
+                     WHERE id = $1",
+                )
+                .bind(id.0)
+                .bind(until)
+                .bind(lock)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn unlock_token(&self, id: TokenId) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE tokens SET fail_count = 0, throttled_until = 0, \
+                     state = CASE WHEN state = 'locked' THEN 'active' ELSE state END \
+                     WHERE id = $1",
+                )
+                .bind(id.0)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_app(
+                &self,
+                name: &str,
+                key_prefix: &str,
+                key_hash: &str,
+                mode: AppMode,
+                now: UnixTime,
+            ) -> StoreResult<Application> {
+                let row = sqlx::query(q!(
+                    "INSERT INTO applications (name, key_prefix, key_hash, mode, state, created_at) \
+                     VALUES ($1, $2, $3, $4, 'active', $5)",
+                    sql::RETURNING_APP[0], sql::RETURNING_APP[1]
+                ))
+                .bind(name)
+                .bind(key_prefix)
+                .bind(key_hash)
+                .bind(mode.as_str())
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::from_write)?;
+                app_row(&row)
+            }
+
+            async fn app(&self, id: AppId) -> StoreResult<Option<Application>> {
+                let [a, b, c] = sql::SELECT_APP;
+                sqlx::query(q!(a, b, c, "WHERE id = $1"))
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(app_row)
+                    .transpose()
+            }
+
+            async fn app_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Application>> {
+                let [a, b, c] = sql::SELECT_APP;
+                sqlx::query(q!(a, b, c, "WHERE key_hash = $1"))
+                    .bind(key_hash)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(app_row)
+                    .transpose()
+            }
+
+            async fn list_apps(&self) -> StoreResult<Vec<Application>> {
+                let [a, b, c] = sql::SELECT_APP;
+                let rows = sqlx::query(q!(a, b, c, "ORDER BY name"))
+                    .fetch_all(&self.pool)
+                    .await?;
+                all(rows, app_row)
+            }
+
+            async fn revoke_app(&self, id: AppId, now: UnixTime) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE applications SET state = 'revoked', revoked_at = $2 \
+                     WHERE id = $1 AND state = 'active'",
+                )
+                .bind(id.0)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, \
+                     expires_at, reauth_until) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&s.token_hash)
+                .bind(s.user_id.0)
+                .bind(s.created_at)
+                .bind(s.last_seen_at)
+                .bind(s.expires_at)
+                .bind(s.reauth_until)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+                sqlx::query(
+                    "SELECT token_hash, user_id, created_at, last_seen_at, expires_at, \
+                     reauth_until FROM sessions WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(session_row)
+                .transpose()
+            }
+
+            async fn touch_session(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_session_reauth(&self, token_hash: &str, until: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET reauth_until = $2 WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .bind(until)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()> {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn append_audit(&self, e: &AuditEvent) -> StoreResult<AuditEntry> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                // Lock the head row: concurrent appenders (also on other nodes) queue here, so
+                // every entry links to exactly one predecessor.
+                let head = sqlx::query($lock_head).fetch_one(&mut *tx).await?;
+                let prev_seq: i64 = head.try_get("seq")?;
+                let prev_hash: String = head.try_get("hash")?;
+                let seq = prev_seq + 1;
+                let hash = audit_chain_hash(&prev_hash, seq, e);
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, at, actor, action, target, username, source, \
+                     result, reason, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(seq)
+                .bind(e.at)
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(&e.target)
+                .bind(&e.username)
+                .bind(&e.source)
+                .bind(&e.result)
+                .bind(&e.reason)
+                .bind(&prev_hash)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(seq)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(AuditEntry {
+                    seq,
+                    event: e.clone(),
+                    prev_hash,
+                    hash,
+                })
+            }
+
+            async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+                let [a, b, c] = sql::SELECT_AUDIT;
+                let rows = sqlx::query(q!(
+                    a, b, c,
+                    "WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR action = $2) \
+                     AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4) \
+                     AND ($5 IS NULL OR seq < $5) ORDER BY seq DESC LIMIT $6"
+                ))
+                .bind(f.username.as_deref())
+                .bind(f.action.as_deref())
+                .bind(f.since)
+                .bind(f.until)
+                .bind(f.before_seq)
+                .bind(f.limit)
+                .fetch_all(&self.pool)
+                .await?;
+                all(rows, audit_row)
+            }
+
+            async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+                let [a, b, c] = sql::SELECT_AUDIT;
+                let rows = sqlx::query(q!(a, b, c, "WHERE seq > $1 ORDER BY seq LIMIT $2"))
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                all(rows, audit_row)
+            }
+
+            async fn audit_head(&self) -> StoreResult<(i64, String)> {
+                let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok((row.try_get("seq")?, row.try_get("hash")?))
+            }
+        }
+    };
+}
+pub(super) use impl_store;

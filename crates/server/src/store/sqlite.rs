@@ -1,0 +1,65 @@
+//! SQLite, the embedded default: one file in the data directory, WAL journal.
+//!
+//! Dialect notes: write transactions start with `BEGIN IMMEDIATE`, because a deferred transaction
+//! that reads first and writes later fails with SQLITE_BUSY when another writer got there in
+//! between; SQLite has no `FOR UPDATE` (the immediate transaction already holds the write lock);
+//! SQLite's `LIKE` ignores ASCII case by itself.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://PATH` or `sqlite::memory:`).
+    /// `synchronous_full` makes every commit wait for fsync; otherwise a commit survives a killed
+    /// process but a power loss may lose the last ones (WAL with `synchronous=NORMAL`).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        synchronous_full: bool,
+    ) -> Result<SqliteStore, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// A private in-memory database (tests). One connection, since each would get its own memory.
+    pub async fn memory() -> Result<SqliteStore, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+super::sql::impl_store!(
+    store = SqliteStore,
+    db = sqlx::Sqlite,
+    migrator = sqlx::migrate!("migrations/sqlite"),
+    begin_write = "BEGIN IMMEDIATE",
+    lock_audit_head = "SELECT seq, hash FROM audit_head WHERE id = 1",
+    ilike = "LIKE",
+);

@@ -1,0 +1,68 @@
+//! Helpers shared by the unit, contract and end-to-end tests: fresh stores on SQLite and, when
+//! `TESSERA_TEST_POSTGRES_URL` is set, on PostgreSQL (each caller gets its own new database).
+//! A set URL that does not connect is a failure, never a silent skip.
+
+use std::sync::Arc;
+
+use sqlx::Connection as _;
+
+use crate::store::{PgStore, SqliteStore, Store};
+
+/// The PostgreSQL server URL for tests, if configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TESSERA_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Creates a new, empty PostgreSQL database on the test server and returns its URL.
+///
+/// # Panics
+/// When the test server is configured but cannot be reached: the run must fail, not skip.
+pub async fn fresh_postgres_database(base_url: &str) -> String {
+    let mut conn = sqlx::PgConnection::connect(base_url)
+        .await
+        .unwrap_or_else(|e| panic!("TESSERA_TEST_POSTGRES_URL is set but does not connect: {e}"));
+    let mut suffix = [0u8; 8];
+    crate::crypto::fill_random(&mut suffix).expect("random");
+    let name = format!("tessera_t_{}", data_encoding::HEXLOWER.encode(&suffix));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url = url::Url::parse(base_url).expect("TESSERA_TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// Every store the tests should run against, migrated and empty: `("sqlite", ..)` always,
+/// `("postgres", ..)` when configured.
+pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
+    let sqlite = SqliteStore::memory().await.expect("sqlite memory");
+    let mut out: Vec<(&'static str, Arc<dyn Store>)> = vec![("sqlite", Arc::new(sqlite))];
+    if let Some(base) = postgres_url() {
+        let url = fresh_postgres_database(&base).await;
+        out.push((
+            "postgres",
+            Arc::new(PgStore::connect(&url, 16).await.expect("pg connect")),
+        ));
+    }
+    for (name, store) in &out {
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: migrate: {e}"));
+    }
+    out
+}
+
+/// A file-backed SQLite store in `dir` with a real pool (for concurrency tests: the in-memory
+/// store has a single connection).
+pub async fn sqlite_file_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    let url = format!("sqlite://{}", dir.join("t.db").display());
+    let s = SqliteStore::connect(&url, 8, false)
+        .await
+        .expect("sqlite file");
+    s.migrate().await.expect("migrate");
+    Arc::new(s)
+}

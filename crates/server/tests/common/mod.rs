@@ -1,0 +1,138 @@
+//! End-to-end harness: the real app on `127.0.0.1:0` with a temporary data directory, its own
+//! clock, and (when `TESSERA_TEST_POSTGRES_URL` is set and asked for) its own PostgreSQL database.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use tessera_server::clock::FixedClock;
+use tessera_server::{App, Config};
+
+/// A running server. Dropping it stops the server task and removes the data directory.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub app: App,
+    pub clock: FixedClock,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The databases to run an end-to-end test against: SQLite always, PostgreSQL when configured.
+pub fn databases() -> Vec<Db> {
+    let mut v = vec![Db::Sqlite];
+    if tessera_server::testing::postgres_url().is_some() {
+        v.push(Db::Postgres);
+    }
+    v
+}
+
+impl TestServer {
+    /// A server on SQLite in a fresh temporary data directory.
+    pub async fn spawn() -> TestServer {
+        Self::spawn_with(Db::Sqlite, |_| {}).await
+    }
+
+    /// A server on the given database, with the config adjusted by `tweak`.
+    pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        if db == Db::Postgres {
+            let base = tessera_server::testing::postgres_url().expect("postgres configured");
+            config.database.url = tessera_server::testing::fresh_postgres_database(&base).await;
+        }
+        tweak(&mut config);
+        // 2023-11-14T22:13:20Z: a fixed, known time; tests move it with `clock.advance`.
+        let clock = FixedClock::new(1_700_000_000);
+        let (app, _) = tessera_server::build(config, Arc::new(clock.clone()))
+            .await
+            .expect("build app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = app.router();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            app,
+            clock,
+            dir,
+            client: reqwest::Client::new(),
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The built `tessera` binary.
+pub fn tessera_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tessera")
+}
+
+/// Runs `tessera ARGS` with `data_dir`, feeding `stdin`, and returns its output.
+pub fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(tessera_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("TESSERA_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tessera");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().expect("wait tessera")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
