@@ -5,17 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::service::Service;
 
+pub mod api;
 pub mod error;
+pub mod extract;
 
 pub use error::ApiError;
 
@@ -25,11 +26,14 @@ pub type AppState = Arc<Service>;
 /// The whole HTTP application.
 pub fn router(service: Arc<Service>) -> Router {
     let config = service.config().server.clone();
+    let (api, _) = api::router();
     Router::new()
         .route("/healthz", get(get_healthz))
         .route("/readyz", get(get_readyz))
+        .merge(api)
         .fallback(fallback)
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        // Bodies above the limit are refused by the JSON extractor with `payload_too_large`.
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(config.request_timeout_secs),

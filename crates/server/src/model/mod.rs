@@ -8,7 +8,10 @@ use crate::clock::UnixTime;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            utoipa::ToSchema,
+        )]
         #[serde(transparent)]
         pub struct $name(pub i64);
 
@@ -34,7 +37,7 @@ id_type!(
 );
 
 /// A token's serial number: unique, shown to admins, and bound into the sealed seed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Serial(pub String);
 
@@ -48,7 +51,7 @@ impl std::fmt::Display for Serial {
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
 
         impl $name {
@@ -116,7 +119,7 @@ text_enum!(
 );
 
 /// A person who logs in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub username: String,
@@ -209,7 +212,7 @@ impl std::fmt::Debug for NewToken {
 }
 
 /// A VPN, remote desktop or web app that calls the validate API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Application {
     pub id: AppId,
     pub name: String,
@@ -236,7 +239,7 @@ pub struct Session {
 }
 
 /// One event of the audit log, before it is chained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub at: UnixTime,
     /// Who acted: `user:NAME`, `app:NAME`, `cli:operator`, `anonymous`.
@@ -256,7 +259,7 @@ pub struct AuditEvent {
 }
 
 /// A stored, chained audit entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     #[serde(flatten)]
@@ -305,3 +308,32 @@ pub fn audit_chain_hash(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
 
 /// The hash the chain starts from.
 pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A password or code as it arrives in a request: `Debug` never shows it, and it is wiped from
+/// memory when dropped.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, format = Password)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(s: impl Into<String>) -> Password {
+        Password(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(redacted)")
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}

@@ -13,7 +13,7 @@ use super::{Actor, Error, Result, Service};
 /// Prefix of every application key, so a leaked key is recognisable in logs and scanners.
 pub const APP_KEY_PREFIX: &str = "tsk_";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
     pub name: String,
@@ -22,7 +22,7 @@ pub struct CreateApp {
 }
 
 /// A new application with its key, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AppCreated {
     #[serde(flatten)]
     pub app: Application,

@@ -28,7 +28,7 @@ impl Outcome {
 }
 
 /// The result of checking the whole chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditVerification {
     pub ok: bool,
     /// Entries checked.

@@ -13,7 +13,7 @@ use super::tokens::{CodeCheck, normalize_code};
 use super::{Actor, Error, Principal, Result, Service};
 
 /// A new session: the bearer token is shown once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginResult {
     pub token: String,
     pub expires_at: UnixTime,
@@ -141,8 +141,9 @@ impl Service {
                 created_at: now,
                 last_seen_at: now,
                 expires_at,
-                // The login itself counts as a fresh authentication.
-                reauth_until: now.saturating_add(self.reauth_secs()),
+                // Logging in does not elevate: sensitive changes ask for the password again
+                // (SPEC F3), so a session left open is not enough to make them.
+                reauth_until: 0,
             })
             .await?;
         let actor = Actor {

@@ -17,7 +17,7 @@ use super::throttle::penalty;
 use super::{Actor, Error, Result, Service};
 
 /// Parameters of a new token; absent fields take the defaults (TOTP, SHA1, 6 digits, 30 s).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddToken {
     pub kind: Option<TokenKind>,
@@ -28,13 +28,14 @@ pub struct AddToken {
 }
 
 /// What an admin or user sees of a token. Never the seed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub id: TokenId,
     pub serial: Serial,
     pub username: String,
     pub kind: TokenKind,
     pub name: String,
+    #[schema(value_type = String, example = "SHA1")]
     pub algorithm: &'static str,
     pub digits: u32,
     /// Seconds per code (TOTP).
@@ -72,7 +73,7 @@ impl TokenInfo {
 }
 
 /// A token just added: the Key URI and QR codes are shown this once and never again.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenCreated {
     #[serde(flatten)]
     pub token: TokenInfo,
@@ -92,7 +93,7 @@ impl std::fmt::Debug for TokenCreated {
 }
 
 /// State changes an admin can make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenAction {
     Disable,

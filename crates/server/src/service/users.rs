@@ -2,13 +2,14 @@
 
 use serde::Deserialize;
 
-use crate::model::{Language, NewUser, Role, User, UserState};
+use crate::model::{Language, NewUser, Password, Role, User, UserState};
 
 use super::audit::Outcome;
 use super::{Actor, Error, Result, Service};
 
 /// Fields for a new user.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub username: String,
     #[serde(default)]
@@ -25,11 +26,11 @@ pub struct CreateUser {
     pub role: Option<Role>,
     /// Optional: a user without a password cannot log in until one is set.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Password>,
 }
 
 /// A change to a user; absent fields stay as they are. An empty `phone` or `email` clears it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
     pub display_name: Option<String>,
@@ -42,7 +43,7 @@ pub struct UserChanges {
 }
 
 /// A page of users.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct UserPage {
     pub users: Vec<User>,
     pub total: i64,
@@ -149,8 +150,8 @@ impl Service {
         }
         let password_hash = match &req.password {
             Some(p) => {
-                self.validate_password(p)?;
-                Some(self.hasher.hash(p).await?)
+                self.validate_password(p.expose())?;
+                Some(self.hasher.hash(p.expose()).await?)
             }
             None => None,
         };

@@ -136,3 +136,81 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// An independent TOTP implementation (totp-rs) computing the code for `time` from a Key URI.
+pub fn oracle_totp(uri: &str, time: u64) -> String {
+    let parsed = tessera_otp::KeyUri::parse(uri).expect("valid Key URI");
+    let tessera_otp::UriKind::Totp { period } = parsed.kind else {
+        panic!("not a TOTP URI");
+    };
+    let algorithm = match parsed.algorithm {
+        tessera_otp::HashAlgorithm::Sha1 => totp_rs::Algorithm::SHA1,
+        tessera_otp::HashAlgorithm::Sha256 => totp_rs::Algorithm::SHA256,
+        tessera_otp::HashAlgorithm::Sha512 => totp_rs::Algorithm::SHA512,
+    };
+    totp_rs::Builder::new()
+        .with_algorithm(algorithm)
+        .with_digits(u8::try_from(parsed.digits).expect("digits"))
+        .with_step_duration(period)
+        .with_skew(0)
+        .with_secret(parsed.secret.as_bytes().to_vec())
+        .build()
+        .expect("totp-rs accepts the parameters")
+        .generate(time)
+        .to_string()
+}
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+impl TestServer {
+    /// Creates an admin (as the local operator) and logs in through the API; returns the
+    /// session token.
+    pub async fn admin_session(&self, name: &str) -> String {
+        use tessera_server::service::{Actor, CreateUser};
+        self.app
+            .service
+            .create_user(
+                &Actor::operator(),
+                CreateUser {
+                    username: name.to_owned(),
+                    role: Some(tessera_server::model::Role::Admin),
+                    password: Some(tessera_server::model::Password::new(ADMIN_PASSWORD)),
+                    ..CreateUser::default()
+                },
+            )
+            .await
+            .expect("create admin");
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": name, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 200, "admin login");
+        let body: serde_json::Value = r.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Sends a JSON request with the session token; returns status and body.
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+}
