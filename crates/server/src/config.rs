@@ -22,6 +22,9 @@ pub struct Config {
     pub keys: KeysConfig,
     pub auth: AuthConfig,
     pub otp: OtpConfig,
+    pub validate: ValidateConfig,
+    pub mail: MailConfig,
+    pub sms: SmsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -119,6 +122,139 @@ pub struct OtpConfig {
     pub lockout_minutes: u64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidateConfig {
+    /// Resynchronise automatically when a code outside the window is followed by the next one.
+    pub auto_resync: bool,
+    /// Consecutive wrong passwords (with any code) after which an account waits.
+    pub account_lockout_failures: u64,
+    /// Requests per minute accepted from one source address (0: no limit).
+    pub source_requests_per_minute: u64,
+    /// Seconds an e-mail or SMS challenge code stays valid.
+    pub challenge_ttl_secs: u64,
+    /// Wrong answers after which a challenge is void.
+    pub challenge_max_attempts: u64,
+    /// Challenge codes sent to one user per hour, at most.
+    pub challenge_max_per_hour: u64,
+    /// Digits of an e-mail or SMS challenge code.
+    pub challenge_digits: u32,
+    /// Password checks (Argon2id) running at the same time for validation; OTP-only requests
+    /// never wait for these, so password traffic cannot starve them.
+    pub max_concurrent_password_checks: usize,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// Sender address of every e-mail.
+    pub from: String,
+    /// SMTP server host. Empty: mails are written to `<data_dir>/outbox/` as `.eml` files.
+    pub smtp_host: String,
+    /// SMTP port (587 for STARTTLS, 465 for TLS, 25 plain).
+    pub smtp_port: u16,
+    /// "starttls", "tls" or "none" (only for a server on the same host or a test sink).
+    pub smtp_security: SmtpSecurity,
+    /// SMTP user name; empty: no authentication.
+    pub smtp_username: String,
+    /// SMTP password (better: `TESSERA_MAIL__SMTP_PASSWORD_FILE`).
+    pub smtp_password: String,
+    /// Seconds to wait for the SMTP server.
+    pub smtp_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("from", &self.from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_security", &self.smtp_security)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &"(redacted)")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// HTTP gateway URL. Empty: messages are written to `<data_dir>/outbox/` as `.sms` files.
+    pub gateway_url: String,
+    /// HTTP method for the gateway: "POST", "PUT" or "GET".
+    pub method: String,
+    /// Extra headers, "Name: value" each (e.g. an API key).
+    pub headers: Vec<String>,
+    /// Request body with `{phone}` and `{message}` replaced (JSON-escaped when the content type is
+    /// JSON). For GET, the placeholders may stand in `gateway_url` (URL-encoded).
+    pub body_template: String,
+    /// Content type of the body.
+    pub content_type: String,
+    /// Seconds to wait for the gateway.
+    pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for SmsConfig {
+    // Headers usually carry the gateway's credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsConfig")
+            .field("gateway_url", &self.gateway_url)
+            .field("method", &self.method)
+            .field("headers", &format!("({} redacted)", self.headers.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ValidateConfig {
+    fn default() -> Self {
+        Self {
+            auto_resync: true,
+            account_lockout_failures: 10,
+            source_requests_per_minute: 0,
+            challenge_ttl_secs: 300,
+            challenge_max_attempts: 3,
+            challenge_max_per_hour: 10,
+            challenge_digits: 6,
+            max_concurrent_password_checks: 2,
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "Tessera <tessera@localhost>".to_owned(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_security: SmtpSecurity::Starttls,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            smtp_timeout_secs: 20,
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            gateway_url: String::new(),
+            method: "POST".to_owned(),
+            headers: Vec::new(),
+            body_template: r#"{"to": "{phone}", "text": "{message}"}"#.to_owned(),
+            content_type: "application/json".to_owned(),
+            timeout_secs: 10,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -128,6 +264,9 @@ impl Default for Config {
             keys: KeysConfig::default(),
             auth: AuthConfig::default(),
             otp: OtpConfig::default(),
+            validate: ValidateConfig::default(),
+            mail: MailConfig::default(),
+            sms: SmsConfig::default(),
         }
     }
 }
@@ -350,6 +489,17 @@ fn apply_env(
             "false" | "0" | "no" => toml::Value::Boolean(false),
             _ => return Err(env_err(format!("expected true or false, got {value:?}"))),
         },
+        // Lists are written as TOML arrays: TESSERA_SMS__HEADERS='["X-Key: abc"]'.
+        toml::Value::Array(_) => format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(toml::Value::is_array)
+            .ok_or_else(|| {
+                env_err(format!(
+                    "expected a TOML array like [\"a\", \"b\"], got {value:?}"
+                ))
+            })?,
         _ => toml::Value::String(value),
     };
     let (last, parents) = path
@@ -486,6 +636,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.database.url, "postgres://u:pw@localhost/db");
         assert!(!format!("{:?}", c.database).contains("pw@"));
+    }
+
+    #[test]
+    fn list_values_from_env_are_toml_arrays() {
+        let c = Config::load(
+            None,
+            env(&[("TESSERA_SMS__HEADERS", r#"["X-Key: a", "X-B: b"]"#)]),
+        )
+        .unwrap();
+        assert_eq!(c.sms.headers, vec!["X-Key: a", "X-B: b"]);
+        assert!(Config::load(None, env(&[("TESSERA_SMS__HEADERS", "X-Key: a")])).is_err());
     }
 
     #[test]
