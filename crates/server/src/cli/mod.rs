@@ -1,7 +1,7 @@
 //! The `tessera` command line. Every subcommand opens the same database through the same service
 //! layer as the server, and acts as the local operator (`cli:operator` in the audit).
 //!
-//! The admin commands (`user`, `token`) call service methods only: no SQL, no
+//! The admin commands (`user`, `token`, `app`, `audit`) call service methods only: no SQL, no
 //! OTP math and no policy here. Results go to stdout (human text, or JSON with `--json`);
 //! errors go to stderr as `error (CODE): message` with exit code 1, usage errors exit with 2.
 
@@ -18,6 +18,8 @@ use crate::clock::SystemClock;
 use crate::config::{Config, LogFormat};
 use crate::service::Actor;
 
+mod apps;
+mod audit;
 mod output;
 mod serve;
 mod tokens;
@@ -71,6 +73,12 @@ pub enum Command {
     /// Manage tokens: add (shows the key once), activate, list, disable, revoke, resync.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Manage applications that call the validate API: add (shows the key once), list, revoke.
+    #[command(subcommand)]
+    App(apps::AppCommand),
+    /// Read the audit log and verify its hash chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -170,6 +178,8 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::User(cmd) => users::run(&open(config, json).await?, cmd).await,
         Command::Token(cmd) => tokens::run(&open(config, json).await?, cmd).await,
+        Command::App(cmd) => apps::run(&open(config, json).await?, cmd).await,
+        Command::Audit(cmd) => audit::run(&open(config, json).await?, cmd).await,
     }
 }
 
