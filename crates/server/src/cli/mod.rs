@@ -1,6 +1,11 @@
 //! The `tessera` command line. Every subcommand opens the same database through the same service
 //! layer as the server, and acts as the local operator (`cli:operator` in the audit).
+//!
+//! The admin commands (`user`, `token`, `app`, `audit`) call service methods only: no SQL, no
+//! OTP math and no policy here. Results go to stdout (human text, or JSON with `--json`);
+//! errors go to stderr as `error (CODE): message` with exit code 1, usage errors exit with 2.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,8 +16,19 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::SystemClock;
 use crate::config::{Config, LogFormat};
+use crate::service::Actor;
 
+mod apps;
+mod audit;
+mod output;
 mod serve;
+mod tokens;
+mod users;
+
+use output::Ctx;
+
+/// Heading of the options every subcommand accepts, listed after its own.
+const GLOBAL: &str = "Global options";
 
 /// Tessera: a self-hosted two-factor authentication server.
 ///
@@ -22,16 +38,20 @@ mod serve;
 #[command(name = "tessera", version, propagate_version = true)]
 pub struct Cli {
     /// TOML configuration file (optional; every key has a default).
-    #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// Directory for the database, key file and mail outbox [default: ./tessera-data].
-    #[arg(long, global = true, env = "TESSERA_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "TESSERA_DATA_DIR", value_name = "DIR", help_heading = GLOBAL)]
     pub data_dir: Option<PathBuf>,
 
     /// Log format: human or json.
-    #[arg(long, global = true, value_name = "FORMAT")]
+    #[arg(long, global = true, value_name = "FORMAT", help_heading = GLOBAL)]
     pub log_format: Option<LogFormat>,
+
+    /// Print the result as JSON on stdout, for scripts (errors stay on stderr).
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub json: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -47,6 +67,18 @@ pub enum Command {
     },
     /// Apply database migrations and exit (the server also applies them at start).
     Migrate,
+    /// Manage users: add, list, show, change, disable, delete, set passwords.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Manage tokens: add (shows the key once), activate, list, disable, revoke, resync.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Manage applications that call the validate API: add (shows the key once), list, revoke.
+    #[command(subcommand)]
+    App(apps::AppCommand),
+    /// Read the audit log and verify its hash chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -72,9 +104,22 @@ pub fn run(cli: Cli) -> ExitCode {
     match runtime.block_on(dispatch(cli, config)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            report_error(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints an error to stderr: service errors with their stable code, so scripts can match on it.
+fn report_error(e: &anyhow::Error) {
+    match e.downcast_ref::<crate::service::Error>() {
+        // The local operator may see internal details (they can read the database anyway); the
+        // chain names the failing layer, and no layer puts a secret into its message.
+        Some(service) if service.code() == crate::service::ErrorCode::Internal => {
+            eprintln!("error ({}): {e:#}", service.code().as_str());
+        }
+        Some(service) => eprintln!("error ({}): {service}", service.code().as_str()),
+        None => eprintln!("error: {e:#}"),
     }
 }
 
@@ -110,21 +155,48 @@ fn init_tracing(format: LogFormat, serving: bool) {
 }
 
 async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
+    let json = cli.json;
     match cli.command {
         Command::Serve { .. } => serve::serve(config).await,
         Command::Migrate => {
-            let (app, _) = crate::build(config, Arc::new(SystemClock)).await?;
-            let applied = app
+            let ctx = open(config, json).await?;
+            let applied = ctx
                 .service
                 .store()
                 .applied_migrations()
                 .await
                 .context("cannot list migrations")?;
-            println!(
-                "database is up to date ({} migrations applied)",
-                applied.len()
-            );
+            let result = serde_json::json!({ "migrations_applied": applied.len() });
+            ctx.emit(&result, |out, _| {
+                writeln!(
+                    out,
+                    "database is up to date ({} migrations applied)",
+                    applied.len()
+                )
+            })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::User(cmd) => users::run(&open(config, json).await?, cmd).await,
+        Command::Token(cmd) => tokens::run(&open(config, json).await?, cmd).await,
+        Command::App(cmd) => apps::run(&open(config, json).await?, cmd).await,
+        Command::Audit(cmd) => audit::run(&open(config, json).await?, cmd).await,
     }
+}
+
+/// Opens the database (creating the data directory on first use) for an admin command.
+async fn open(config: Config, json: bool) -> anyhow::Result<Ctx> {
+    let data_dir = config.data_dir.clone();
+    let (app, startup) = crate::build(config, Arc::new(SystemClock)).await?;
+    if startup.created_data_dir {
+        // A mistyped --data-dir would otherwise silently give an empty installation.
+        eprintln!(
+            "note: created a new, empty data directory {}",
+            data_dir.display()
+        );
+    }
+    Ok(Ctx {
+        service: app.service,
+        actor: Actor::operator(),
+        json,
+    })
 }

@@ -1,0 +1,609 @@
+//! The admin command line as an operator runs it: the real `tessera` binary on a fresh data
+//! directory. Codes come from independent implementations (`oathtool`, totp-rs), never from our
+//! own engine, and the database is inspected from outside (tampering, dumps) with sqlx.
+//!
+//! The binary runs on the real system clock, so TOTP codes are computed right before use.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{run_cli, stderr, stdout};
+use serde_json::Value;
+use tessera_otp::KeyUri;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A fresh installation, driven through the binary.
+struct Tessera {
+    dir: tempfile::TempDir,
+}
+
+impl Tessera {
+    fn new() -> Tessera {
+        Tessera {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn db(&self) -> PathBuf {
+        self.data_dir().join("tessera.db")
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let out = run_cli(&self.data_dir(), args, stdin);
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "tessera {args:?} panicked: {}",
+            stderr(&out)
+        );
+        out
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        self.ok_with(args, None)
+    }
+
+    fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "tessera {args:?} failed: {}",
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Runs a command with `--json` that must succeed and parses its stdout.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// How many entries a `--json` listing has.
+    fn count(&self, args: &[&str]) -> usize {
+        self.json(args).as_array().unwrap().len()
+    }
+
+    /// Runs a command that must fail with a service error `code` (exit 1) and returns stderr.
+    fn fails(&self, args: &[&str], stdin: Option<&str>, code: &str) -> String {
+        let out = self.run(args, stdin);
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "tessera {args:?} should fail with exit 1: {err}"
+        );
+        assert!(
+            err.contains(&format!("error ({code}): ")),
+            "tessera {args:?} should report {code}: {err}"
+        );
+        assert!(stdout(&out).is_empty(), "a failed command printed a result");
+        err
+    }
+
+    fn add_user(&self, name: &str) {
+        let email = format!("{name}@example.com");
+        let args = ["user", "add", name, "--email", &email, "--password-stdin"];
+        self.ok_with(&args, Some(&format!("{PASSWORD}\n")));
+    }
+
+    /// `token add USER --json ARGS`: the token's id and its Key URI.
+    fn add_token(&self, user: &str, args: &[&str]) -> (String, KeyUri) {
+        let mut all = vec!["token", "add", user];
+        all.extend_from_slice(args);
+        let created = self.json(&all);
+        assert_eq!(created["state"], "pending");
+        assert!(created["serial"].is_string());
+        let uri = KeyUri::parse(created["otpauth_uri"].as_str().unwrap()).unwrap();
+        (created["id"].to_string(), uri)
+    }
+}
+
+/// The current TOTP code according to `oathtool`.
+fn oathtool_totp(uri: &KeyUri) -> String {
+    oathtool(&["--totp", "-b", &uri.secret.to_base32()])
+}
+
+/// The HOTP code for `counter` according to `oathtool`.
+fn oathtool_hotp(uri: &KeyUri, counter: u64) -> String {
+    let counter = counter.to_string();
+    oathtool(&["--hotp", "-c", &counter, "-b", &uri.secret.to_base32()])
+}
+
+fn oathtool(args: &[&str]) -> String {
+    let out = Command::new("oathtool")
+        .args(args)
+        .output()
+        .expect("oathtool is installed (.ci/install-tools)");
+    assert!(out.status.success(), "oathtool failed: {}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// The current TOTP code according to totp-rs.
+fn totp_rs_code(uri: &KeyUri) -> String {
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(uri.secret.as_bytes().to_vec())
+        .build()
+        .unwrap()
+        .generate_current()
+        .to_string()
+}
+
+/// Runs SQL statements on a database file from outside Tessera.
+fn sql(db: &Path, statements: &[&str]) {
+    use sqlx::Connection as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        for statement in statements {
+            // The test's own statements, no outside input.
+            let statement = sqlx::AssertSqlSafe(statement.to_string());
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    });
+}
+
+fn actions(entries: &Value) -> Vec<&str> {
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
+
+/// Adds alice and a TOTP token, activates it with `code_of`'s code, and checks state and audit.
+fn enroll_with(code_of: fn(&KeyUri) -> String) {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let (id, uri) = t.add_token("alice", &[]);
+    // Computed right before use: the binary checks it against the real clock.
+    let code = code_of(&uri);
+    let token = t.json(&["token", "verify", &id, &code]);
+    assert_eq!(token["state"], "active");
+    assert_eq!(t.json(&["token", "show", &id])["state"], "active");
+
+    let trail = t.json(&["audit", "list", "--user", "alice"]);
+    let trail = actions(&trail);
+    for action in ["user.add", "token.add", "token.activate"] {
+        assert!(trail.contains(&action), "{action} missing from {trail:?}");
+    }
+    let activation = t.json(&["audit", "list", "--action", "token.activate"]);
+    assert_eq!(activation[0]["result"], "success");
+    assert_eq!(activation[0]["actor"], "cli:operator");
+}
+
+#[test]
+fn enroll_totp_with_oathtool_code() {
+    enroll_with(oathtool_totp);
+}
+
+#[test]
+fn enroll_totp_with_totp_rs_code() {
+    enroll_with(totp_rs_code);
+}
+
+#[test]
+fn token_add_shows_uri_key_and_qr_once() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let png = t.dir.path().join("token.png");
+    let text = t.ok(&["token", "add", "alice", "--qr-png", png.to_str().unwrap()]);
+    let uri_line = text.lines().find(|l| l.starts_with("Key URI")).unwrap();
+    let uri = KeyUri::parse(uri_line.trim_start_matches("Key URI").trim()).unwrap();
+    let key_line = text
+        .lines()
+        .find(|l| l.starts_with("Key ") && !l.starts_with("Key URI"))
+        .unwrap();
+    let grouped = key_line.trim_start_matches("Key").trim();
+    assert_eq!(grouped.replace(' ', ""), uri.secret.to_base32());
+    assert!(grouped.split(' ').all(|g| g.len() <= 4));
+    assert!(text.contains('█'), "no terminal QR code in:\n{text}");
+
+    let image = std::fs::read(&png).unwrap();
+    assert!(image.starts_with(b"\x89PNG"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&png).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the PNG holds the key");
+    }
+    // Never overwritten, and nothing is added when the file cannot be created.
+    let again = t.run(
+        &["token", "add", "alice", "--qr-png", png.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(t.count(&["token", "list", "alice"]), 1);
+
+    // Shown once: no later output repeats the key.
+    let secret = uri.secret.to_base32();
+    for args in [
+        &["token", "list"][..],
+        &["token", "show", "1"],
+        &["user", "show", "alice"],
+        &["audit", "list"],
+    ] {
+        assert!(!t.ok(args).contains(&secret), "{args:?} shows the key");
+    }
+}
+
+#[test]
+fn token_verify_refuses_an_already_active_token() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let (id, uri) = t.add_token("alice", &[]);
+    let code = oathtool_totp(&uri);
+    t.ok(&["token", "verify", &id, &code]);
+    t.fails(&["token", "verify", &id, &code], None, "token_state");
+    assert_eq!(t.json(&["token", "show", &id])["state"], "active");
+}
+
+#[test]
+fn token_verify_refuses_a_wrong_code() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let (id, uri) = t.add_token("alice", &[]);
+    let right = oathtool_totp(&uri);
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    t.fails(&["token", "verify", &id, &wrong], None, "invalid_code");
+    assert_eq!(t.json(&["token", "show", &id])["state"], "pending");
+    let failed = t.json(&["audit", "list", "--action", "token.activate"]);
+    assert_eq!(failed[0]["result"], "failure");
+}
+
+#[test]
+fn audit_verify_passes_on_an_untouched_log() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    t.add_token("alice", &[]);
+    assert_eq!(t.ok(&["audit", "verify"]), "audit log intact: 2 entries\n");
+    let v = t.json(&["audit", "verify"]);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["entries"], 2);
+}
+
+#[test]
+fn audit_verify_names_a_changed_entry() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    t.add_user("bob");
+    t.add_token("alice", &[]);
+    sql(
+        &t.db(),
+        &["UPDATE audit_log SET reason = 'x' WHERE seq = 2"],
+    );
+
+    let out = t.run(&["audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    let err = stderr(&out);
+    assert!(err.contains("entry 2 was changed"), "{err}");
+}
+
+#[test]
+fn audit_verify_sees_a_deleted_newest_entry() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    t.add_user("bob");
+    t.add_user("carol");
+    sql(&t.db(), &["DELETE FROM audit_log WHERE seq = 3"]);
+
+    let out = t.run(&["--json", "audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["first_bad_seq"], 3);
+    assert!(stderr(&out).contains("entry 3"), "{}", stderr(&out));
+}
+
+/// Every encoding a seed could leak in.
+fn encodings(seed: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    use data_encoding::{BASE32, BASE32_NOPAD, BASE64, HEXLOWER, HEXUPPER};
+    vec![
+        ("raw", seed.to_vec()),
+        ("hex", HEXLOWER.encode(seed).into_bytes()),
+        ("HEX", HEXUPPER.encode(seed).into_bytes()),
+        ("base32", BASE32_NOPAD.encode(seed).into_bytes()),
+        ("base32 padded", BASE32.encode(seed).into_bytes()),
+        (
+            "base32 lower",
+            BASE32_NOPAD.encode(seed).to_lowercase().into_bytes(),
+        ),
+        ("base64", BASE64.encode(seed).into_bytes()),
+    ]
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn database_dump_reveals_no_seed() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let mut seeds = Vec::new();
+    let mut serials = Vec::new();
+    for args in [
+        &[][..],
+        &["--kind", "hotp"],
+        &["--algorithm", "SHA512", "--digits", "8"],
+    ] {
+        let mut all = vec!["--json", "token", "add", "alice"];
+        all.extend_from_slice(args);
+        let created: Value = serde_json::from_str(&t.ok(&all)).unwrap();
+        let uri = KeyUri::parse(created["otpauth_uri"].as_str().unwrap()).unwrap();
+        seeds.push(uri.secret.as_bytes().to_vec());
+        serials.push(created["serial"].as_str().unwrap().to_owned());
+    }
+    // One token used, so its row was rewritten too.
+    let (id, uri) = t.add_token("alice", &[]);
+    seeds.push(uri.secret.as_bytes().to_vec());
+    t.ok(&["token", "verify", &id, &oathtool_totp(&uri)]);
+
+    // A consistent copy of everything the database holds, plus the raw files as they lie.
+    let copy = t.dir.path().join("dump.db");
+    sql(
+        &t.db(),
+        &[&format!("VACUUM INTO '{}'", copy.to_str().unwrap())],
+    );
+    let mut dumps = vec![("copy", std::fs::read(&copy).unwrap())];
+    for name in ["tessera.db", "tessera.db-wal"] {
+        if let Ok(bytes) = std::fs::read(t.data_dir().join(name)) {
+            dumps.push((name, bytes));
+        }
+    }
+    let copy_bytes = &dumps[0].1;
+    // The search works: what is stored in clear is found.
+    for serial in &serials {
+        assert!(
+            contains(copy_bytes, serial.as_bytes()),
+            "{serial} not found"
+        );
+    }
+    for (file, bytes) in &dumps {
+        for seed in &seeds {
+            for (encoding, needle) in encodings(seed) {
+                assert!(
+                    !contains(bytes, &needle),
+                    "{file} contains a seed ({encoding})"
+                );
+            }
+        }
+        assert!(!contains(bytes, PASSWORD.as_bytes()), "{file}: password");
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_changes_nothing() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let (id, _) = t.add_token("alice", &[]);
+    let before = t.ok(&["--json", "audit", "list"]);
+
+    let verify_bad_code = format!("token verify {id} 12ab56");
+    let cases = [
+        ("user show nobody", "not_found"),
+        ("token add nobody", "not_found"),
+        ("user delete nobody", "not_found"),
+        ("user add ALICE", "conflict"),
+        ("user add bad/name", "invalid_input"),
+        ("user set alice --email no-at", "invalid_input"),
+        ("token add alice --digits 9", "invalid_input"),
+        ("token add alice --period 0", "invalid_input"),
+        ("token add alice --algorithm MD5", "invalid_input"),
+        (&verify_bad_code, "invalid_input"),
+        ("token verify 9999 123456", "not_found"),
+        ("token show 9999", "not_found"),
+        ("token delete 9999", "not_found"),
+        ("audit list --since yesterday", "invalid_input"),
+        ("app revoke 9999", "not_found"),
+    ];
+    for (command, code) in cases {
+        let args: Vec<&str> = command.split_whitespace().collect();
+        t.fails(&args, None, code);
+    }
+    let short = Some("short\n");
+    t.fails(&["user", "passwd", "alice"], short, "invalid_input");
+    t.fails(&["user", "passwd", "alice"], Some(""), "invalid_input");
+    t.fails(
+        &["user", "add", "bob", "--password-stdin"],
+        short,
+        "invalid_input",
+    );
+    let err = t.fails(&["audit", "list", "--until", "soon"], None, "invalid_input");
+    assert!(err.contains("--until"), "{err}");
+
+    // Nothing was written by any of them.
+    assert_eq!(t.ok(&["--json", "audit", "list"]), before);
+    assert_eq!(t.json(&["user", "list"])["total"], 1);
+    assert_eq!(t.count(&["token", "list"]), 1);
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let t = Tessera::new();
+    for args in [
+        &["token", "show", "abc"][..],
+        &["user", "set", "alice"],
+        &["user", "set", "alice", "--otp-required", "maybe"],
+        &["user", "add", "bob", "--password", "secret"],
+        &["app", "add", "vpn", "--mode", "sometimes"],
+        &["audit", "list", "--limit", "0"],
+        &["token", "add"],
+    ] {
+        let out = t.run(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn token_resync_moves_a_hotp_counter_far_ahead() {
+    let t = Tessera::new();
+    t.ok_with(
+        &["user", "add", "bob", "--admin", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let (id, uri) = t.add_token("bob", &["--kind", "hotp"]);
+    t.ok(&["token", "verify", &id, &oathtool_hotp(&uri, 0)]);
+    // Pressed far ahead: 50 is beyond the normal look-ahead, so only a resync finds it.
+    let (c50, c51) = (oathtool_hotp(&uri, 50), oathtool_hotp(&uri, 51));
+    let resynced = t.json(&["token", "resync", &id, &c50, &c51]);
+    assert_eq!(resynced["state"], "active");
+    // The same two codes are used up.
+    t.fails(&["token", "resync", &id, &c50, &c51], None, "invalid_code");
+
+    // Code 52 now logs in, through the same service the HTTP API uses.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let config = tessera_server::Config {
+            data_dir: t.data_dir(),
+            ..tessera_server::Config::default()
+        };
+        let clock = std::sync::Arc::new(tessera_server::clock::SystemClock);
+        let (app, _) = tessera_server::build(config, clock).await.unwrap();
+        let code = oathtool_hotp(&uri, 52);
+        let login = app
+            .service
+            .login("127.0.0.1", "bob", PASSWORD, Some(&code))
+            .await;
+        assert!(login.is_ok(), "code 52 refused: {login:?}");
+        let replay = app
+            .service
+            .login("127.0.0.1", "bob", PASSWORD, Some(&code))
+            .await;
+        assert!(replay.is_err(), "code 52 accepted twice");
+    });
+    let trail = t.json(&["audit", "list", "--action", "token.resync"]);
+    assert_eq!(trail[0]["result"], "failure");
+    assert_eq!(trail[1]["result"], "success");
+    assert!(trail[1]["reason"].as_str().unwrap().contains("52"));
+}
+
+#[test]
+fn user_lifecycle() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let phone = "+49 30 1234567";
+    let args = [
+        "--phone",
+        phone,
+        "--otp-required",
+        "true",
+        "--language",
+        "de",
+    ];
+    let user = t.json(&[&["user", "set", "alice"][..], &args].concat());
+    assert_eq!(user["otp_required"], true);
+    assert_eq!(user["language"], "de");
+    let user = t.json(&["user", "set", "ALICE", "--phone", ""]);
+    assert_eq!(user["phone"], "");
+    assert_eq!(user["sms_enabled"], false);
+    assert_eq!(t.json(&["user", "disable", "alice"])["state"], "disabled");
+    assert_eq!(t.json(&["user", "enable", "alice"])["state"], "active");
+    t.add_token("alice", &[]);
+    let shown = t.json(&["user", "show", "alice"]);
+    assert_eq!(shown["username"], "alice");
+    assert_eq!(shown["tokens"].as_array().unwrap().len(), 1);
+    assert!(shown.get("password_hash").is_none());
+    t.ok_with(
+        &["user", "passwd", "alice"],
+        Some("another long password\r\n"),
+    );
+    assert_eq!(t.json(&["user", "list", "--search", "ali"])["total"], 1);
+    t.ok(&["user", "delete", "alice"]);
+    t.fails(&["user", "show", "alice"], None, "not_found");
+    assert_eq!(t.count(&["token", "list"]), 0);
+    assert_eq!(t.json(&["audit", "verify"])["ok"], true);
+}
+
+#[test]
+fn token_state_changes() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let (id, _) = t.add_token("alice", &["--name", "Work phone"]);
+    assert_eq!(
+        t.json(&["token", "rename", &id, "Diensthandy"])["name"],
+        "Diensthandy"
+    );
+    assert_eq!(t.json(&["token", "disable", &id])["state"], "disabled");
+    // Never activated: enabling returns it to pending, not active.
+    assert_eq!(t.json(&["token", "enable", &id])["state"], "pending");
+    assert_eq!(t.json(&["token", "unlock", &id])["fail_count"], 0);
+    assert_eq!(t.json(&["token", "revoke", &id])["state"], "revoked");
+    t.fails(&["token", "enable", &id], None, "token_state");
+    assert_eq!(t.json(&["token", "delete", &id])["deleted"], true);
+    t.fails(&["token", "show", &id], None, "not_found");
+}
+
+#[test]
+fn app_key_is_shown_once() {
+    let t = Tessera::new();
+    let text = t.ok(&["app", "add", "vpn"]);
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("API key: "))
+        .unwrap()
+        .to_owned();
+    assert!(key.starts_with("tsk_"));
+    assert!(text.contains("shown only now"));
+    let created = t.json(&["app", "add", "rdp", "--mode", "otp_only"]);
+    assert_eq!(created["mode"], "otp_only");
+    assert!(created["api_key"].as_str().unwrap().starts_with("tsk_"));
+    t.fails(&["app", "add", "vpn"], None, "conflict");
+
+    let list = t.ok(&["app", "list"]);
+    assert!(list.contains("vpn") && !list.contains(&key));
+    assert!(!t.ok(&["--json", "app", "list"]).contains(&key));
+    assert_eq!(t.json(&["app", "revoke", "1"])["state"], "revoked");
+}
+
+#[test]
+fn audit_list_filters_by_time() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    assert_eq!(t.count(&["audit", "list"]), 1);
+    let long_ago = [
+        "audit",
+        "list",
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2001-01-01",
+    ];
+    assert_eq!(t.count(&long_ago), 0);
+    assert_eq!(
+        t.count(&["audit", "list", "--since", "2000-01-01T00:00:00Z"]),
+        1
+    );
+    let table = t.ok(&["audit", "list"]);
+    assert!(table.starts_with("SEQ"), "{table}");
+    // Times are shown as RFC 3339.
+    let row = table.lines().nth(1).unwrap();
+    let time = row.split_whitespace().nth(1).unwrap();
+    assert!(tessera_server::clock::parse_time(time).is_some(), "{row}");
+    assert!(time.ends_with('Z'), "{row}");
+}
