@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Subcommand};
 use serde::Serialize;
 
-use crate::model::{Language, Role, User, UserState};
+use crate::model::{Language, Password, Role, User, UserState};
 use crate::service::{CreateUser, MAX_PAGE, TokenInfo, UserChanges};
 
 use super::output::{Ctx, Table, clean, or_dash, read_password, time, yes_no};
@@ -159,7 +159,7 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 language,
                 otp_required,
                 role: Some(if admin { Role::Admin } else { Role::User }),
-                password: password.as_ref().map(|p| p.to_string()),
+                password: password.as_ref().map(|p| Password::new(p.to_string())),
             };
             let user = service.create_user(actor, req).await?;
             ctx.emit(&user, |out, user| {
