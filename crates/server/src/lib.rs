@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod mail;
 pub mod model;
 pub mod qr;
 pub mod service;
