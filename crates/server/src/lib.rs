@@ -12,6 +12,7 @@ pub mod mail;
 pub mod model;
 pub mod qr;
 pub mod service;
+pub mod sms;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;

@@ -2,7 +2,8 @@
 //! works before a mail server is configured and an operator can read or forward what was sent.
 //!
 //! Files are written under a `.tmp` name and renamed, so a reader never sees half a message. The
-//! directory is private (0700) and each file 0600: the messages carry codes and links.
+//! directory is private (0700) and each file 0600: the messages carry codes and links. The SMS
+//! outbox uses the same writer.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
