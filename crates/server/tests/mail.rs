@@ -38,6 +38,37 @@ impl SmtpSink {
         )
     }
 
+    /// Stores every message, offering STARTTLS (or, with `implicit`, only TLS from the first
+    /// byte) with a self-signed certificate no trust store knows. Made once with
+    /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 36500
+    /// -subj "/O=Tessera tests/CN=untrusted self-signed SMTP test certificate"
+    /// -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE
+    /// -addext keyUsage=critical,digitalSignature -addext extendedKeyUsage=serverAuth`.
+    fn self_signed_tls(implicit: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("Maildir");
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let cert = format!("{fixtures}/smtp-self-signed.crt");
+        let key = format!("{fixtures}/smtp-self-signed.key");
+        let (cert_flag, key_flag) = if implicit {
+            ("--smtpscert", "--smtpskey")
+        } else {
+            ("--tlscert", "--tlskey")
+        };
+        Self::start(
+            dir,
+            &[
+                cert_flag,
+                &cert,
+                key_flag,
+                &key,
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                maildir.to_str().unwrap(),
+            ],
+        )
+    }
+
     /// Refuses every recipient with 550.
     fn rejecting() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -250,4 +281,24 @@ async fn smtp_credentials_without_server_support_fail_without_revealing_the_pass
     assert!(matches!(err, MailError::Send(_)), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
     assert!(sink.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn smtp_tls_refuses_a_certificate_the_system_does_not_trust() {
+    // A mailer that accepted any certificate would hand codes to whoever sits on the path.
+    for (security, implicit) in [(SmtpSecurity::Starttls, false), (SmtpSecurity::Tls, true)] {
+        let sink = SmtpSink::self_signed_tls(implicit);
+        let mut config = sink.mail_config();
+        config.smtp_host = "localhost".into();
+        config.smtp_security = security;
+        let mailer = SmtpMailer::new(&config, Arc::new(FixedClock::new(0))).unwrap();
+        let err = mailer.send(&code_email()).await.unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, MailError::Send(_)), "{security:?}: {message}");
+        assert!(
+            message.to_lowercase().contains("certificate"),
+            "{security:?}: {message}"
+        );
+        assert!(sink.delivered().is_empty(), "{security:?}");
+    }
 }
