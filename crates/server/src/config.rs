@@ -203,10 +203,16 @@ pub struct SmsConfig {
 }
 
 impl std::fmt::Debug for SmsConfig {
-    // Headers usually carry the gateway's credentials.
+    // Headers usually carry the gateway's credentials, and a GET gateway's URL its key: print
+    // the URL's origin only.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let gateway = match url::Url::parse(&self.gateway_url) {
+            Ok(u) => u.origin().ascii_serialization(),
+            Err(_) if self.gateway_url.is_empty() => String::new(),
+            Err(_) => "(redacted)".to_owned(),
+        };
         f.debug_struct("SmsConfig")
-            .field("gateway_url", &self.gateway_url)
+            .field("gateway_url", &gateway)
             .field("method", &self.method)
             .field("headers", &format!("({} redacted)", self.headers.len()))
             .finish_non_exhaustive()
@@ -647,6 +653,21 @@ mod tests {
         .unwrap();
         assert_eq!(c.sms.headers, vec!["X-Key: a", "X-B: b"]);
         assert!(Config::load(None, env(&[("TESSERA_SMS__HEADERS", "X-Key: a")])).is_err());
+    }
+
+    #[test]
+    fn sms_debug_hides_gateway_key_and_headers() {
+        let sms = SmsConfig {
+            gateway_url: "https://gw.example.net/send?key=k3y&to={phone}".into(),
+            headers: vec!["X-Key: h3ader".into()],
+            ..SmsConfig::default()
+        };
+        let printed = format!("{sms:?}");
+        assert!(printed.contains("https://gw.example.net"), "{printed}");
+        assert!(
+            !printed.contains("k3y") && !printed.contains("h3ader"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -8,9 +8,11 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod mail;
 pub mod model;
 pub mod qr;
 pub mod service;
+pub mod sms;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;
