@@ -229,7 +229,7 @@ impl Default for ValidateConfig {
             challenge_max_attempts: 3,
             challenge_max_per_hour: 10,
             challenge_digits: 6,
-            max_concurrent_password_checks: 2,
+            max_concurrent_password_checks: 1,
         }
     }
 }

@@ -71,7 +71,9 @@ pub async fn build(config: Config, clock: Arc<dyn clock::Clock>) -> anyhow::Resu
         .migrate()
         .await
         .context("cannot apply database migrations")?;
-    let service = Service::new(store, clock, keys, Arc::new(config));
+    let mailer = mail::mailer_from_config(&config).context("mail configuration")?;
+    let sms = sms::sms_from_config(&config).context("SMS configuration")?;
+    let service = Service::new(store, clock, keys, Arc::new(config), mailer, sms);
     Ok((
         App {
             service: Arc::new(service),

@@ -681,7 +681,7 @@ async fn bad_input_gets_a_4xx_with_a_stable_code() {
             raw(
                 Method::POST,
                 "/api/v1/users/fay/tokens",
-                r#"{"kind": "sms"}"#,
+                r#"{"kind": "push"}"#,
             )
             .await
             .unwrap(),

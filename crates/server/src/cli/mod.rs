@@ -24,6 +24,7 @@ mod output;
 mod serve;
 mod tokens;
 mod users;
+mod validate;
 
 use output::Ctx;
 
@@ -79,6 +80,9 @@ pub enum Command {
     /// Read the audit log and verify its hash chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Test a login from the shell: checks a code (and with --password-stdin the password)
+    /// exactly as the validate API does. Exit 0 on accept or challenge, 1 on reject.
+    Validate(validate::ValidateArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -180,6 +184,7 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => tokens::run(&open(config, json).await?, cmd).await,
         Command::App(cmd) => apps::run(&open(config, json).await?, cmd).await,
         Command::Audit(cmd) => audit::run(&open(config, json).await?, cmd).await,
+        Command::Validate(args) => validate::run(&open(config, json).await?, args).await,
     }
 }
 

@@ -24,6 +24,15 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         );
     }
     tracing::info!(database = %startup.database, "database ready");
+    if let Some((username, password)) = app.service.create_first_admin().await? {
+        // Shown once, on the terminal only (never through the log, which may be shipped).
+        eprintln!(
+            "\n  Tessera created the first admin account.\n\n    username: {username}\n    password: {}\n\n  \
+             This password is shown only now. Log in with it and change it:\n    \
+             tessera user passwd {username}\n",
+            password.expose()
+        );
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

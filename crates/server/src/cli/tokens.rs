@@ -38,7 +38,8 @@ pub enum TokenCommand {
         /// Username of the token's owner.
         #[arg(value_name = "USER")]
         user: String,
-        /// totp (time-based, what authenticator apps use) or hotp (counter-based) [default: totp].
+        /// totp (time-based, what authenticator apps use), hotp (counter-based), or email / sms
+        /// (a code sent per login to the user's address or phone) [default: totp].
         #[arg(long, value_name = "KIND")]
         kind: Option<TokenKind>,
         /// A name that tells the user's devices apart, e.g. "Work phone".
@@ -182,10 +183,9 @@ pub async fn run(ctx: &Ctx, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             if let (Some(file), Some(path)) = (png_file, &qr_png) {
                 write_png(file, path, &created)?;
             }
-            let qr = if ctx.json {
-                String::new()
-            } else {
-                crate::qr::terminal(&created.otpauth_uri)?
+            let qr = match &created.otpauth_uri {
+                Some(uri) if !ctx.json => crate::qr::terminal(uri)?,
+                _ => String::new(),
             };
             ctx.emit(&created, |out, c| {
                 write_created(out, c, &qr, qr_png.as_deref())
@@ -258,17 +258,20 @@ pub async fn run(ctx: &Ctx, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
         }
         TokenCommand::Resync { id, code1, code2 } => {
             let token = service.resync_token(actor, id, &code1, &code2).await?;
-            ctx.emit(&token, |out, t| match t.kind {
-                TokenKind::Totp => writeln!(
-                    out,
-                    "Token {} resynchronised: its clock is {} step(s) off.",
-                    t.id, t.drift
-                ),
-                TokenKind::Hotp => writeln!(
-                    out,
-                    "Token {} resynchronised: the next code after CODE2 is accepted.",
-                    t.id
-                ),
+            ctx.emit(&token, |out, t| {
+                if t.kind == TokenKind::Totp {
+                    writeln!(
+                        out,
+                        "Token {} resynchronised: its clock is {} step(s) off.",
+                        t.id, t.drift
+                    )
+                } else {
+                    writeln!(
+                        out,
+                        "Token {} resynchronised: the next code after CODE2 is accepted.",
+                        t.id
+                    )
+                }
             })?;
         }
     }
@@ -301,8 +304,11 @@ fn create_private_file(path: &Path) -> anyhow::Result<File> {
 }
 
 fn write_png(mut file: File, path: &Path, created: &TokenCreated) -> anyhow::Result<()> {
+    let Some(png) = &created.qr_png_base64 else {
+        anyhow::bail!("{} tokens have no QR code", created.token.kind);
+    };
     let png = data_encoding::BASE64
-        .decode(created.qr_png_base64.as_bytes())
+        .decode(png.as_bytes())
         .context("the service returned a QR image that is not Base64")?;
     file.write_all(&png)
         .and_then(|()| file.sync_all())
@@ -312,6 +318,16 @@ fn write_png(mut file: File, path: &Path, created: &TokenCreated) -> anyhow::Res
 /// What `token add` shows: the key, once, in the three forms people need.
 fn write_created(out: &mut String, c: &TokenCreated, qr: &str, png: Option<&Path>) -> fmt::Result {
     let t = &c.token;
+    let (Some(uri), Some(key)) = (&c.otpauth_uri, &c.secret_grouped) else {
+        return writeln!(
+            out,
+            "Added token {} ({}) for {}: {}, active; each login sends a fresh code.",
+            t.id,
+            t.serial,
+            clean(&t.username),
+            t.kind
+        );
+    };
     writeln!(
         out,
         "Added token {} ({}) for {}: {}, pending until a first correct code.",
@@ -329,8 +345,8 @@ fn write_created(out: &mut String, c: &TokenCreated, qr: &str, png: Option<&Path
     out.push_str(qr);
     writeln!(out)?;
     writeln!(out)?;
-    writeln!(out, "Key URI  {}", c.otpauth_uri)?;
-    writeln!(out, "Key      {}", c.secret_grouped)?;
+    writeln!(out, "Key URI  {uri}")?;
+    writeln!(out, "Key      {key}")?;
     if let Some(path) = png {
         writeln!(
             out,

@@ -51,8 +51,10 @@ impl std::fmt::Display for Serial {
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
+        // The stored and serialised names are the variants in snake_case (checked by a test).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -97,7 +99,7 @@ text_enum!(
 );
 text_enum!(
     /// How a token produces codes.
-    TokenKind { Totp = "totp", Hotp = "hotp" }
+    TokenKind { Totp = "totp", Hotp = "hotp", Email = "email", Sms = "sms" }
 );
 text_enum!(
     /// A token's life cycle: `pending` until a first correct code, then `active`.
@@ -134,6 +136,10 @@ pub struct User {
     pub role: Role,
     #[serde(skip)]
     pub password_hash: Option<String>,
+    /// Consecutive wrong passwords at validation.
+    pub fail_count: i64,
+    /// No validation is checked for this account before this time.
+    pub throttled_until: UnixTime,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -173,6 +179,31 @@ pub struct Token {
     pub throttled_until: UnixTime,
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
+    /// A counter or step matched outside the window: the next consecutive code resynchronises.
+    pub resync_hint: Option<i64>,
+    pub resync_hint_at: UnixTime,
+}
+
+impl TokenKind {
+    /// Kinds whose codes come from a shared secret (as opposed to codes sent by e-mail or SMS).
+    pub fn has_seed(self) -> bool {
+        matches!(self, TokenKind::Totp | TokenKind::Hotp)
+    }
+}
+
+/// A code sent by e-mail or SMS, waiting for its answer. Only hashes are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// SHA-256 of the transaction id given to the client.
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub token_id: TokenId,
+    /// SHA-256 over the transaction id and the code.
+    pub code_hash: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub attempts: i64,
+    pub used: bool,
 }
 
 impl std::fmt::Debug for Token {
@@ -278,6 +309,27 @@ pub struct AuditFilter {
     pub limit: i64,
     /// Entries with a sequence number below this (paging backwards from the newest).
     pub before_seq: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_names_are_the_stored_names() {
+        fn check<T: Serialize + Copy>(all: &[T], text: impl Fn(&T) -> &'static str) {
+            for v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), text(v));
+            }
+        }
+        check(UserState::ALL, UserState::as_str);
+        check(Role::ALL, Role::as_str);
+        check(Language::ALL, Language::as_str);
+        check(TokenKind::ALL, TokenKind::as_str);
+        check(TokenState::ALL, TokenState::as_str);
+        check(AppMode::ALL, AppMode::as_str);
+        check(AppState::ALL, AppState::as_str);
+    }
 }
 
 /// The hash of audit entry `seq`: SHA-256 over the previous entry's hash and every field of the

@@ -5,7 +5,12 @@
 //! against the head the store keeps. Entries never contain a secret: callers pass names, serials
 //! and reasons, never codes, seeds or passwords.
 
+use std::sync::Arc;
+
 use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{Store, StoreError};
 
 use crate::model::{AUDIT_GENESIS, AuditEntry, AuditEvent, AuditFilter, audit_chain_hash};
 
@@ -38,6 +43,61 @@ pub struct AuditVerification {
     pub problem: Option<String>,
 }
 
+type Pending = (AuditEvent, oneshot::Sender<Result<AuditEntry, String>>);
+
+/// Appends audit events through one writer task that commits whatever arrived meanwhile in one
+/// transaction (group commit). Every caller still waits until its own entry is committed, so an
+/// answered request is always audited; concurrent requests share one commit instead of queueing
+/// on the chain's head row one by one.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+/// Entries committed together at most.
+const MAX_BATCH: usize = 512;
+
+impl AuditWriter {
+    /// Starts the writer task on the current Tokio runtime.
+    pub(crate) fn start(store: Arc<dyn Store>) -> AuditWriter {
+        let (queue, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let events: Vec<AuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+                match store.append_audit_batch(&events).await {
+                    Ok(entries) => {
+                        for ((_, reply), entry) in batch.drain(..).zip(entries) {
+                            let _ = reply.send(Ok(entry));
+                        }
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        for (_, reply) in batch.drain(..) {
+                            let _ = reply.send(Err(message.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        AuditWriter { queue }
+    }
+
+    /// Appends one event and waits until it is committed.
+    pub(crate) async fn append(&self, event: AuditEvent) -> Result<AuditEntry> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Batch("the audit writer stopped".into());
+        self.queue
+            .send((event, reply))
+            .await
+            .map_err(|_| stopped())?;
+        Ok(answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(StoreError::Batch)?)
+    }
+}
+
 /// Largest page of the audit log returned at once.
 pub const MAX_AUDIT_PAGE: i64 = 1000;
 
@@ -53,17 +113,41 @@ impl Service {
         outcome: Outcome,
         reason: impl Into<String>,
     ) -> Result<AuditEntry> {
+        self.audit_as(
+            &actor.audit_name(),
+            &actor.source,
+            action,
+            target,
+            username,
+            outcome,
+            reason,
+        )
+        .await
+    }
+
+    /// Appends one event for an actor named directly (`app:vpn`, `anonymous`).
+    #[allow(clippy::too_many_arguments)] // one per audit column; a struct would only rename them
+    pub(crate) async fn audit_as(
+        &self,
+        actor: &str,
+        source: &str,
+        action: &str,
+        target: String,
+        username: &str,
+        outcome: Outcome,
+        reason: impl Into<String>,
+    ) -> Result<AuditEntry> {
         let event = AuditEvent {
             at: self.clock.now(),
-            actor: actor.audit_name(),
+            actor: actor.to_owned(),
             action: action.to_owned(),
             target,
             username: username.to_lowercase(),
-            source: actor.source.clone(),
+            source: source.to_owned(),
             result: outcome.as_str().to_owned(),
             reason: reason.into(),
         };
-        Ok(self.store.append_audit(&event).await?)
+        self.audit_writer.append(event).await
     }
 
     /// Lists audit entries, newest first. Admins only.

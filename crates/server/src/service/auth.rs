@@ -9,7 +9,7 @@ use crate::crypto::{random_token, token_hash};
 use crate::model::{Role, Session, TokenState, User, UserState};
 
 use super::audit::Outcome;
-use super::tokens::{CodeCheck, normalize_code};
+use super::codes::{CodeCheck, normalize_code};
 use super::{Actor, Error, Principal, Result, Service};
 
 /// A new session: the bearer token is shown once.
@@ -67,7 +67,7 @@ impl Service {
                         accepted = true;
                         break;
                     }
-                    Ok(CodeCheck::Rejected) => throttled = false,
+                    Ok(CodeCheck::Rejected(_)) => throttled = false,
                     Ok(CodeCheck::Throttled) => {}
                     Err(_) => return Err("storage failure"),
                 }
@@ -95,16 +95,21 @@ impl Service {
     /// Spends the time of one password check, so that an unknown user or a user without a
     /// password answers as slowly as a wrong password (no enumeration by timing).
     async fn burn_password_check(&self, password: &str) {
-        let dummy = self
-            .dummy_hash
+        let dummy = self.dummy_password_hash().await;
+        let _ = self.hasher.verify(password, &dummy).await;
+    }
+
+    /// A hash of a throw-away password, made once.
+    pub(crate) async fn dummy_password_hash(&self) -> String {
+        self.dummy_hash
             .get_or_init(|| async {
                 self.hasher
                     .hash("tessera-dummy-password")
                     .await
                     .unwrap_or_default()
             })
-            .await;
-        let _ = self.hasher.verify(password, dummy).await;
+            .await
+            .clone()
     }
 
     /// Logs an admin in to the API and opens a session.
@@ -123,8 +128,16 @@ impl Service {
         let user = match result {
             Ok(u) => u,
             Err(reason) => {
-                self.audit_anonymous(source, "auth.login", username, reason)
-                    .await?;
+                self.audit_as(
+                    "anonymous",
+                    source,
+                    "auth.login",
+                    format!("user:{username}"),
+                    username,
+                    Outcome::Failure,
+                    reason,
+                )
+                .await?;
                 return Err(Error::InvalidCredentials);
             }
         };
@@ -172,28 +185,6 @@ impl Service {
 
     fn reauth_secs(&self) -> i64 {
         i64::try_from(self.config.auth.reauth_minutes.saturating_mul(60)).unwrap_or(i64::MAX)
-    }
-
-    /// Records a failed attempt by someone not (yet) known to be who they claim.
-    async fn audit_anonymous(
-        &self,
-        source: &str,
-        action: &str,
-        username: &str,
-        reason: &str,
-    ) -> Result<()> {
-        let event = crate::model::AuditEvent {
-            at: self.clock.now(),
-            actor: "anonymous".into(),
-            action: action.into(),
-            target: format!("user:{username}"),
-            username: username.to_lowercase(),
-            source: source.to_owned(),
-            result: "failure".into(),
-            reason: reason.into(),
-        };
-        self.store.append_audit(&event).await?;
-        Ok(())
     }
 
     /// The admin behind a session token, or `unauthenticated` (unknown, expired, idle too long,

@@ -9,16 +9,22 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{KeyRing, PasswordHasher};
+use crate::mail::Mailer;
+use crate::sms::SmsSender;
 use crate::store::Store;
 
 mod actor;
 mod apps;
 mod audit;
 mod auth;
+mod challenge;
+mod codes;
 mod error;
+mod limits;
 mod throttle;
 mod tokens;
 mod users;
+mod validate;
 
 pub use actor::{Actor, Principal};
 pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
@@ -26,6 +32,7 @@ pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
+pub use validate::{ValidateRequest, ValidateResponse, Verdict};
 
 pub use error::{Error, ErrorCode};
 
@@ -38,7 +45,14 @@ pub struct Service {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) keys: KeyRing,
     pub(crate) hasher: PasswordHasher,
+    /// Password checks at validation have their own cap, so they never starve admin logins and
+    /// never run on the OTP-only path.
+    pub(crate) validate_hasher: PasswordHasher,
     pub(crate) config: Arc<Config>,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) sms: Arc<dyn SmsSender>,
+    pub(crate) source_limiter: limits::SourceLimiter,
+    pub(crate) audit_writer: audit::AuditWriter,
     /// A hash of a throw-away password, checked when there is no real one (see `auth.rs`).
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
 }
@@ -49,9 +63,16 @@ impl Service {
         clock: Arc<dyn Clock>,
         keys: KeyRing,
         config: Arc<Config>,
+        mailer: Arc<dyn Mailer>,
+        sms: Arc<dyn SmsSender>,
     ) -> Service {
         Service {
             hasher: PasswordHasher::new(config.auth.max_concurrent_password_hashes),
+            validate_hasher: PasswordHasher::new(config.validate.max_concurrent_password_checks),
+            source_limiter: limits::SourceLimiter::new(config.validate.source_requests_per_minute),
+            mailer,
+            sms,
+            audit_writer: audit::AuditWriter::start(store.clone()),
             store,
             clock,
             keys,
@@ -66,6 +87,11 @@ impl Service {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Counts a validation request from `source` against its per-minute budget.
+    pub(crate) fn source_allowed(&self, source: &str) -> bool {
+        self.source_limiter.allow(source, self.clock.now())
     }
 
     /// Whether the database answers (readiness).

@@ -5,15 +5,15 @@
 //! store update, so the same code is never accepted twice (RFC 4226 §7.2, RFC 6238 §5.2).
 
 use serde::{Deserialize, Serialize};
-use tessera_otp::{HashAlgorithm, Hotp, Secret, Totp, Window};
+use tessera_otp::{HashAlgorithm, Secret, Totp};
 
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
 use crate::model::{NewToken, Serial, Token, TokenId, TokenKind, TokenState, User};
-use crate::store::{Advance, StoreError};
+use crate::store::StoreError;
 
 use super::audit::Outcome;
-use super::throttle::penalty;
+use super::codes::{CodeCheck, normalize_code};
 use super::{Actor, Error, Result, Service};
 
 /// Parameters of a new token; absent fields take the defaults (TOTP, SHA1, 6 digits, 30 s).
@@ -77,11 +77,16 @@ impl TokenInfo {
 pub struct TokenCreated {
     #[serde(flatten)]
     pub token: TokenInfo,
-    pub otpauth_uri: String,
+    /// HOTP/TOTP only, like the next three fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otpauth_uri: Option<String>,
     /// The key in groups of four, for typing into an app.
-    pub secret_grouped: String,
-    pub qr_svg: String,
-    pub qr_png_base64: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_grouped: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr_svg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr_png_base64: Option<String>,
 }
 
 impl std::fmt::Debug for TokenCreated {
@@ -101,29 +106,32 @@ pub enum TokenAction {
     Revoke,
 }
 
-/// What checking one code against one token gave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CodeCheck {
-    /// Accepted and consumed: this counter or step can never be used again.
-    Accepted { matched: i64 },
-    /// Wrong, reused, or lost a race with an identical request; failure counted.
-    Rejected,
-    /// Not checked: the token waits after earlier failures.
-    Throttled,
+fn default_name(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Totp => "Authenticator",
+        TokenKind::Hotp => "HOTP token",
+        TokenKind::Email => "E-mail",
+        TokenKind::Sms => "SMS",
+    }
+}
+
+/// A new random serial, prefixed by the kind (`TOTP7K3M9QXA`).
+fn new_serial(kind: TokenKind) -> Result<Serial> {
+    let prefix = match kind {
+        TokenKind::Totp => "TOTP",
+        TokenKind::Hotp => "HOTP",
+        TokenKind::Email => "MAIL",
+        TokenKind::Sms => "SMS",
+    };
+    Ok(Serial(format!(
+        "{prefix}{}",
+        crate::crypto::random_readable(8)?
+    )))
 }
 
 /// The associated data binding a sealed seed to its token row.
-fn seed_aad(serial: &Serial) -> Vec<u8> {
+pub(crate) fn seed_aad(serial: &Serial) -> Vec<u8> {
     [b"tessera/token-seed/v1/".as_slice(), serial.0.as_bytes()].concat()
-}
-
-/// Strips the spaces people type into codes ("123 456") and checks the form.
-pub(crate) fn normalize_code(code: &str) -> Result<String> {
-    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    if code.is_empty() || code.len() > 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::Invalid("code: 6 to 8 digits".into()));
-    }
-    Ok(code)
 }
 
 fn validate_token_name(name: &str) -> Result<String> {
@@ -134,111 +142,7 @@ fn validate_token_name(name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
-fn step_of(totp: &Totp, now: UnixTime) -> i64 {
-    i64::try_from(totp.step(u64::try_from(now).unwrap_or(0))).unwrap_or(i64::MAX)
-}
-
 impl Service {
-    /// Opens a token's sealed seed.
-    pub(crate) fn token_secret(&self, token: &Token) -> Result<Secret> {
-        let bytes = self
-            .keys
-            .open(&seed_aad(&token.serial), &token.sealed_secret)?;
-        Secret::from_bytes(bytes.to_vec())
-            .map_err(|_| Error::Crypto(CryptoError::Open { key_id: 0 }))
-    }
-
-    pub(crate) fn totp_of(token: &Token) -> Result<Totp> {
-        Totp::new(token.algorithm, token.digits, token.period)
-            .map_err(|e| Error::Store(StoreError::Corrupt(e.to_string())))
-    }
-
-    pub(crate) fn hotp_of(token: &Token) -> Result<Hotp> {
-        Hotp::new(token.algorithm, token.digits)
-            .map_err(|e| Error::Store(StoreError::Corrupt(e.to_string())))
-    }
-
-    /// Where `code` matches within the normal window, if anywhere: (counter or step, drift).
-    /// Counters or steps below `next_counter` were used already and never match.
-    fn find_code(
-        &self,
-        token: &Token,
-        secret: &Secret,
-        code: &str,
-        now: UnixTime,
-    ) -> Result<Option<(i64, i64)>> {
-        let cfg = &self.config.otp;
-        let found = match token.kind {
-            TokenKind::Totp => {
-                let totp = Self::totp_of(token)?;
-                let current = step_of(&totp, now);
-                // Apply the drift learned on earlier successes (RFC 6238 §6).
-                let center = u64::try_from(current.saturating_add(token.drift)).unwrap_or(0);
-                let window = Window {
-                    back: cfg.totp_window_back,
-                    forward: cfg.totp_window_forward,
-                };
-                totp.verify_step(secret, code, center, window)
-                    .and_then(|s| i64::try_from(s).ok())
-                    .map(|s| (s, s - current))
-            }
-            TokenKind::Hotp => {
-                let hotp = Self::hotp_of(token)?;
-                let from = u64::try_from(token.next_counter).unwrap_or(0);
-                hotp.verify(secret, code, from, cfg.hotp_look_ahead)
-                    .and_then(|c| i64::try_from(c).ok())
-                    .map(|c| (c, 0))
-            }
-        };
-        Ok(found.filter(|(matched, _)| *matched >= token.next_counter))
-    }
-
-    /// Checks one code against one token in state `from`, moving it to `to` on success. Applies
-    /// throttling before checking and counts a failure after a wrong code.
-    pub(crate) async fn try_code(
-        &self,
-        token: &Token,
-        code: &str,
-        from: TokenState,
-        to: TokenState,
-    ) -> Result<CodeCheck> {
-        let now = self.clock.now();
-        if token.throttled_until > now {
-            return Ok(CodeCheck::Throttled);
-        }
-        let secret = self.token_secret(token)?;
-        if code.len() == token.digits as usize
-            && let Some((matched, drift)) = self.find_code(token, &secret, code, now)?
-        {
-            let adv = Advance {
-                matched,
-                drift,
-                from,
-                to,
-                now,
-            };
-            // The atomic compare-and-set decides: of concurrent identical codes one wins.
-            if self.store.advance_token(token.id, adv).await? {
-                return Ok(CodeCheck::Accepted { matched });
-            }
-        }
-        self.count_failure(token).await?;
-        Ok(CodeCheck::Rejected)
-    }
-
-    /// Counts a failed code and applies the delay or lock that follows.
-    pub(crate) async fn count_failure(&self, token: &Token) -> Result<()> {
-        let fails = self.store.record_token_failure(token.id).await?;
-        let step = if token.kind == TokenKind::Totp {
-            token.period
-        } else {
-            30
-        };
-        let p = penalty(&self.config.otp, step, fails, self.clock.now());
-        self.store.throttle_token(token.id, p.until, p.lock).await?;
-        Ok(())
-    }
-
     /// A token by id with its owner, or `not_found`.
     pub async fn token_with_owner(&self, id: TokenId) -> Result<(Token, User)> {
         let token = self
@@ -263,6 +167,9 @@ impl Service {
     ) -> Result<TokenCreated> {
         let user = self.user_named(username).await?;
         let kind = req.kind.unwrap_or(TokenKind::Totp);
+        if !kind.has_seed() {
+            return self.add_challenge_token(actor, &user, kind, req).await;
+        }
         let algorithm = match &req.algorithm {
             Some(a) => a
                 .parse::<HashAlgorithm>()
@@ -273,43 +180,26 @@ impl Service {
         let period = req.period.unwrap_or(30);
         // The engine validates the parameters; its messages name the rule.
         Totp::new(algorithm, digits, period).map_err(|e| Error::Invalid(e.to_string()))?;
-        let name = validate_token_name(req.name.as_deref().unwrap_or(match kind {
-            TokenKind::Totp => "Authenticator",
-            TokenKind::Hotp => "HOTP token",
-        }))?;
         let secret = Secret::generate().map_err(|_| Error::Crypto(CryptoError::Random))?;
-        let serial = Serial(format!(
-            "{}{}",
-            match kind {
-                TokenKind::Totp => "TOTP",
-                TokenKind::Hotp => "HOTP",
-            },
-            crate::crypto::random_readable(8)?
-        ));
+        let serial = new_serial(kind)?;
         let new = NewToken {
             user_id: user.id,
             sealed_secret: self.keys.seal(&seed_aad(&serial), secret.as_bytes())?,
             serial,
             kind,
-            name,
+            name: validate_token_name(req.name.as_deref().unwrap_or(default_name(kind)))?,
             algorithm,
             digits,
             period,
             state: TokenState::Pending,
             next_counter: 0,
         };
-        let token = match self.store.insert_token(&new, self.clock.now()).await {
-            Err(StoreError::Conflict) => {
-                return Err(Error::Conflict(
-                    "token serial exists already; try again".into(),
-                ));
-            }
-            other => other?,
-        };
+        let token = self.insert_new_token(&new).await?;
         let uri = tessera_otp::KeyUri {
-            kind: match kind {
-                TokenKind::Totp => tessera_otp::UriKind::Totp { period },
-                TokenKind::Hotp => tessera_otp::UriKind::Hotp { counter: 0 },
+            kind: if kind == TokenKind::Totp {
+                tessera_otp::UriKind::Totp { period }
+            } else {
+                tessera_otp::UriKind::Hotp { counter: 0 }
             },
             issuer: Some(self.config.otp.issuer.clone()),
             account: user.username.clone(),
@@ -321,10 +211,15 @@ impl Service {
         let qr_err = |_| Error::Invalid("the Key URI is too long for a QR code".into());
         let created = TokenCreated {
             token: TokenInfo::new(&token, &user.username),
-            qr_svg: crate::qr::svg(&uri, 256).map_err(qr_err)?,
-            qr_png_base64: crate::qr::png_base64(&uri, 256).map_err(qr_err)?,
-            secret_grouped: secret.to_base32_grouped(),
-            otpauth_uri: uri,
+            qr_svg: Some(crate::qr::svg(&uri, 256).map_err(qr_err)?),
+            qr_png_base64: Some(crate::qr::png_base64(&uri, 256).map_err(qr_err)?),
+            secret_grouped: Some(secret.to_base32_grouped()),
+            otpauth_uri: Some(uri),
+        };
+        let period_text = if kind == TokenKind::Totp {
+            format!(" {period}s")
+        } else {
+            String::new()
         };
         self.audit(
             actor,
@@ -333,19 +228,76 @@ impl Service {
             &user.username,
             Outcome::Success,
             format!(
-                "{} {} {} digits{}, pending until a first correct code",
-                kind,
-                algorithm,
-                digits,
-                if kind == TokenKind::Totp {
-                    format!(" {period}s")
-                } else {
-                    String::new()
-                }
+                "{kind} {algorithm} {digits} digits{period_text}, pending until a first correct code"
             ),
         )
         .await?;
         Ok(created)
+    }
+
+    /// Adds an e-mail or SMS token: no seed; each login sends a fresh code to the address or
+    /// number of the user record. Active at once, since it proves nothing to confirm it.
+    async fn add_challenge_token(
+        &self,
+        actor: &Actor,
+        user: &User,
+        kind: TokenKind,
+        req: AddToken,
+    ) -> Result<TokenCreated> {
+        if req.algorithm.is_some() || req.digits.is_some() || req.period.is_some() {
+            return Err(Error::Invalid(format!(
+                "algorithm, digits and period do not apply to {kind} tokens"
+            )));
+        }
+        match kind {
+            TokenKind::Email if user.email.is_empty() => {
+                return Err(Error::Invalid("the user has no e-mail address".into()));
+            }
+            TokenKind::Sms if user.phone.is_empty() || !user.sms_enabled => {
+                return Err(Error::Invalid(
+                    "the user has no phone number for SMS".into(),
+                ));
+            }
+            _ => {}
+        }
+        let new = NewToken {
+            user_id: user.id,
+            serial: new_serial(kind)?,
+            kind,
+            name: validate_token_name(req.name.as_deref().unwrap_or(default_name(kind)))?,
+            algorithm: HashAlgorithm::Sha1,
+            digits: self.config.validate.challenge_digits.clamp(6, 8),
+            period: 0,
+            sealed_secret: Vec::new(),
+            state: TokenState::Active,
+            next_counter: 0,
+        };
+        let token = self.insert_new_token(&new).await?;
+        self.audit(
+            actor,
+            "token.add",
+            format!("token:{}", token.serial),
+            &user.username,
+            Outcome::Success,
+            format!("{kind} token, codes sent per login"),
+        )
+        .await?;
+        Ok(TokenCreated {
+            token: TokenInfo::new(&token, &user.username),
+            otpauth_uri: None,
+            secret_grouped: None,
+            qr_svg: None,
+            qr_png_base64: None,
+        })
+    }
+
+    async fn insert_new_token(&self, new: &NewToken) -> Result<Token> {
+        match self.store.insert_token(new, self.clock.now()).await {
+            Err(StoreError::Conflict) => Err(Error::Conflict(
+                "token serial exists already; try again".into(),
+            )),
+            other => Ok(other?),
+        }
     }
 
     /// Activates a pending token with its first correct code. That code is consumed: it cannot be
@@ -370,7 +322,7 @@ impl Service {
             .await?;
         let (outcome, reason) = match check {
             CodeCheck::Accepted { .. } => (Outcome::Success, "first code correct, token active"),
-            CodeCheck::Rejected => (Outcome::Failure, "wrong code"),
+            CodeCheck::Rejected(r) => (Outcome::Failure, r.as_reason()),
             CodeCheck::Throttled => (Outcome::Failure, "throttled after failed codes"),
         };
         self.audit(
@@ -384,7 +336,7 @@ impl Service {
         .await?;
         match check {
             CodeCheck::Accepted { .. } => {}
-            CodeCheck::Rejected => return Err(Error::InvalidCode),
+            CodeCheck::Rejected(_) => return Err(Error::InvalidCode),
             CodeCheck::Throttled => return Err(Error::Throttled),
         }
         let (token, user) = self.token_with_owner(id).await?;
@@ -538,149 +490,5 @@ impl Service {
         )
         .await?;
         self.get_token(actor, id).await
-    }
-
-    /// Finds two consecutive codes within the wide resync window: returns the counter or step of
-    /// the second one and the drift.
-    pub(crate) fn find_consecutive(
-        &self,
-        token: &Token,
-        secret: &Secret,
-        code1: &str,
-        code2: &str,
-        now: UnixTime,
-    ) -> Result<Option<(i64, i64)>> {
-        let cfg = &self.config.otp;
-        Ok(match token.kind {
-            TokenKind::Totp => {
-                let totp = Self::totp_of(token)?;
-                let current = step_of(&totp, now);
-                let window = Window {
-                    back: cfg.totp_resync_window,
-                    forward: cfg.totp_resync_window,
-                };
-                let center = u64::try_from(current).unwrap_or(0);
-                // Try every step where code1 matches; code2 must match the step after it.
-                let lo = center.saturating_sub(window.back.min(Window::MAX_SIDE));
-                let hi = center.saturating_add(window.forward.min(Window::MAX_SIDE));
-                let mut found = None;
-                let mut s = lo;
-                while s <= hi {
-                    match totp.verify_step(
-                        secret,
-                        code1,
-                        s,
-                        Window {
-                            back: 0,
-                            forward: hi - s,
-                        },
-                    ) {
-                        Some(m) => {
-                            if totp
-                                .verify_step(
-                                    secret,
-                                    code2,
-                                    m + 1,
-                                    Window {
-                                        back: 0,
-                                        forward: 0,
-                                    },
-                                )
-                                .is_some()
-                            {
-                                found = i64::try_from(m + 1).ok();
-                                break;
-                            }
-                            s = m + 1;
-                        }
-                        None => break,
-                    }
-                }
-                found.map(|second| (second, second - current))
-            }
-            TokenKind::Hotp => {
-                let hotp = Self::hotp_of(token)?;
-                let mut from = u64::try_from(token.next_counter).unwrap_or(0);
-                let end = from.saturating_add(cfg.hotp_resync_window);
-                let mut found = None;
-                while from <= end {
-                    match hotp.verify(secret, code1, from, end - from) {
-                        Some(m) => {
-                            if hotp.verify(secret, code2, m + 1, 0).is_some() {
-                                found = i64::try_from(m + 1).ok();
-                                break;
-                            }
-                            from = m + 1;
-                        }
-                        None => break,
-                    }
-                }
-                found.map(|second| (second, 0))
-            }
-        }
-        .filter(|(second, _)| *second > token.next_counter))
-    }
-
-    /// Resynchronises a drifted TOTP clock or an HOTP counter far ahead from two consecutive codes.
-    pub async fn resync_token(
-        &self,
-        actor: &Actor,
-        id: TokenId,
-        code1: &str,
-        code2: &str,
-    ) -> Result<TokenInfo> {
-        let code1 = normalize_code(code1)?;
-        let code2 = normalize_code(code2)?;
-        let (token, user) = self.token_with_owner(id).await?;
-        if matches!(token.state, TokenState::Revoked | TokenState::Disabled) {
-            return Err(Error::TokenState(format!("token is {}", token.state)));
-        }
-        let now = self.clock.now();
-        let secret = self.token_secret(&token)?;
-        let found = self.find_consecutive(&token, &secret, &code1, &code2, now)?;
-        let target = format!("token:{}", token.serial);
-        let Some((second, drift)) = found else {
-            self.audit(
-                actor,
-                "token.resync",
-                target,
-                &user.username,
-                Outcome::Failure,
-                "codes not consecutive within the resync window",
-            )
-            .await?;
-            return Err(Error::InvalidCode);
-        };
-        self.store.resync_token(id, second + 1, drift, now).await?;
-        self.audit(
-            actor,
-            "token.resync",
-            target,
-            &user.username,
-            Outcome::Success,
-            match token.kind {
-                TokenKind::Totp => format!("clock drift {drift} step(s)"),
-                TokenKind::Hotp => format!(
-                    "counter moved from {} to {}",
-                    token.next_counter,
-                    second + 1
-                ),
-            },
-        )
-        .await?;
-        self.get_token(actor, id).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_normalized() {
-        assert_eq!(normalize_code(" 123 456 ").unwrap(), "123456");
-        for bad in ["", "12a456", "１２３４５６", "12345678901"] {
-            assert!(normalize_code(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -370,6 +370,34 @@ impl Service {
         Ok(())
     }
 
+    /// On a fresh installation (no active admin), creates the admin `admin` with a random
+    /// password and returns it, to be shown once. Does nothing otherwise.
+    pub async fn create_first_admin(&self) -> Result<Option<(String, Password)>> {
+        if self.store.count_active_admins().await? > 0
+            || self.store.user_by_name("admin").await?.is_some()
+        {
+            return Ok(None);
+        }
+        let password = Password::new(crate::crypto::random_readable(20)?);
+        let actor = Actor {
+            principal: super::Principal::Operator,
+            source: "first-start".into(),
+        };
+        let user = self
+            .create_user(
+                &actor,
+                CreateUser {
+                    username: "admin".into(),
+                    display_name: "Administrator".into(),
+                    role: Some(Role::Admin),
+                    password: Some(password.clone()),
+                    ..CreateUser::default()
+                },
+            )
+            .await?;
+        Ok(Some((user.username, password)))
+    }
+
     /// Sets a user's password (admin or operator). Ends the user's sessions.
     pub async fn set_password(&self, actor: &Actor, username: &str, password: &str) -> Result<()> {
         let mut user = self.user_named(username).await?;

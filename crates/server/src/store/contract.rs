@@ -65,7 +65,9 @@ fn migration_lists_are_the_same_for_both_dialects() {
 async fn applied_migrations_match_files() {
     for (db, s) in testing::stores().await {
         let applied = s.applied_migrations().await.unwrap();
-        assert_eq!(applied.len(), 2, "{db}: {applied:?}");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let files = std::fs::read_dir(dir).unwrap().count();
+        assert_eq!(applied.len(), files, "{db}: {applied:?}");
         // Applying again is a no-op.
         s.migrate().await.unwrap();
     }

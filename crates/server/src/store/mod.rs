@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::model::{
-    AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, NewToken, NewUser, Session,
-    Token, TokenId, TokenState, User, UserId,
+    AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, Challenge, NewToken, NewUser,
+    Session, Token, TokenId, TokenState, User, UserId,
 };
 
 #[cfg(test)]
@@ -32,6 +32,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A write batched with others failed; the message is the batch's error.
+    #[error("batched write failed: {0}")]
+    Batch(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -134,8 +137,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
 
-    /// Appends an event to the hash chain in one transaction and returns the stored entry.
-    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry>;
+    /// A user and all their tokens (the validation hot path: one call).
+    async fn user_with_tokens(&self, username: &str) -> StoreResult<Option<(User, Vec<Token>)>>;
+    /// Counts one wrong password atomically; returns the new number of consecutive failures.
+    async fn record_account_failure(&self, id: UserId) -> StoreResult<i64>;
+    /// Refuses validations for the account until `until` (never shortens a longer wait).
+    async fn throttle_account(&self, id: UserId, until: UnixTime) -> StoreResult<()>;
+    async fn reset_account_failures(&self, id: UserId) -> StoreResult<()>;
+    /// Remembers (or clears) an out-of-window match for automatic resync.
+    async fn set_resync_hint(
+        &self,
+        id: TokenId,
+        hint: Option<i64>,
+        at: UnixTime,
+    ) -> StoreResult<()>;
+
+    async fn insert_challenge(&self, challenge: &Challenge) -> StoreResult<()>;
+    async fn challenge(&self, id_hash: &str) -> StoreResult<Option<Challenge>>;
+    /// Counts one answer atomically; returns the number of answers so far.
+    async fn challenge_attempt(&self, id_hash: &str) -> StoreResult<i64>;
+    /// Marks the challenge used: true only for the first caller, and only before it expires.
+    async fn consume_challenge(&self, id_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Challenges created for the user since `since` (rate limit on sending).
+    async fn count_challenges_since(&self, user: UserId, since: UnixTime) -> StoreResult<i64>;
+
+    /// Appends events to the hash chain, in order, in one transaction.
+    async fn append_audit_batch(&self, events: &[AuditEvent]) -> StoreResult<Vec<AuditEntry>>;
+    /// Appends one event to the hash chain and returns the stored entry.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry> {
+        self.append_audit_batch(std::slice::from_ref(event))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("audit append returned nothing".into()))
+    }
     /// Entries matching `filter`, newest first.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
     /// Entries with `seq > after`, oldest first, at most `limit` (for verifying the chain).

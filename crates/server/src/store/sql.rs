@@ -32,9 +32,10 @@ pub(super) fn algorithm_col(value: &str) -> Result<tessera_otp::HashAlgorithm, S
 }
 
 const USER_COLS: &str = "id, username, display_name, email, phone, sms_enabled, language, state, \
-    otp_required, role, password_hash, created_at, updated_at";
+    otp_required, role, password_hash, fail_count, throttled_until, created_at, updated_at";
 const TOKEN_COLS: &str = "id, user_id, serial, kind, name, algorithm, digits, period, \
-    sealed_secret, state, next_counter, drift, fail_count, throttled_until, created_at, last_used_at";
+    sealed_secret, state, next_counter, drift, fail_count, throttled_until, created_at, last_used_at, \
+    resync_hint, resync_hint_at";
 const APP_COLS: &str = "id, name, key_prefix, key_hash, mode, state, created_at, revoked_at";
 const AUDIT_COLS: &str =
     "seq, at, actor, action, target, username, source, result, reason, prev_hash, hash";
@@ -87,6 +88,8 @@ macro_rules! impl_store {
                 otp_required: r.try_get("otp_required")?,
                 role: sql::parse_col("role", r.try_get::<&str, _>("role")?)?,
                 password_hash: r.try_get("password_hash")?,
+                fail_count: r.try_get("fail_count")?,
+                throttled_until: r.try_get("throttled_until")?,
                 created_at: r.try_get("created_at")?,
                 updated_at: r.try_get("updated_at")?,
             })
@@ -110,6 +113,8 @@ macro_rules! impl_store {
                 throttled_until: r.try_get("throttled_until")?,
                 created_at: r.try_get("created_at")?,
                 last_used_at: r.try_get("last_used_at")?,
+                resync_hint: r.try_get("resync_hint")?,
+                resync_hint_at: r.try_get("resync_hint_at")?,
             })
         }
 
@@ -152,6 +157,19 @@ macro_rules! impl_store {
                 },
                 prev_hash: r.try_get("prev_hash")?,
                 hash: r.try_get("hash")?,
+            })
+        }
+
+        fn challenge_row(r: &DbRow) -> StoreResult<Challenge> {
+            Ok(Challenge {
+                id_hash: r.try_get("id_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                token_id: TokenId(r.try_get("token_id")?),
+                code_hash: r.try_get("code_hash")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                attempts: r.try_get("attempts")?,
+                used: r.try_get("used")?,
             })
         }
 
@@ -599,45 +617,183 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn append_audit(&self, e: &AuditEvent) -> StoreResult<AuditEntry> {
+            async fn user_with_tokens(
+                &self,
+                username: &str,
+            ) -> StoreResult<Option<(User, Vec<Token>)>> {
+                let Some(user) = self.user_by_name(username).await? else {
+                    return Ok(None);
+                };
+                let tokens = self.tokens_of(user.id).await?;
+                Ok(Some((user, tokens)))
+            }
+
+            async fn record_account_failure(&self, id: UserId) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "UPDATE users SET fail_count = fail_count + 1 WHERE id = $1 RETURNING fail_count",
+                )
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match row {
+                    Some(r) => r.try_get("fail_count")?,
+                    None => 0,
+                })
+            }
+
+            async fn throttle_account(&self, id: UserId, until: UnixTime) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET throttled_until = CASE WHEN throttled_until > $2 \
+                     THEN throttled_until ELSE $2 END WHERE id = $1",
+                )
+                .bind(id.0)
+                .bind(until)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn reset_account_failures(&self, id: UserId) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET fail_count = 0, throttled_until = 0 WHERE id = $1")
+                    .bind(id.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_resync_hint(
+                &self,
+                id: TokenId,
+                hint: Option<i64>,
+                at: UnixTime,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE tokens SET resync_hint = $2, resync_hint_at = $3 WHERE id = $1")
+                    .bind(id.0)
+                    .bind(hint)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_challenge(&self, c: &Challenge) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO challenges (id_hash, user_id, token_id, code_hash, created_at, \
+                     expires_at, attempts, used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&c.id_hash)
+                .bind(c.user_id.0)
+                .bind(c.token_id.0)
+                .bind(&c.code_hash)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.attempts)
+                .bind(c.used)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn challenge(&self, id_hash: &str) -> StoreResult<Option<Challenge>> {
+                sqlx::query(
+                    "SELECT id_hash, user_id, token_id, code_hash, created_at, expires_at, \
+                     attempts, used FROM challenges WHERE id_hash = $1",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(challenge_row)
+                .transpose()
+            }
+
+            async fn challenge_attempt(&self, id_hash: &str) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "UPDATE challenges SET attempts = attempts + 1 WHERE id_hash = $1 \
+                     RETURNING attempts",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match row {
+                    Some(r) => r.try_get("attempts")?,
+                    None => i64::MAX,
+                })
+            }
+
+            async fn consume_challenge(&self, id_hash: &str, now: UnixTime) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE challenges SET used = TRUE \
+                     WHERE id_hash = $1 AND NOT used AND expires_at > $2",
+                )
+                .bind(id_hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn count_challenges_since(&self, user: UserId, since: UnixTime) -> StoreResult<i64> {
+                Ok(sqlx::query(
+                    "SELECT COUNT(*) AS n FROM challenges WHERE user_id = $1 AND created_at >= $2",
+                )
+                .bind(user.0)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?)
+            }
+
+            async fn append_audit_batch(
+                &self,
+                events: &[AuditEvent],
+            ) -> StoreResult<Vec<AuditEntry>> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
                 // Lock the head row: concurrent appenders (also on other nodes) queue here, so
                 // every entry links to exactly one predecessor.
                 let head = sqlx::query($lock_head).fetch_one(&mut *tx).await?;
-                let prev_seq: i64 = head.try_get("seq")?;
-                let prev_hash: String = head.try_get("hash")?;
-                let seq = prev_seq + 1;
-                let hash = audit_chain_hash(&prev_hash, seq, e);
-                sqlx::query(
-                    "INSERT INTO audit_log (seq, at, actor, action, target, username, source, \
-                     result, reason, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(seq)
-                .bind(e.at)
-                .bind(&e.actor)
-                .bind(&e.action)
-                .bind(&e.target)
-                .bind(&e.username)
-                .bind(&e.source)
-                .bind(&e.result)
-                .bind(&e.reason)
-                .bind(&prev_hash)
-                .bind(&hash)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                let mut seq: i64 = head.try_get("seq")?;
+                let mut prev_hash: String = head.try_get("hash")?;
+                let mut out = Vec::with_capacity(events.len());
+                for e in events {
+                    seq += 1;
+                    let hash = audit_chain_hash(&prev_hash, seq, e);
+                    sqlx::query(
+                        "INSERT INTO audit_log (seq, at, actor, action, target, username, \
+                         source, result, reason, prev_hash, hash) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
                     .bind(seq)
+                    .bind(e.at)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(&e.target)
+                    .bind(&e.username)
+                    .bind(&e.source)
+                    .bind(&e.result)
+                    .bind(&e.reason)
+                    .bind(&prev_hash)
                     .bind(&hash)
                     .execute(&mut *tx)
                     .await?;
+                    out.push(AuditEntry {
+                        seq,
+                        event: e.clone(),
+                        prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+                        hash,
+                    });
+                }
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(seq)
+                    .bind(&prev_hash)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
-                Ok(AuditEntry {
-                    seq,
-                    event: e.clone(),
-                    prev_hash,
-                    hash,
-                })
+                Ok(out)
             }
 
             async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {

@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod tokens;
 mod users;
+mod validate;
 
 /// The error body of every failed request.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -55,6 +56,15 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "application_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Application key from POST /api/v1/apps"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -69,7 +79,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(users::router())
                 .merge(tokens::router())
                 .merge(apps::router())
-                .merge(audit::router()),
+                .merge(audit::router())
+                .merge(validate::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();

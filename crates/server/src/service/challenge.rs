@@ -1,0 +1,207 @@
+//! E-mail and SMS challenges: a short-lived, single-use code sent per login, answered with the
+//! transaction id the client got. Only hashes are stored: the transaction id (256 random bits)
+//! as SHA-256, the code as SHA-256 over id and code, so a database dump reveals neither.
+
+use crate::crypto::{ct_eq, random_bytes, random_token, token_hash};
+use crate::mail::Email;
+use crate::model::{Challenge, Language, Token, TokenKind, User};
+use crate::sms::Sms;
+
+use super::validate::{Decision, ValidateResponse, Verdict};
+use super::{Result, Service};
+
+fn code_hash(transaction_id: &str, code: &str) -> String {
+    token_hash(&format!("{transaction_id}:{code}"))
+}
+
+/// A random code of `digits` decimal digits (uniform: rejection sampling over bytes).
+fn random_code(digits: u32) -> Result<String> {
+    let mut out = String::with_capacity(digits as usize);
+    while out.len() < digits as usize {
+        for b in random_bytes(16)?.iter() {
+            // 250 = 25 * 10: values above would bias the digits.
+            if *b < 250 && out.len() < digits as usize {
+                out.push(char::from(b'0' + b % 10));
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Service {
+    /// Creates a challenge for `token` and sends its code. Rate-limited per user.
+    pub(crate) async fn send_challenge(&self, user: &User, token: &Token) -> Result<Decision> {
+        let cfg = &self.config.validate;
+        let now = self.clock.now();
+        let sent = self
+            .store
+            .count_challenges_since(user.id, now.saturating_sub(3600))
+            .await?;
+        if u64::try_from(sent).unwrap_or(u64::MAX) >= cfg.challenge_max_per_hour {
+            return Ok(Decision::reject("challenge not sent: hourly limit reached"));
+        }
+        // Users without a phone (or whose number was removed) never get SMS.
+        if token.kind == TokenKind::Sms && (user.phone.is_empty() || !user.sms_enabled) {
+            return Ok(Decision::reject(
+                "challenge not sent: no phone number for SMS",
+            ));
+        }
+        if token.kind == TokenKind::Email && user.email.is_empty() {
+            return Ok(Decision::reject("challenge not sent: no e-mail address"));
+        }
+        let transaction_id = random_token()?;
+        let code = random_code(token.digits.clamp(6, 8))?;
+        let ttl = i64::try_from(cfg.challenge_ttl_secs).unwrap_or(300);
+        let challenge = Challenge {
+            id_hash: token_hash(&transaction_id),
+            user_id: user.id,
+            token_id: token.id,
+            code_hash: code_hash(&transaction_id, &code),
+            created_at: now,
+            expires_at: now.saturating_add(ttl),
+            attempts: 0,
+            used: false,
+        };
+        self.store.insert_challenge(&challenge).await?;
+        let minutes = (ttl / 60).max(1);
+        let delivered = match token.kind {
+            TokenKind::Sms => {
+                let text = match user.language {
+                    Language::De => format!(
+                        "Ihr Tessera-Anmeldecode: {code} (gültig {minutes} Minuten). Geben Sie ihn nicht weiter."
+                    ),
+                    Language::En => format!(
+                        "Your Tessera login code: {code} (valid for {minutes} minutes). Do not share it."
+                    ),
+                };
+                self.sms
+                    .send(&Sms {
+                        to: user.phone.clone(),
+                        text,
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            _ => {
+                let (subject, text) = match user.language {
+                    Language::De => (
+                        "Ihr Anmeldecode".to_owned(),
+                        format!(
+                            "Hallo {name},\n\nIhr Einmalpasswort für die Anmeldung lautet:\n\n    {code}\n\n\
+                             Es ist {minutes} Minuten gültig und kann nur einmal verwendet werden.\n\
+                             Wenn Sie sich gerade nicht anmelden, ignorieren Sie diese E-Mail und \
+                             informieren Sie Ihre IT.\n",
+                            name = display(user)
+                        ),
+                    ),
+                    Language::En => (
+                        "Your login code".to_owned(),
+                        format!(
+                            "Hello {name},\n\nyour one-time passcode for signing in is:\n\n    {code}\n\n\
+                             It is valid for {minutes} minutes and works once.\n\
+                             If you are not signing in right now, ignore this e-mail and tell your IT team.\n",
+                            name = display(user)
+                        ),
+                    ),
+                };
+                self.mailer
+                    .send(&Email {
+                        to: user.email.clone(),
+                        subject,
+                        text,
+                        html: None,
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = delivered {
+            // Void the challenge: a code that never arrived must not stay answerable.
+            let _ = self.store.consume_challenge(&challenge.id_hash, now).await;
+            tracing::warn!(user = %user.username, kind = %token.kind, error = %e, "challenge delivery failed");
+            return Ok(Decision::reject(format!("challenge delivery failed: {e}")));
+        }
+        Ok(Decision {
+            response: ValidateResponse {
+                result: Verdict::Challenge,
+                message: match token.kind {
+                    TokenKind::Sms => "a code was sent by SMS".into(),
+                    _ => "a code was sent by e-mail".into(),
+                },
+                transaction_id: Some(transaction_id),
+                challenge_kind: Some(token.kind),
+            },
+            reason: format!("{} code sent", token.kind),
+            serial: Some(token.serial.0.clone()),
+        })
+    }
+
+    /// Completes a challenge with the code the user received.
+    pub(crate) async fn answer_challenge(
+        &self,
+        user: &User,
+        transaction_id: &str,
+        code: &str,
+    ) -> Result<Decision> {
+        let id_hash = token_hash(transaction_id);
+        let now = self.clock.now();
+        let Some(challenge) = self.store.challenge(&id_hash).await? else {
+            return Ok(Decision::reject("unknown transaction"));
+        };
+        if challenge.user_id != user.id {
+            return Ok(Decision::reject("transaction belongs to another user"));
+        }
+        if challenge.used {
+            return Ok(Decision::reject("challenge already used"));
+        }
+        if challenge.expires_at <= now {
+            return Ok(Decision::reject("challenge expired"));
+        }
+        // Count the attempt before comparing, atomically: parallel guesses cannot exceed it.
+        let attempts = self.store.challenge_attempt(&id_hash).await?;
+        if u64::try_from(attempts).unwrap_or(u64::MAX) > self.config.validate.challenge_max_attempts
+        {
+            return Ok(Decision::reject("challenge void after too many attempts"));
+        }
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        if !ct_eq(
+            code_hash(transaction_id, &code).as_bytes(),
+            challenge.code_hash.as_bytes(),
+        ) {
+            return Ok(Decision::reject("wrong challenge code"));
+        }
+        if !self.store.consume_challenge(&id_hash, now).await? {
+            return Ok(Decision::reject("challenge already used"));
+        }
+        if user.fail_count > 0 {
+            self.store.reset_account_failures(user.id).await?;
+        }
+        Ok(Decision {
+            response: ValidateResponse::accept(),
+            reason: "challenge code accepted".into(),
+            serial: None,
+        })
+    }
+}
+
+fn display(user: &User) -> &str {
+    if user.display_name.is_empty() {
+        &user.username
+    } else {
+        &user.display_name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_codes_have_the_length_and_only_digits() {
+        for d in 6..=8 {
+            let c = random_code(d).unwrap();
+            assert_eq!(c.len(), d as usize);
+            assert!(c.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Validation (SPEC F2): is this login valid? Called by registered applications (HTTP, later
+//! RADIUS) and by `tessera validate`.
+//!
+//! Order of checks, and why:
+//! 1. the source address and the account may be throttled: then nothing else is checked;
+//! 2. the code is checked before the password, so that someone without the token learns nothing
+//!    about the password;
+//! 3. the password last (Argon2id, bounded concurrency, never on the OTP-only path).
+//!
+//! Clients get accept / reject / challenge and a generic message; the audit log gets the exact
+//! reason, the token, the application and the source address.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AppMode, Application, Password, Token, TokenKind, TokenState, User, UserState};
+
+use super::audit::Outcome;
+use super::codes::{CodeCheck, normalize_code};
+use super::throttle::penalty;
+use super::{Result, Service};
+
+/// A login to check. Either `password` and `otp`, or `pass` (the password immediately followed
+/// by the code), or `transaction_id` and `otp` to answer a challenge.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<Password>,
+    #[serde(default)]
+    pub otp: Option<Password>,
+    /// Password and code in one field, as RADIUS and older VPNs send them.
+    #[serde(default)]
+    pub pass: Option<Password>,
+    /// The id of a challenge answered with `otp`.
+    #[serde(default)]
+    pub transaction_id: Option<Password>,
+}
+
+/// The decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Accept,
+    Reject,
+    /// A code was sent by e-mail or SMS: answer with `transaction_id` and `otp`.
+    Challenge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ValidateResponse {
+    pub result: Verdict,
+    /// For people; deliberately generic on reject.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    /// `email` or `sms` on a challenge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_kind: Option<TokenKind>,
+}
+
+impl ValidateResponse {
+    pub(crate) fn accept() -> Self {
+        ValidateResponse {
+            result: Verdict::Accept,
+            message: "login valid".into(),
+            transaction_id: None,
+            challenge_kind: None,
+        }
+    }
+
+    pub(crate) fn reject() -> Self {
+        ValidateResponse {
+            result: Verdict::Reject,
+            message: "login invalid".into(),
+            transaction_id: None,
+            challenge_kind: None,
+        }
+    }
+}
+
+/// What the checks decided, with the audit details.
+pub(crate) struct Decision {
+    pub response: ValidateResponse,
+    pub reason: String,
+    /// The token that matched or was tried, for the audit target.
+    pub serial: Option<String>,
+}
+
+impl Decision {
+    pub(crate) fn reject(reason: impl Into<String>) -> Decision {
+        Decision {
+            response: ValidateResponse::reject(),
+            reason: reason.into(),
+            serial: None,
+        }
+    }
+
+    fn accept(reason: impl Into<String>, serial: Option<String>) -> Decision {
+        Decision {
+            response: ValidateResponse::accept(),
+            reason: reason.into(),
+            serial,
+        }
+    }
+}
+
+/// The outcome of checking a code against all of a user's code tokens.
+enum CodeOutcome {
+    Accepted { serial: String, resynced: bool },
+    Rejected(String),
+}
+
+impl Service {
+    /// Validates a login for `app` from `source`. Every decision is audited; only malformed
+    /// input is an error.
+    pub async fn validate(
+        &self,
+        app: &Application,
+        source: &str,
+        req: ValidateRequest,
+    ) -> Result<ValidateResponse> {
+        let username = req.username.trim().to_owned();
+        if username.is_empty() || username.chars().count() > 256 {
+            return Err(super::Error::Invalid("username: 1-256 characters".into()));
+        }
+        let decision = self.decide(app, source, &username, req).await?;
+        let target = match &decision.serial {
+            Some(serial) => format!("token:{serial}"),
+            None => format!("user:{username}"),
+        };
+        let outcome = match decision.response.result {
+            Verdict::Accept => Outcome::Success,
+            Verdict::Reject => Outcome::Failure,
+            Verdict::Challenge => Outcome::Success,
+        };
+        self.audit_as(
+            &format!("app:{}", app.name),
+            source,
+            if decision.response.result == Verdict::Challenge {
+                "validate.challenge"
+            } else {
+                "validate"
+            },
+            target,
+            &username,
+            outcome,
+            decision.reason,
+        )
+        .await?;
+        Ok(decision.response)
+    }
+
+    async fn decide(
+        &self,
+        app: &Application,
+        source: &str,
+        username: &str,
+        req: ValidateRequest,
+    ) -> Result<Decision> {
+        if !self.source_allowed(source) {
+            return Ok(Decision::reject("source address rate limit"));
+        }
+        let with_password = app.mode == AppMode::PasswordAndOtp;
+        let Some((user, tokens)) = self.store.user_with_tokens(username).await? else {
+            if with_password {
+                // As slow as a real password check: no user enumeration by timing.
+                self.burn_validate_password().await;
+            }
+            return Ok(Decision::reject("unknown user"));
+        };
+        let now = self.clock.now();
+        if user.state != UserState::Active {
+            return Ok(Decision::reject("user disabled"));
+        }
+        if user.throttled_until > now {
+            return Ok(Decision::reject("account throttled after wrong passwords"));
+        }
+        if let Some(tid) = &req.transaction_id {
+            let code = req.otp.as_ref().map_or("", Password::expose);
+            return self.answer_challenge(&user, tid.expose(), code).await;
+        }
+        // A token locked after failures unlocks by itself once its cool-down has passed.
+        let mut active: Vec<Token> = Vec::with_capacity(tokens.len());
+        let mut locked = 0;
+        for mut t in tokens {
+            if t.state == TokenState::Locked && t.throttled_until <= now {
+                self.store.unlock_token(t.id).await?;
+                t.state = TokenState::Active;
+                t.fail_count = 0;
+                t.throttled_until = 0;
+            }
+            match t.state {
+                TokenState::Active => active.push(t),
+                TokenState::Locked => locked += 1,
+                _ => {}
+            }
+        }
+        let code_tokens: Vec<&Token> = active.iter().filter(|t| t.kind.has_seed()).collect();
+        let challenge_tokens: Vec<&Token> = active.iter().filter(|t| !t.kind.has_seed()).collect();
+        if active.is_empty() && locked > 0 {
+            // Never fall back to the password alone because the tokens are locked.
+            return Ok(Decision::reject("every token of the user is locked"));
+        }
+
+        // Split the single-field form: the code length is known from the user's tokens.
+        let candidates: Vec<(String, Option<String>)> = match (&req.pass, &req.password) {
+            (Some(pass), None) if req.otp.is_none() => {
+                split_pass(pass.expose(), &code_tokens, with_password)
+            }
+            (None, password) => vec![(
+                password.as_ref().map_or("", Password::expose).to_owned(),
+                req.otp.as_ref().map(|o| o.expose().to_owned()),
+            )],
+            _ => {
+                return Err(super::Error::Invalid(
+                    "give either pass, or password and otp".into(),
+                ));
+            }
+        };
+
+        if code_tokens.is_empty() && challenge_tokens.is_empty() {
+            if user.otp_required {
+                return Ok(Decision::reject(
+                    "otp required but the user has no active token (enrollment needed)",
+                ));
+            }
+            // Migration: a user without tokens and without the requirement logs in with the
+            // password alone.
+            let password = candidates.first().map_or("", |c| c.0.as_str());
+            return self
+                .finish_with_password(
+                    &user,
+                    with_password,
+                    password,
+                    None,
+                    "no token, password only",
+                )
+                .await;
+        }
+
+        let has_code = candidates
+            .iter()
+            .any(|c| c.1.as_deref().is_some_and(|o| !o.is_empty()));
+        if !has_code {
+            if let Some(token) = challenge_tokens.first() {
+                let password = candidates.first().map_or("", |c| c.0.as_str());
+                if with_password && !self.check_validate_password(&user, password).await? {
+                    return Ok(Decision::reject("wrong password (challenge not sent)"));
+                }
+                return self.send_challenge(&user, token).await;
+            }
+            return Ok(Decision::reject("code missing"));
+        }
+
+        // Code first, then password.
+        let mut last_reason = String::from("wrong code");
+        for (password, otp) in &candidates {
+            let Some(otp) = otp else { continue };
+            let Ok(code) = normalize_code(otp) else {
+                last_reason = "code malformed".into();
+                continue;
+            };
+            match self.check_code(&code_tokens, &code).await? {
+                CodeOutcome::Accepted { serial, resynced } => {
+                    let how = if resynced {
+                        "code accepted after automatic resync"
+                    } else {
+                        "code accepted"
+                    };
+                    return self
+                        .finish_with_password(&user, with_password, password, Some(serial), how)
+                        .await;
+                }
+                CodeOutcome::Rejected(reason) => last_reason = reason,
+            }
+        }
+        Ok(Decision::reject(last_reason))
+    }
+
+    /// Tries the code on each active code token of the right length; the first that accepts wins.
+    async fn check_code(&self, tokens: &[&Token], code: &str) -> Result<CodeOutcome> {
+        let mut reasons = Vec::new();
+        for token in tokens.iter().filter(|t| t.digits as usize == code.len()) {
+            match self
+                .try_code(token, code, TokenState::Active, TokenState::Active)
+                .await?
+            {
+                CodeCheck::Accepted { resynced, .. } => {
+                    return Ok(CodeOutcome::Accepted {
+                        serial: token.serial.0.clone(),
+                        resynced,
+                    });
+                }
+                CodeCheck::Rejected(r) => {
+                    reasons.push(format!("{}: {}", token.serial, r.as_reason()))
+                }
+                CodeCheck::Throttled => {
+                    reasons.push(format!("{}: throttled after failed codes", token.serial));
+                }
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push(format!("no active token with {} digits", code.len()));
+        }
+        Ok(CodeOutcome::Rejected(reasons.join("; ")))
+    }
+
+    /// The last step: the password (unless the application checked it), then accept.
+    async fn finish_with_password(
+        &self,
+        user: &User,
+        with_password: bool,
+        password: &str,
+        serial: Option<String>,
+        how: &str,
+    ) -> Result<Decision> {
+        if with_password && !self.check_validate_password(user, password).await? {
+            return Ok(Decision {
+                serial,
+                ..Decision::reject(format!("{how}, but wrong password"))
+            });
+        }
+        if user.fail_count > 0 {
+            self.store.reset_account_failures(user.id).await?;
+        }
+        Ok(Decision::accept(how, serial))
+    }
+
+    /// Checks the password; a wrong one counts against the account (not the token).
+    async fn check_validate_password(&self, user: &User, password: &str) -> Result<bool> {
+        let ok = match &user.password_hash {
+            Some(hash) => self.validate_hasher.verify(password, hash).await,
+            None => {
+                self.burn_validate_password().await;
+                false
+            }
+        };
+        if !ok {
+            let fails = self.store.record_account_failure(user.id).await?;
+            if u64::try_from(fails).unwrap_or(0) >= self.config.validate.account_lockout_failures {
+                let over = fails
+                    - i64::try_from(self.config.validate.account_lockout_failures)
+                        .unwrap_or(i64::MAX)
+                    + 1;
+                let p = penalty(&self.config.otp, 30, over, self.clock.now());
+                self.store.throttle_account(user.id, p.until).await?;
+            }
+        }
+        Ok(ok)
+    }
+
+    async fn burn_validate_password(&self) {
+        let dummy = self.dummy_password_hash().await;
+        let _ = self.validate_hasher.verify("tessera-dummy", &dummy).await;
+    }
+}
+
+/// The (password, code) splits of a single-field `pass`: the last `digits` characters for each
+/// code length the user's tokens use. Without code tokens, the whole field is the password.
+fn split_pass(pass: &str, tokens: &[&Token], with_password: bool) -> Vec<(String, Option<String>)> {
+    let mut lengths: Vec<usize> = tokens.iter().map(|t| t.digits as usize).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    let mut out = Vec::new();
+    for d in lengths {
+        let Some(split) = pass.len().checked_sub(d) else {
+            continue;
+        };
+        if !pass.is_char_boundary(split) {
+            continue;
+        }
+        let (password, code) = pass.split_at(split);
+        if code.bytes().all(|b| b.is_ascii_digit()) && (!password.is_empty() || !with_password) {
+            out.push((password.to_owned(), Some(code.to_owned())));
+        }
+    }
+    if out.is_empty() {
+        out.push((pass.to_owned(), None));
+    }
+    out
+}
