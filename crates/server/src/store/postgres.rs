@@ -11,6 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: sqlx::PgPool,
+    /// The same pool: PostgreSQL handles concurrent writers itself.
+    writer: sqlx::PgPool,
 }
 
 impl PgStore {
@@ -21,7 +23,10 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 

@@ -57,7 +57,8 @@ pub(super) const RETURNING_USER: [&str; 2] = [" RETURNING ", USER_COLS];
 pub(super) const RETURNING_TOKEN: [&str; 2] = [" RETURNING ", TOKEN_COLS];
 pub(super) const RETURNING_APP: [&str; 2] = [" RETURNING ", APP_COLS];
 
-/// Implements [`Store`](super::Store) for a struct with a `pool: sqlx::Pool<$db>` field.
+/// Implements [`Store`](super::Store) for a struct with `pool` (reads) and `writer` (writes)
+/// fields of type `sqlx::Pool<$db>`.
 macro_rules! impl_store {
     (
         store = $store:ty,
@@ -185,7 +186,7 @@ macro_rules! impl_store {
             }
 
             async fn migrate(&self) -> StoreResult<()> {
-                $migrator.run(&self.pool).await?;
+                $migrator.run(&self.writer).await?;
                 Ok(())
             }
 
@@ -217,7 +218,7 @@ macro_rules! impl_store {
                 .bind(n.role.as_str())
                 .bind(&n.password_hash)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(StoreError::from_write)?;
                 user_row(&row)
@@ -292,7 +293,7 @@ macro_rules! impl_store {
                 .bind(u.role.as_str())
                 .bind(&u.password_hash)
                 .bind(u.updated_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(done.rows_affected() == 1)
@@ -302,7 +303,7 @@ macro_rules! impl_store {
                 // Tokens and sessions go with the user (ON DELETE CASCADE), in one statement.
                 let done = sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(id.0)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -337,7 +338,7 @@ macro_rules! impl_store {
                 .bind(n.state.as_str())
                 .bind(n.next_counter)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(StoreError::from_write)?;
                 token_row(&row)
@@ -383,7 +384,7 @@ macro_rules! impl_store {
                     .bind(id.0)
                     .bind(name)
                     .bind(state.as_str())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -391,7 +392,7 @@ macro_rules! impl_store {
             async fn delete_token(&self, id: TokenId) -> StoreResult<bool> {
                 let done = sqlx::query("DELETE FROM tokens WHERE id = $1")
                     .bind(id.0)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -414,7 +415,7 @@ macro_rules! impl_store {
                 .bind(adv.now)
                 .bind(adv.matched)
                 .bind(adv.from.as_str())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -436,7 +437,7 @@ macro_rules! impl_store {
                 .bind(next)
                 .bind(drift)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -447,7 +448,7 @@ macro_rules! impl_store {
                      RETURNING fail_count",
                 )
                 .bind(id.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
                 Ok(match row {
                     Some(r) => r.try_get("fail_count")?,
@@ -470,7 +471,7 @@ macro_rules! impl_store {
                 .bind(id.0)
                 .bind(until)
                 .bind(lock)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -482,7 +483,7 @@ macro_rules! impl_store {
                      WHERE id = $1",
                 )
                 .bind(id.0)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -505,7 +506,7 @@ macro_rules! impl_store {
                 .bind(key_hash)
                 .bind(mode.as_str())
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(StoreError::from_write)?;
                 app_row(&row)
@@ -548,7 +549,7 @@ macro_rules! impl_store {
                 )
                 .bind(id.0)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -564,7 +565,7 @@ macro_rules! impl_store {
                 .bind(s.last_seen_at)
                 .bind(s.expires_at)
                 .bind(s.reauth_until)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(())
@@ -587,7 +588,7 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1")
                     .bind(token_hash)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -596,7 +597,7 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE sessions SET reauth_until = $2 WHERE token_hash = $1")
                     .bind(token_hash)
                     .bind(until)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -604,7 +605,7 @@ macro_rules! impl_store {
             async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                     .bind(token_hash)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -612,7 +613,7 @@ macro_rules! impl_store {
             async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()> {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                     .bind(user.0)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -633,7 +634,7 @@ macro_rules! impl_store {
                     "UPDATE users SET fail_count = fail_count + 1 WHERE id = $1 RETURNING fail_count",
                 )
                 .bind(id.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
                 Ok(match row {
                     Some(r) => r.try_get("fail_count")?,
@@ -648,7 +649,7 @@ macro_rules! impl_store {
                 )
                 .bind(id.0)
                 .bind(until)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -656,7 +657,7 @@ macro_rules! impl_store {
             async fn reset_account_failures(&self, id: UserId) -> StoreResult<()> {
                 sqlx::query("UPDATE users SET fail_count = 0, throttled_until = 0 WHERE id = $1")
                     .bind(id.0)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -671,7 +672,7 @@ macro_rules! impl_store {
                     .bind(id.0)
                     .bind(hint)
                     .bind(at)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -689,7 +690,7 @@ macro_rules! impl_store {
                 .bind(c.expires_at)
                 .bind(c.attempts)
                 .bind(c.used)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(())
@@ -714,7 +715,7 @@ macro_rules! impl_store {
                      RETURNING attempts",
                 )
                 .bind(id_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
                 Ok(match row {
                     Some(r) => r.try_get("attempts")?,
@@ -729,7 +730,7 @@ macro_rules! impl_store {
                 )
                 .bind(id_hash)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -752,7 +753,7 @@ macro_rules! impl_store {
                 if events.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = self.writer.begin_with($begin).await?;
                 // Lock the head row: concurrent appenders (also on other nodes) queue here, so
                 // every entry links to exactly one predecessor.
                 let head = sqlx::query($lock_head).fetch_one(&mut *tx).await?;

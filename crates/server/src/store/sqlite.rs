@@ -4,6 +4,11 @@
 //! that reads first and writes later fails with SQLITE_BUSY when another writer got there in
 //! between; SQLite has no `FOR UPDATE` (the immediate transaction already holds the write lock);
 //! SQLite's `LIKE` ignores ASCII case by itself.
+//!
+//! Writes go through a pool of one connection. SQLite lets one writer at a time in; with several
+//! connections writing, the losers wait in SQLite's busy handler, which sleeps in steps of
+//! milliseconds. Queueing on one connection instead keeps the waiting in Tokio, where it costs
+//! nothing, and lets reads run in parallel on the other pool (WAL readers never block).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    writer: sqlx::SqlitePool,
 }
 
 impl SqliteStore {
@@ -35,11 +41,15 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 
     /// A private in-memory database (tests). One connection, since each would get its own memory.
@@ -51,7 +61,10 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 
