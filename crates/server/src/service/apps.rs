@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::UnixTime;
 use crate::crypto::{random_token, token_hash};
 use crate::model::{AppId, AppMode, AppState, Application};
 use crate::store::StoreError;
@@ -87,6 +88,7 @@ impl Service {
             return Ok(app);
         }
         self.store.revoke_app(id, self.clock.now()).await?;
+        self.app_cache.forget(id);
         self.audit(
             actor,
             "app.revoke",
@@ -106,9 +108,50 @@ impl Service {
     pub async fn authenticate_app(&self, key: &str) -> Result<Application> {
         // Looked up by hash: the comparison happens on a SHA-256 of the key, so timing reveals
         // nothing about the key itself.
-        match self.store.app_by_key_hash(&token_hash(key)).await? {
-            Some(app) if app.state == AppState::Active => Ok(app),
+        let hash = token_hash(key);
+        let now = self.clock.now();
+        if let Some(app) = self.app_cache.get(&hash, now) {
+            return Ok(app);
+        }
+        match self.store.app_by_key_hash(&hash).await? {
+            Some(app) if app.state == AppState::Active => {
+                self.app_cache.put(hash, app.clone(), now);
+                Ok(app)
+            }
             _ => Err(Error::Unauthenticated),
+        }
+    }
+}
+
+/// Recently authenticated applications, so that the validate hot path does not read the
+/// application row on every request. An entry lives [`APP_CACHE_SECS`] seconds: a key revoked on
+/// this node stops at once (the entry is dropped), on another node within that time.
+#[derive(Debug, Default)]
+pub(crate) struct AppCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Application, UnixTime)>>,
+}
+
+/// How long a looked-up application key is trusted without asking the database again.
+pub const APP_CACHE_SECS: i64 = 2;
+
+impl AppCache {
+    fn get(&self, hash: &str, now: UnixTime) -> Option<Application> {
+        let entries = self.entries.lock().ok()?;
+        let (app, at) = entries.get(hash)?;
+        (now.saturating_sub(*at) < APP_CACHE_SECS).then(|| app.clone())
+    }
+
+    fn put(&self, hash: String, app: Application, now: UnixTime) {
+        if let Ok(mut entries) = self.entries.lock() {
+            // Only valid keys are cached, so this holds at most the registered applications.
+            entries.retain(|_, (_, at)| now.saturating_sub(*at) < APP_CACHE_SECS);
+            entries.insert(hash, (app, now));
+        }
+    }
+
+    fn forget(&self, id: AppId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (app, _)| app.id != id);
         }
     }
 }

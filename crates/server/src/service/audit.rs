@@ -10,7 +10,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Store, StoreError};
+use crate::model::TokenId;
+use crate::store::{Advance, Store, StoreError, WriteOp, WriteResult};
 
 use crate::model::{AUDIT_GENESIS, AuditEntry, AuditEvent, AuditFilter, audit_chain_hash};
 
@@ -43,32 +44,32 @@ pub struct AuditVerification {
     pub problem: Option<String>,
 }
 
-type Pending = (AuditEvent, oneshot::Sender<Result<AuditEntry, String>>);
+type Pending = (WriteOp, oneshot::Sender<Result<WriteResult, String>>);
 
-/// Appends audit events through one writer task that commits whatever arrived meanwhile in one
-/// transaction (group commit). Every caller still waits until its own entry is committed, so an
-/// answered request is always audited; concurrent requests share one commit instead of queueing
-/// on the chain's head row one by one.
+/// Commits token advances and audit entries through one writer task, which takes whatever
+/// arrived meanwhile and commits it in one transaction (group commit). Every caller still waits
+/// until its own write is committed, so an answered request is always recorded; concurrent
+/// requests share one commit instead of queueing for the database's write lock one by one.
 #[derive(Debug, Clone)]
-pub(crate) struct AuditWriter {
+pub(crate) struct Writer {
     queue: mpsc::Sender<Pending>,
 }
 
-/// Entries committed together at most.
-const MAX_BATCH: usize = 512;
+/// Writes committed together at most.
+const MAX_BATCH: usize = 256;
 
-impl AuditWriter {
+impl Writer {
     /// Starts the writer task on the current Tokio runtime.
-    pub(crate) fn start(store: Arc<dyn Store>) -> AuditWriter {
+    pub(crate) fn start(store: Arc<dyn Store>) -> Writer {
         let (queue, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         tokio::spawn(async move {
             let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let events: Vec<AuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
-                match store.append_audit_batch(&events).await {
-                    Ok(entries) => {
-                        for ((_, reply), entry) in batch.drain(..).zip(entries) {
-                            let _ = reply.send(Ok(entry));
+                let ops: Vec<WriteOp> = batch.iter().map(|(op, _)| op.clone()).collect();
+                match store.apply_writes(&ops).await {
+                    Ok(results) => {
+                        for ((_, reply), result) in batch.drain(..).zip(results) {
+                            let _ = reply.send(Ok(result));
                         }
                     }
                     Err(e) => {
@@ -80,21 +81,47 @@ impl AuditWriter {
                 }
             }
         });
-        AuditWriter { queue }
+        Writer { queue }
     }
 
-    /// Appends one event and waits until it is committed.
-    pub(crate) async fn append(&self, event: AuditEvent) -> Result<AuditEntry> {
+    async fn submit(&self, op: WriteOp) -> Result<WriteResult> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Batch("the audit writer stopped".into());
-        self.queue
-            .send((event, reply))
-            .await
-            .map_err(|_| stopped())?;
+        let stopped = || StoreError::Batch("the writer task stopped".into());
+        self.queue.send((op, reply)).await.map_err(|_| stopped())?;
         Ok(answer
             .await
             .map_err(|_| stopped())?
             .map_err(StoreError::Batch)?)
+    }
+
+    /// Appends one event and waits until it is committed.
+    pub(crate) async fn audit(&self, event: AuditEvent) -> Result<AuditEntry> {
+        match self.submit(WriteOp::Audit(event)).await? {
+            WriteResult::Audited(entry) => Ok(entry),
+            WriteResult::Advanced(..) => Err(StoreError::Batch("mismatched result".into()).into()),
+        }
+    }
+
+    /// Accepts a counter or step for a token (compare-and-set) and waits until it is committed;
+    /// on success `audit` is committed in the same transaction. Returns whether it succeeded and
+    /// whether the event was written.
+    pub(crate) async fn advance(
+        &self,
+        token: TokenId,
+        advance: Advance,
+        audit: Option<AuditEvent>,
+    ) -> Result<(bool, bool)> {
+        match self
+            .submit(WriteOp::Advance {
+                token,
+                advance,
+                audit,
+            })
+            .await?
+        {
+            WriteResult::Advanced(done, entry) => Ok((done, entry.is_some())),
+            WriteResult::Audited(_) => Err(StoreError::Batch("mismatched result".into()).into()),
+        }
     }
 }
 
@@ -147,7 +174,7 @@ impl Service {
             result: outcome.as_str().to_owned(),
             reason: reason.into(),
         };
-        self.audit_writer.append(event).await
+        self.writer.audit(event).await
     }
 
     /// Lists audit entries, newest first. Admins only.

@@ -60,7 +60,7 @@ impl Service {
             let mut throttled = true;
             for t in active.iter().filter(|t| t.digits as usize == code.len()) {
                 match self
-                    .try_code(t, &code, TokenState::Active, TokenState::Active)
+                    .try_code(t, &code, TokenState::Active, TokenState::Active, None)
                     .await
                 {
                     Ok(CodeCheck::Accepted { .. }) => {

@@ -133,6 +133,7 @@ impl Service {
             },
             reason: format!("{} code sent", token.kind),
             serial: Some(token.serial.0.clone()),
+            audited: false,
         })
     }
 
@@ -180,6 +181,7 @@ impl Service {
             response: ValidateResponse::accept(),
             reason: "challenge code accepted".into(),
             serial: None,
+            audited: false,
         })
     }
 }

@@ -6,7 +6,7 @@ use tessera_otp::{Hotp, Secret, Totp, Window};
 
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
-use crate::model::{Token, TokenId, TokenKind, TokenState};
+use crate::model::{AuditEvent, Token, TokenId, TokenKind, TokenState};
 use crate::store::{Advance, StoreError};
 
 use super::audit::Outcome;
@@ -18,8 +18,12 @@ use super::{Actor, Error, Result, Service};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CodeCheck {
     /// Accepted and consumed: this counter or step can never be used again. `resynced`: the code
-    /// completed an automatic resync.
-    Accepted { matched: i64, resynced: bool },
+    /// completed an automatic resync; `audited`: the caller's event was committed with it.
+    Accepted {
+        matched: i64,
+        resynced: bool,
+        audited: bool,
+    },
     /// Refused; the failure was counted.
     Rejected(Rejection),
     /// Not checked: the token waits after earlier failures.
@@ -135,6 +139,7 @@ impl Service {
         code: &str,
         from: TokenState,
         to: TokenState,
+        on_accept: Option<AuditEvent>,
     ) -> Result<CodeCheck> {
         let now = self.clock.now();
         if token.throttled_until > now {
@@ -160,13 +165,17 @@ impl Service {
         if let Some((matched, drift)) = self.find_code(token, &secret, code, now, window)? {
             // Save the step or counter so only later ones are accepted (RFC 6238 §5.2); the
             // conditional update decides which of concurrent identical requests wins.
-            if matched >= token.next_counter
-                && self.advance(token, matched, drift, from, to, now).await?
-            {
-                return Ok(CodeCheck::Accepted {
-                    matched,
-                    resynced: false,
-                });
+            if matched >= token.next_counter {
+                let (done, audited) = self
+                    .advance(token, matched, drift, from, to, now, on_accept)
+                    .await?;
+                if done {
+                    return Ok(CodeCheck::Accepted {
+                        matched,
+                        resynced: false,
+                        audited,
+                    });
+                }
             }
             rejection = Rejection::Replay;
         } else if from == TokenState::Active && self.config.validate.auto_resync {
@@ -175,6 +184,7 @@ impl Service {
                 return Ok(CodeCheck::Accepted {
                     matched,
                     resynced: true,
+                    audited: false,
                 });
             }
         }
@@ -182,6 +192,7 @@ impl Service {
         Ok(CodeCheck::Rejected(rejection))
     }
 
+    #[allow(clippy::too_many_arguments)] // the fields of one compare-and-set
     async fn advance(
         &self,
         token: &Token,
@@ -190,7 +201,8 @@ impl Service {
         from: TokenState,
         to: TokenState,
         now: UnixTime,
-    ) -> Result<bool> {
+        audit: Option<AuditEvent>,
+    ) -> Result<(bool, bool)> {
         let adv = Advance {
             matched,
             drift,
@@ -198,7 +210,7 @@ impl Service {
             to,
             now,
         };
-        Ok(self.store.advance_token(token.id, adv).await?)
+        self.writer.advance(token.id, adv, audit).await
     }
 
     /// A code outside the normal window: if it follows a remembered out-of-window code, accept
@@ -229,8 +241,10 @@ impl Service {
                         TokenState::Active,
                         TokenState::Active,
                         now,
+                        None,
                     )
                     .await?
+                    .0
                 {
                     self.store.set_resync_hint(token.id, None, now).await?;
                     return Ok(Rejection::Resynced(next));

@@ -52,7 +52,8 @@ pub struct Service {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) sms: Arc<dyn SmsSender>,
     pub(crate) source_limiter: limits::SourceLimiter,
-    pub(crate) audit_writer: audit::AuditWriter,
+    pub(crate) writer: audit::Writer,
+    pub(crate) app_cache: apps::AppCache,
     /// A hash of a throw-away password, checked when there is no real one (see `auth.rs`).
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
 }
@@ -72,7 +73,8 @@ impl Service {
             source_limiter: limits::SourceLimiter::new(config.validate.source_requests_per_minute),
             mailer,
             sms,
-            audit_writer: audit::AuditWriter::start(store.clone()),
+            writer: audit::Writer::start(store.clone()),
+            app_cache: apps::AppCache::default(),
             store,
             clock,
             keys,

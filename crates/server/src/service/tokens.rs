@@ -318,7 +318,7 @@ impl Service {
             )));
         }
         let check = self
-            .try_code(&token, &code, TokenState::Pending, TokenState::Active)
+            .try_code(&token, &code, TokenState::Pending, TokenState::Active, None)
             .await?;
         let (outcome, reason) = match check {
             CodeCheck::Accepted { .. } => (Outcome::Success, "first code correct, token active"),

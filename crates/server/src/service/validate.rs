@@ -12,7 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AppMode, Application, Password, Token, TokenKind, TokenState, User, UserState};
+use crate::model::{
+    AppMode, Application, AuditEvent, Password, Token, TokenKind, TokenState, User, UserState,
+};
 
 use super::audit::Outcome;
 use super::codes::{CodeCheck, normalize_code};
@@ -85,6 +87,8 @@ pub(crate) struct Decision {
     pub reason: String,
     /// The token that matched or was tried, for the audit target.
     pub serial: Option<String>,
+    /// The event was committed already, together with the token's new counter.
+    pub audited: bool,
 }
 
 impl Decision {
@@ -93,22 +97,35 @@ impl Decision {
             response: ValidateResponse::reject(),
             reason: reason.into(),
             serial: None,
+            audited: false,
         }
     }
 
-    fn accept(reason: impl Into<String>, serial: Option<String>) -> Decision {
+    fn accept(reason: impl Into<String>, serial: Option<String>, audited: bool) -> Decision {
         Decision {
             response: ValidateResponse::accept(),
             reason: reason.into(),
             serial,
+            audited,
         }
     }
 }
 
 /// The outcome of checking a code against all of a user's code tokens.
 enum CodeOutcome {
-    Accepted { serial: String, resynced: bool },
+    Accepted {
+        serial: String,
+        resynced: bool,
+        audited: bool,
+    },
     Rejected(String),
+}
+
+/// Who asks, for audit events written together with an accepted code.
+struct AuditContext<'a> {
+    app: &'a Application,
+    source: &'a str,
+    username: &'a str,
 }
 
 impl Service {
@@ -125,6 +142,9 @@ impl Service {
             return Err(super::Error::Invalid("username: 1-256 characters".into()));
         }
         let decision = self.decide(app, source, &username, req).await?;
+        if decision.audited {
+            return Ok(decision.response);
+        }
         let target = match &decision.serial {
             Some(serial) => format!("token:{serial}"),
             None => format!("user:{username}"),
@@ -261,16 +281,29 @@ impl Service {
                 last_reason = "code malformed".into();
                 continue;
             };
-            match self.check_code(&code_tokens, &code).await? {
-                CodeOutcome::Accepted { serial, resynced } => {
+            // Without a password to check, the accepted code is the decision: its audit entry is
+            // committed with the new counter, in one transaction.
+            let ctx = (!with_password).then_some(AuditContext {
+                app,
+                source,
+                username,
+            });
+            match self.check_code(&code_tokens, &code, ctx).await? {
+                CodeOutcome::Accepted {
+                    serial,
+                    resynced,
+                    audited,
+                } => {
                     let how = if resynced {
                         "code accepted after automatic resync"
                     } else {
                         "code accepted"
                     };
-                    return self
+                    let mut d = self
                         .finish_with_password(&user, with_password, password, Some(serial), how)
-                        .await;
+                        .await?;
+                    d.audited = audited;
+                    return Ok(d);
                 }
                 CodeOutcome::Rejected(reason) => last_reason = reason,
             }
@@ -279,17 +312,41 @@ impl Service {
     }
 
     /// Tries the code on each active code token of the right length; the first that accepts wins.
-    async fn check_code(&self, tokens: &[&Token], code: &str) -> Result<CodeOutcome> {
+    async fn check_code(
+        &self,
+        tokens: &[&Token],
+        code: &str,
+        ctx: Option<AuditContext<'_>>,
+    ) -> Result<CodeOutcome> {
         let mut reasons = Vec::new();
         for token in tokens.iter().filter(|t| t.digits as usize == code.len()) {
+            let on_accept = ctx.as_ref().map(|c| AuditEvent {
+                at: self.clock.now(),
+                actor: format!("app:{}", c.app.name),
+                action: "validate".into(),
+                target: format!("token:{}", token.serial),
+                username: c.username.to_lowercase(),
+                source: c.source.to_owned(),
+                result: "success".into(),
+                reason: "code accepted".into(),
+            });
             match self
-                .try_code(token, code, TokenState::Active, TokenState::Active)
+                .try_code(
+                    token,
+                    code,
+                    TokenState::Active,
+                    TokenState::Active,
+                    on_accept,
+                )
                 .await?
             {
-                CodeCheck::Accepted { resynced, .. } => {
+                CodeCheck::Accepted {
+                    resynced, audited, ..
+                } => {
                     return Ok(CodeOutcome::Accepted {
                         serial: token.serial.0.clone(),
                         resynced,
+                        audited,
                     });
                 }
                 CodeCheck::Rejected(r) => {
@@ -324,7 +381,7 @@ impl Service {
         if user.fail_count > 0 {
             self.store.reset_account_failures(user.id).await?;
         }
-        Ok(Decision::accept(how, serial))
+        Ok(Decision::accept(how, serial, false))
     }
 
     /// Checks the password; a wrong one counts against the account (not the token).

@@ -387,3 +387,17 @@ async fn concurrent_audit_appends_stay_one_chain() {
         }
     }
 }
+
+#[tokio::test]
+async fn user_with_tokens_in_one_call() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("Nora"), 1).await.unwrap();
+        let (got, tokens) = s.user_with_tokens("NORA").await.unwrap().expect(db);
+        assert_eq!((got.id, tokens.len()), (u.id, 0), "{db}");
+        let a = s.insert_token(&new_token(u.id, "A"), 1).await.unwrap();
+        let b = s.insert_token(&new_token(u.id, "B"), 2).await.unwrap();
+        let (_, tokens) = s.user_with_tokens("nora").await.unwrap().unwrap();
+        assert_eq!(tokens, vec![a, b], "{db}");
+        assert!(s.user_with_tokens("nobody").await.unwrap().is_none());
+    }
+}

@@ -65,6 +65,28 @@ pub struct Advance {
     pub now: UnixTime,
 }
 
+/// A write that may be committed together with others (see [`Store::apply_writes`]).
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Accept a counter or step (compare-and-set, see [`Store::advance_token`]); when it
+    /// succeeds and `audit` is given, append that event in the same transaction.
+    Advance {
+        token: TokenId,
+        advance: Advance,
+        audit: Option<AuditEvent>,
+    },
+    /// Append an event to the audit chain.
+    Audit(AuditEvent),
+}
+
+/// The result of one [`WriteOp`], in the same position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    /// Whether the compare-and-set changed the token, and the audit entry written with it.
+    Advanced(bool, Option<AuditEntry>),
+    Audited(AuditEntry),
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Checks the database answers.
@@ -101,7 +123,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_token(&self, id: TokenId) -> StoreResult<bool>;
     /// Accepts a counter or time step atomically: true only if the token is in `adv.from` and no
     /// equal or later counter was accepted before. Resets failures and throttling.
-    async fn advance_token(&self, id: TokenId, adv: Advance) -> StoreResult<bool>;
+    async fn advance_token(&self, id: TokenId, adv: Advance) -> StoreResult<bool> {
+        match self
+            .apply_writes(&[WriteOp::Advance {
+                token: id,
+                advance: adv,
+                audit: None,
+            }])
+            .await?
+            .pop()
+        {
+            Some(WriteResult::Advanced(done, _)) => Ok(done),
+            _ => Err(StoreError::Corrupt("advance returned nothing".into())),
+        }
+    }
     /// Sets the counter to `next` (resynchronisation), whatever it was. Resets failures.
     async fn resync_token(
         &self,
@@ -161,14 +196,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Challenges created for the user since `since` (rate limit on sending).
     async fn count_challenges_since(&self, user: UserId, since: UnixTime) -> StoreResult<i64>;
 
-    /// Appends events to the hash chain, in order, in one transaction.
-    async fn append_audit_batch(&self, events: &[AuditEvent]) -> StoreResult<Vec<AuditEntry>>;
+    /// Applies token advances and audit appends in order, in one transaction (group commit).
+    async fn apply_writes(&self, ops: &[WriteOp]) -> StoreResult<Vec<WriteResult>>;
     /// Appends one event to the hash chain and returns the stored entry.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<AuditEntry> {
-        self.append_audit_batch(std::slice::from_ref(event))
+        match self
+            .apply_writes(&[WriteOp::Audit(event.clone())])
             .await?
             .pop()
-            .ok_or_else(|| StoreError::Corrupt("audit append returned nothing".into()))
+        {
+            Some(WriteResult::Audited(entry)) => Ok(entry),
+            _ => Err(StoreError::Corrupt("audit append returned nothing".into())),
+        }
     }
     /// Entries matching `filter`, newest first.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;

@@ -40,6 +40,25 @@ const APP_COLS: &str = "id, name, key_prefix, key_hash, mode, state, created_at,
 const AUDIT_COLS: &str =
     "seq, at, actor, action, target, username, source, result, reason, prev_hash, hash";
 
+/// `SELECT` of a user and all tokens (token columns as `t_<name>`), by lower-case username.
+pub(super) fn user_with_tokens_sql() -> &'static str {
+    static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        let user: Vec<String> = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect();
+        let token: Vec<String> = TOKEN_COLS
+            .split(',')
+            .map(str::trim)
+            .map(|c| format!("t.{c} AS t_{c}"))
+            .collect();
+        format!(
+            "SELECT {}, {} FROM users u LEFT JOIN tokens t ON t.user_id = u.id \
+             WHERE u.username_key = $1 ORDER BY t.id",
+            user.join(", "),
+            token.join(", ")
+        )
+    })
+}
+
 /// Builds a `&'static str` SQL statement from column lists (the lists are constants).
 macro_rules! q {
     ($($part:expr),+ $(,)?) => {{
@@ -72,7 +91,7 @@ macro_rules! impl_store {
         use $crate::model::*;
         use $crate::clock::UnixTime;
         use $crate::store::sql::{self, q};
-        use $crate::store::{Advance, StoreError, StoreResult};
+        use $crate::store::{StoreError, StoreResult, WriteOp, WriteResult};
 
         type DbRow = <$db as sqlx::Database>::Row;
 
@@ -97,25 +116,31 @@ macro_rules! impl_store {
         }
 
         fn token_row(r: &DbRow) -> StoreResult<Token> {
+            token_row_prefixed(r, "")
+        }
+
+        /// A token from columns named `{prefix}id`, `{prefix}serial`, ... (joined queries).
+        fn token_row_prefixed(r: &DbRow, p: &str) -> StoreResult<Token> {
+            let c = |name: &str| format!("{p}{name}");
             Ok(Token {
-                id: TokenId(r.try_get("id")?),
-                user_id: UserId(r.try_get("user_id")?),
-                serial: Serial(r.try_get("serial")?),
-                kind: sql::parse_col("kind", r.try_get::<&str, _>("kind")?)?,
-                name: r.try_get("name")?,
-                algorithm: sql::algorithm_col(r.try_get::<&str, _>("algorithm")?)?,
-                digits: sql::u32_col("digits", r.try_get("digits")?)?,
-                period: sql::u_col("period", r.try_get("period")?)?,
-                sealed_secret: r.try_get("sealed_secret")?,
-                state: sql::parse_col("state", r.try_get::<&str, _>("state")?)?,
-                next_counter: r.try_get("next_counter")?,
-                drift: r.try_get("drift")?,
-                fail_count: r.try_get("fail_count")?,
-                throttled_until: r.try_get("throttled_until")?,
-                created_at: r.try_get("created_at")?,
-                last_used_at: r.try_get("last_used_at")?,
-                resync_hint: r.try_get("resync_hint")?,
-                resync_hint_at: r.try_get("resync_hint_at")?,
+                id: TokenId(r.try_get(c("id").as_str())?),
+                user_id: UserId(r.try_get(c("user_id").as_str())?),
+                serial: Serial(r.try_get(c("serial").as_str())?),
+                kind: sql::parse_col("kind", r.try_get::<&str, _>(c("kind").as_str())?)?,
+                name: r.try_get(c("name").as_str())?,
+                algorithm: sql::algorithm_col(r.try_get::<&str, _>(c("algorithm").as_str())?)?,
+                digits: sql::u32_col("digits", r.try_get(c("digits").as_str())?)?,
+                period: sql::u_col("period", r.try_get(c("period").as_str())?)?,
+                sealed_secret: r.try_get(c("sealed_secret").as_str())?,
+                state: sql::parse_col("state", r.try_get::<&str, _>(c("state").as_str())?)?,
+                next_counter: r.try_get(c("next_counter").as_str())?,
+                drift: r.try_get(c("drift").as_str())?,
+                fail_count: r.try_get(c("fail_count").as_str())?,
+                throttled_until: r.try_get(c("throttled_until").as_str())?,
+                created_at: r.try_get(c("created_at").as_str())?,
+                last_used_at: r.try_get(c("last_used_at").as_str())?,
+                resync_hint: r.try_get(c("resync_hint").as_str())?,
+                resync_hint_at: r.try_get(c("resync_hint_at").as_str())?,
             })
         }
 
@@ -397,29 +422,6 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn advance_token(&self, id: TokenId, adv: Advance) -> StoreResult<bool> {
-                // One conditional update: of two requests with the same code, only the first
-                // changes the row (RFC 6238 §5.2, RFC 4226 §7.2: a code is used once).
-                let next = adv.matched.checked_add(1).ok_or_else(|| {
-                    StoreError::Corrupt("counter out of range".into())
-                })?;
-                let done = sqlx::query(
-                    "UPDATE tokens SET next_counter = $2, drift = $3, state = $4, fail_count = 0, \
-                     throttled_until = 0, last_used_at = $5 \
-                     WHERE id = $1 AND next_counter <= $6 AND state = $7",
-                )
-                .bind(id.0)
-                .bind(next)
-                .bind(adv.drift)
-                .bind(adv.to.as_str())
-                .bind(adv.now)
-                .bind(adv.matched)
-                .bind(adv.from.as_str())
-                .execute(&self.writer)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
             async fn resync_token(
                 &self,
                 id: TokenId,
@@ -622,10 +624,21 @@ macro_rules! impl_store {
                 &self,
                 username: &str,
             ) -> StoreResult<Option<(User, Vec<Token>)>> {
-                let Some(user) = self.user_by_name(username).await? else {
+                // One query for the validation hot path: the user and every token.
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql::user_with_tokens_sql()))
+                    .bind(username.to_lowercase())
+                    .fetch_all(&self.pool)
+                    .await?;
+                let Some(first) = rows.first() else {
                     return Ok(None);
                 };
-                let tokens = self.tokens_of(user.id).await?;
+                let user = user_row(first)?;
+                let mut tokens = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    if r.try_get::<Option<i64>, _>("t_id")?.is_some() {
+                        tokens.push(token_row_prefixed(r, "t_")?);
+                    }
+                }
                 Ok(Some((user, tokens)))
             }
 
@@ -746,55 +759,100 @@ macro_rules! impl_store {
                 .try_get("n")?)
             }
 
-            async fn append_audit_batch(
-                &self,
-                events: &[AuditEvent],
-            ) -> StoreResult<Vec<AuditEntry>> {
-                if events.is_empty() {
+            async fn apply_writes(&self, ops: &[WriteOp]) -> StoreResult<Vec<WriteResult>> {
+                if ops.is_empty() {
                     return Ok(Vec::new());
                 }
                 let mut tx = self.writer.begin_with($begin).await?;
-                // Lock the head row: concurrent appenders (also on other nodes) queue here, so
-                // every entry links to exactly one predecessor.
-                let head = sqlx::query($lock_head).fetch_one(&mut *tx).await?;
-                let mut seq: i64 = head.try_get("seq")?;
-                let mut prev_hash: String = head.try_get("hash")?;
-                let mut out = Vec::with_capacity(events.len());
-                for e in events {
-                    seq += 1;
-                    let hash = audit_chain_hash(&prev_hash, seq, e);
-                    sqlx::query(
-                        "INSERT INTO audit_log (seq, at, actor, action, target, username, \
-                         source, result, reason, prev_hash, hash) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(seq)
-                    .bind(e.at)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.target)
-                    .bind(&e.username)
-                    .bind(&e.source)
-                    .bind(&e.result)
-                    .bind(&e.reason)
-                    .bind(&prev_hash)
-                    .bind(&hash)
-                    .execute(&mut *tx)
-                    .await?;
-                    out.push(AuditEntry {
-                        seq,
+                let mut results = Vec::with_capacity(ops.len());
+                let mut audits: Vec<AuditEntry> = Vec::new();
+                let mut head: Option<(i64, String)> = None;
+                for op in ops {
+                    let (event, advanced) = match op {
+                        WriteOp::Advance { token, advance: adv, audit } => {
+                            // One conditional update: of two requests with the same code, only
+                            // the first changes the row (RFC 6238 §5.2, RFC 4226 §7.2).
+                            let next = adv.matched.checked_add(1).ok_or_else(|| {
+                                StoreError::Corrupt("counter out of range".into())
+                            })?;
+                            let done = sqlx::query(
+                                "UPDATE tokens SET next_counter = $2, drift = $3, state = $4, \
+                                 fail_count = 0, throttled_until = 0, last_used_at = $5 \
+                                 WHERE id = $1 AND next_counter <= $6 AND state = $7",
+                            )
+                            .bind(token.0)
+                            .bind(next)
+                            .bind(adv.drift)
+                            .bind(adv.to.as_str())
+                            .bind(adv.now)
+                            .bind(adv.matched)
+                            .bind(adv.from.as_str())
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                                == 1;
+                            match audit {
+                                Some(e) if done => (Some(e), Some(true)),
+                                _ => {
+                                    results.push(WriteResult::Advanced(done, None));
+                                    continue;
+                                }
+                            }
+                        }
+                        WriteOp::Audit(e) => (Some(e), None),
+                    };
+                    let Some(e) = event else { continue };
+                    if head.is_none() {
+                        // Lock the head row: concurrent appenders (also on other nodes) queue
+                        // here, so every entry has exactly one predecessor.
+                        let row = sqlx::query($lock_head).fetch_one(&mut *tx).await?;
+                        head = Some((row.try_get("seq")?, row.try_get("hash")?));
+                    }
+                    let (seq, prev_hash) = head
+                        .as_mut()
+                        .ok_or_else(|| StoreError::Corrupt("audit head".into()))?;
+                    *seq += 1;
+                    let hash = audit_chain_hash(prev_hash, *seq, e);
+                    let entry = AuditEntry {
+                        seq: *seq,
                         event: e.clone(),
-                        prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+                        prev_hash: std::mem::replace(prev_hash, hash.clone()),
                         hash,
+                    };
+                    audits.push(entry.clone());
+                    results.push(match advanced {
+                        Some(done) => WriteResult::Advanced(done, Some(entry)),
+                        None => WriteResult::Audited(entry),
                     });
                 }
-                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                    .bind(seq)
-                    .bind(&prev_hash)
-                    .execute(&mut *tx)
-                    .await?;
+                if let Some((seq, hash)) = &head {
+                    // All entries of the batch in one statement.
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_log (seq, at, actor, action, target, username, source, \
+                         result, reason, prev_hash, hash) ",
+                    );
+                    insert.push_values(&audits, |mut b, a| {
+                        b.push_bind(a.seq)
+                            .push_bind(a.event.at)
+                            .push_bind(&a.event.actor)
+                            .push_bind(&a.event.action)
+                            .push_bind(&a.event.target)
+                            .push_bind(&a.event.username)
+                            .push_bind(&a.event.source)
+                            .push_bind(&a.event.result)
+                            .push_bind(&a.event.reason)
+                            .push_bind(&a.prev_hash)
+                            .push_bind(&a.hash);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                        .bind(*seq)
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
-                Ok(out)
+                Ok(results)
             }
 
             async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
