@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod smtp;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
