@@ -33,9 +33,11 @@ impl Service {
     pub(crate) async fn send_challenge(&self, user: &User, token: &Token) -> Result<Decision> {
         let cfg = &self.config.validate;
         let now = self.clock.now();
+        // The last hour: a challenge sent exactly an hour ago no longer counts, just as a
+        // challenge is expired exactly at its TTL.
         let sent = self
             .store
-            .count_challenges_since(user.id, now.saturating_sub(3600))
+            .count_challenges_since(user.id, now.saturating_sub(3600).saturating_add(1))
             .await?;
         if u64::try_from(sent).unwrap_or(u64::MAX) >= cfg.challenge_max_per_hour {
             return Ok(Decision::reject("challenge not sent: hourly limit reached"));
