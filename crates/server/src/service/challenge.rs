@@ -4,7 +4,7 @@
 
 use crate::crypto::{ct_eq, random_bytes, random_token, token_hash};
 use crate::mail::Email;
-use crate::model::{Challenge, Language, Token, TokenKind, User};
+use crate::model::{Challenge, Language, Token, TokenKind, TokenState, User};
 use crate::sms::Sms;
 
 use super::validate::{Decision, ValidateResponse, Verdict};
@@ -138,10 +138,11 @@ impl Service {
         })
     }
 
-    /// Completes a challenge with the code the user received.
+    /// Completes a challenge with the code the user received; `tokens` are the user's tokens.
     pub(crate) async fn answer_challenge(
         &self,
         user: &User,
+        tokens: &[Token],
         transaction_id: &str,
         code: &str,
     ) -> Result<Decision> {
@@ -158,6 +159,14 @@ impl Service {
         }
         if challenge.expires_at <= now {
             return Ok(Decision::reject("challenge expired"));
+        }
+        // A token disabled or revoked since the code was sent logs no one in, not even with a
+        // code already on its way.
+        if !tokens
+            .iter()
+            .any(|t| t.id == challenge.token_id && t.state == TokenState::Active)
+        {
+            return Ok(Decision::reject("token of the challenge no longer active"));
         }
         // Count the attempt before comparing, atomically: parallel guesses cannot exceed it.
         let attempts = self.store.challenge_attempt(&id_hash).await?;
