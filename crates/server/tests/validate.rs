@@ -4,145 +4,15 @@
 
 mod common;
 
-use common::{Db, TestServer, databases, oracle_totp};
+use common::validate::{Fixture, PASSWORD};
+use common::{Db, databases, oracle_totp};
 use serde_json::{Value, json};
 use tessera_otp::{Hotp, KeyUri, Secret};
-use tessera_server::model::{AppMode, Password, Role};
-use tessera_server::service::{Actor, AddToken, CreateApp, CreateUser, UserChanges};
+use tessera_server::model::AppMode;
+use tessera_server::service::{Actor, UserChanges};
 
 /// The time TOTP tests start at: the step after the one used for activation.
 const NOW: u64 = 1_700_000_030;
-const PASSWORD: &str = "user password 1";
-
-/// A server with one application and helpers to create users and tokens as the operator.
-struct Fixture {
-    s: TestServer,
-    key: String,
-}
-
-impl Fixture {
-    async fn new(db: Db, mode: AppMode) -> Fixture {
-        Self::with(db, mode, |_| {}).await
-    }
-
-    async fn with(
-        db: Db,
-        mode: AppMode,
-        tweak: impl FnOnce(&mut tessera_server::Config),
-    ) -> Fixture {
-        let s = TestServer::spawn_with(db, tweak).await;
-        let app = s
-            .app
-            .service
-            .create_app(
-                &Actor::operator(),
-                CreateApp {
-                    name: "vpn".into(),
-                    mode: Some(mode),
-                },
-            )
-            .await
-            .unwrap();
-        Fixture {
-            s,
-            key: app.api_key,
-        }
-    }
-
-    async fn user(&self, name: &str, otp_required: bool) {
-        self.s
-            .app
-            .service
-            .create_user(
-                &Actor::operator(),
-                CreateUser {
-                    username: name.into(),
-                    email: format!("{name}@example.com"),
-                    otp_required,
-                    password: Some(Password::new(PASSWORD)),
-                    role: Some(Role::User),
-                    ..CreateUser::default()
-                },
-            )
-            .await
-            .unwrap();
-    }
-
-    /// Adds and activates a token; returns its Key URI.
-    async fn token(&self, user: &str, kind: &str) -> String {
-        let svc = &self.s.app.service;
-        let created = svc
-            .add_token(
-                &Actor::operator(),
-                user,
-                AddToken {
-                    kind: Some(kind.parse().unwrap()),
-                    ..AddToken::default()
-                },
-            )
-            .await
-            .unwrap();
-        let uri = created.otpauth_uri.clone().unwrap();
-        let parsed = KeyUri::parse(&uri).unwrap();
-        let first = if kind == "hotp" {
-            parsed.hotp().unwrap().generate(&parsed.secret, 0)
-        } else {
-            oracle_totp(&uri, self.now())
-        };
-        svc.verify_first_code(&Actor::operator(), created.token.id, &first)
-            .await
-            .unwrap();
-        if kind == "totp" {
-            // Activation used the current step; the tests start at the next one.
-            self.s.clock.advance(30);
-        }
-        uri
-    }
-
-    fn now(&self) -> u64 {
-        u64::try_from(tessera_server::clock::Clock::now(&self.s.clock)).unwrap()
-    }
-
-    async fn validate(&self, body: Value) -> (u16, Value) {
-        let r = self
-            .s
-            .client
-            .post(self.s.url("/api/v1/validate"))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn result(&self, body: Value) -> String {
-        let (status, v) = self.validate(body).await;
-        assert_eq!(status, 200, "{v}");
-        v["result"].as_str().unwrap().to_owned()
-    }
-
-    /// The newest audit reason for the user.
-    async fn last_reason(&self, user: &str) -> String {
-        let entries = self
-            .s
-            .app
-            .service
-            .list_audit(
-                &Actor::operator(),
-                tessera_server::model::AuditFilter {
-                    username: Some(user.into()),
-                    action: Some("validate".into()),
-                    limit: 1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        entries[0].event.reason.clone()
-    }
-}
 
 fn hotp_code(uri: &str, counter: u64) -> String {
     let k = KeyUri::parse(uri).unwrap();

@@ -4,7 +4,7 @@
 
 use crate::crypto::{ct_eq, random_bytes, random_token, token_hash};
 use crate::mail::Email;
-use crate::model::{Challenge, Language, Token, TokenKind, User};
+use crate::model::{Challenge, Language, Token, TokenKind, TokenState, User};
 use crate::sms::Sms;
 
 use super::validate::{Decision, ValidateResponse, Verdict};
@@ -33,9 +33,11 @@ impl Service {
     pub(crate) async fn send_challenge(&self, user: &User, token: &Token) -> Result<Decision> {
         let cfg = &self.config.validate;
         let now = self.clock.now();
+        // The last hour: a challenge sent exactly an hour ago no longer counts, just as a
+        // challenge is expired exactly at its TTL.
         let sent = self
             .store
-            .count_challenges_since(user.id, now.saturating_sub(3600))
+            .count_challenges_since(user.id, now.saturating_sub(3600).saturating_add(1))
             .await?;
         if u64::try_from(sent).unwrap_or(u64::MAX) >= cfg.challenge_max_per_hour {
             return Ok(Decision::reject("challenge not sent: hourly limit reached"));
@@ -137,10 +139,11 @@ impl Service {
         })
     }
 
-    /// Completes a challenge with the code the user received.
+    /// Completes a challenge with the code the user received; `tokens` are the user's tokens.
     pub(crate) async fn answer_challenge(
         &self,
         user: &User,
+        tokens: &[Token],
         transaction_id: &str,
         code: &str,
     ) -> Result<Decision> {
@@ -157,6 +160,14 @@ impl Service {
         }
         if challenge.expires_at <= now {
             return Ok(Decision::reject("challenge expired"));
+        }
+        // A token disabled or revoked since the code was sent logs no one in, not even with a
+        // code already on its way.
+        if !tokens
+            .iter()
+            .any(|t| t.id == challenge.token_id && t.state == TokenState::Active)
+        {
+            return Ok(Decision::reject("token of the challenge no longer active"));
         }
         // Count the attempt before comparing, atomically: parallel guesses cannot exceed it.
         let attempts = self.store.challenge_attempt(&id_hash).await?;

@@ -198,7 +198,9 @@ impl Service {
         }
         if let Some(tid) = &req.transaction_id {
             let code = req.otp.as_ref().map_or("", Password::expose);
-            return self.answer_challenge(&user, tid.expose(), code).await;
+            return self
+                .answer_challenge(&user, &tokens, tid.expose(), code)
+                .await;
         }
         // A token locked after failures unlocks by itself once its cool-down has passed.
         let mut active: Vec<Token> = Vec::with_capacity(tokens.len());

@@ -2,6 +2,9 @@
 //! clock, and (when `TESSERA_TEST_POSTGRES_URL` is set and asked for) its own PostgreSQL database.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod smtp;
+pub mod validate;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
