@@ -59,29 +59,40 @@ pub(crate) struct Writer {
 const MAX_BATCH: usize = 256;
 
 impl Writer {
-    /// Starts the writer task on the current Tokio runtime.
+    /// Starts the writer tasks (as many as the store can run in parallel) on the current Tokio
+    /// runtime.
     pub(crate) fn start(store: Arc<dyn Store>) -> Writer {
-        let (queue, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
-        tokio::spawn(async move {
-            let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let ops: Vec<WriteOp> = batch.iter().map(|(op, _)| op.clone()).collect();
-                match store.apply_writes(&ops).await {
-                    Ok(results) => {
-                        for ((_, reply), result) in batch.drain(..).zip(results) {
-                            let _ = reply.send(Ok(result));
-                        }
+        let (queue, rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..store.writer_tasks().max(1) {
+            tokio::spawn(Self::run(store.clone(), rx.clone()));
+        }
+        Writer { queue }
+    }
+
+    /// One writer task: takes what is queued (one task at a time), commits it, answers.
+    async fn run(store: Arc<dyn Store>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
+        let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let received = rx.lock().await.recv_many(&mut batch, MAX_BATCH).await;
+            if received == 0 {
+                return;
+            }
+            let ops: Vec<WriteOp> = batch.iter().map(|(op, _)| op.clone()).collect();
+            match store.apply_writes(&ops).await {
+                Ok(results) => {
+                    for ((_, reply), result) in batch.drain(..).zip(results) {
+                        let _ = reply.send(Ok(result));
                     }
-                    Err(e) => {
-                        let message = e.to_string();
-                        for (_, reply) in batch.drain(..) {
-                            let _ = reply.send(Err(message.clone()));
-                        }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for (_, reply) in batch.drain(..) {
+                        let _ = reply.send(Err(message.clone()));
                     }
                 }
             }
-        });
-        Writer { queue }
+        }
     }
 
     async fn submit(&self, op: WriteOp) -> Result<WriteResult> {

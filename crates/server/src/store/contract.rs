@@ -401,3 +401,46 @@ async fn user_with_tokens_in_one_call() {
         assert!(s.user_with_tokens("nobody").await.unwrap().is_none());
     }
 }
+
+#[tokio::test]
+async fn batched_writes_keep_order_and_audit_only_won_advances() {
+    use crate::store::{WriteOp, WriteResult};
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("olaf"), 1).await.unwrap();
+        let t1 = s.insert_token(&new_token(u.id, "B1"), 1).await.unwrap();
+        let t2 = s.insert_token(&new_token(u.id, "B2"), 1).await.unwrap();
+        let ops = vec![
+            WriteOp::Audit(event(1, "olaf", "first")),
+            // Same counter twice in one batch: the first wins, the second is a replay.
+            WriteOp::Advance {
+                token: t2.id,
+                advance: adv(3),
+                audit: Some(event(2, "olaf", "won")),
+            },
+            WriteOp::Advance {
+                token: t2.id,
+                advance: adv(3),
+                audit: Some(event(3, "olaf", "lost")),
+            },
+            WriteOp::Advance {
+                token: t1.id,
+                advance: adv(1),
+                audit: None,
+            },
+            WriteOp::Audit(event(4, "olaf", "last")),
+        ];
+        let r = s.apply_writes(&ops).await.unwrap();
+        assert_eq!(r.len(), 5, "{db}");
+        assert!(matches!(&r[1], WriteResult::Advanced(true, Some(e)) if e.event.action == "won"));
+        assert_eq!(r[2], WriteResult::Advanced(false, None), "{db}");
+        assert_eq!(r[3], WriteResult::Advanced(true, None), "{db}");
+        let actions: Vec<String> = s
+            .audit_after(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.action)
+            .collect();
+        assert_eq!(actions, ["first", "won", "last"], "{db}");
+    }
+}

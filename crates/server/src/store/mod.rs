@@ -89,6 +89,8 @@ pub enum WriteResult {
 
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// How many batches of [`Store::apply_writes`] may run at the same time.
+    fn writer_tasks(&self) -> usize;
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// Applies pending migrations.

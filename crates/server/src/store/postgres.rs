@@ -37,4 +37,7 @@ super::sql::impl_store!(
     begin_write = "BEGIN",
     lock_audit_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
     ilike = "ILIKE",
+    // Several batches commit in parallel, so one batch's wait for the disk (fsync of the WAL)
+    // does not hold up the next.
+    writer_tasks = 4,
 );

@@ -85,7 +85,8 @@ macro_rules! impl_store {
         migrator = $migrator:expr,
         begin_write = $begin:literal,
         lock_audit_head = $lock_head:literal,
-        ilike = $ilike:literal $(,)?
+        ilike = $ilike:literal,
+        writer_tasks = $writers:literal $(,)?
     ) => {
         use sqlx::Row as _;
         use $crate::model::*;
@@ -205,6 +206,10 @@ macro_rules! impl_store {
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
+            fn writer_tasks(&self) -> usize {
+                $writers
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
@@ -764,44 +769,55 @@ macro_rules! impl_store {
                     return Ok(Vec::new());
                 }
                 let mut tx = self.writer.begin_with($begin).await?;
+                // Lock order, the same in every transaction: token rows by id, then the audit
+                // head. Batches committing in parallel (PostgreSQL) can then never deadlock.
+                let mut order: Vec<usize> = (0..ops.len())
+                    .filter(|&i| matches!(ops[i], WriteOp::Advance { .. }))
+                    .collect();
+                order.sort_by_key(|&i| match &ops[i] {
+                    WriteOp::Advance { token, .. } => token.0,
+                    WriteOp::Audit(_) => 0,
+                });
+                let mut advanced: Vec<Option<bool>> = vec![None; ops.len()];
+                for i in order {
+                    let WriteOp::Advance { token, advance: adv, .. } = &ops[i] else {
+                        continue;
+                    };
+                    // One conditional update: of two requests with the same code, only the
+                    // first changes the row (RFC 6238 §5.2, RFC 4226 §7.2).
+                    let next = adv.matched.checked_add(1).ok_or_else(|| {
+                        StoreError::Corrupt("counter out of range".into())
+                    })?;
+                    let done = sqlx::query(
+                        "UPDATE tokens SET next_counter = $2, drift = $3, state = $4, \
+                         fail_count = 0, throttled_until = 0, last_used_at = $5 \
+                         WHERE id = $1 AND next_counter <= $6 AND state = $7",
+                    )
+                    .bind(token.0)
+                    .bind(next)
+                    .bind(adv.drift)
+                    .bind(adv.to.as_str())
+                    .bind(adv.now)
+                    .bind(adv.matched)
+                    .bind(adv.from.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    advanced[i] = Some(done);
+                }
                 let mut results = Vec::with_capacity(ops.len());
                 let mut audits: Vec<AuditEntry> = Vec::new();
                 let mut head: Option<(i64, String)> = None;
-                for op in ops {
-                    let (event, advanced) = match op {
-                        WriteOp::Advance { token, advance: adv, audit } => {
-                            // One conditional update: of two requests with the same code, only
-                            // the first changes the row (RFC 6238 §5.2, RFC 4226 §7.2).
-                            let next = adv.matched.checked_add(1).ok_or_else(|| {
-                                StoreError::Corrupt("counter out of range".into())
-                            })?;
-                            let done = sqlx::query(
-                                "UPDATE tokens SET next_counter = $2, drift = $3, state = $4, \
-                                 fail_count = 0, throttled_until = 0, last_used_at = $5 \
-                                 WHERE id = $1 AND next_counter <= $6 AND state = $7",
-                            )
-                            .bind(token.0)
-                            .bind(next)
-                            .bind(adv.drift)
-                            .bind(adv.to.as_str())
-                            .bind(adv.now)
-                            .bind(adv.matched)
-                            .bind(adv.from.as_str())
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                                == 1;
-                            match audit {
-                                Some(e) if done => (Some(e), Some(true)),
-                                _ => {
-                                    results.push(WriteResult::Advanced(done, None));
-                                    continue;
-                                }
-                            }
+                for (i, op) in ops.iter().enumerate() {
+                    let event = match op {
+                        WriteOp::Advance { audit: Some(e), .. } if advanced[i] == Some(true) => e,
+                        WriteOp::Advance { .. } => {
+                            results.push(WriteResult::Advanced(advanced[i] == Some(true), None));
+                            continue;
                         }
-                        WriteOp::Audit(e) => (Some(e), None),
+                        WriteOp::Audit(e) => e,
                     };
-                    let Some(e) = event else { continue };
                     if head.is_none() {
                         // Lock the head row: concurrent appenders (also on other nodes) queue
                         // here, so every entry has exactly one predecessor.
@@ -812,17 +828,17 @@ macro_rules! impl_store {
                         .as_mut()
                         .ok_or_else(|| StoreError::Corrupt("audit head".into()))?;
                     *seq += 1;
-                    let hash = audit_chain_hash(prev_hash, *seq, e);
+                    let hash = audit_chain_hash(prev_hash, *seq, event);
                     let entry = AuditEntry {
                         seq: *seq,
-                        event: e.clone(),
+                        event: event.clone(),
                         prev_hash: std::mem::replace(prev_hash, hash.clone()),
                         hash,
                     };
                     audits.push(entry.clone());
-                    results.push(match advanced {
-                        Some(done) => WriteResult::Advanced(done, Some(entry)),
-                        None => WriteResult::Audited(entry),
+                    results.push(match op {
+                        WriteOp::Advance { .. } => WriteResult::Advanced(true, Some(entry)),
+                        WriteOp::Audit(_) => WriteResult::Audited(entry),
                     });
                 }
                 if let Some((seq, hash)) = &head {

@@ -75,4 +75,6 @@ super::sql::impl_store!(
     begin_write = "BEGIN IMMEDIATE",
     lock_audit_head = "SELECT seq, hash FROM audit_head WHERE id = 1",
     ilike = "LIKE",
+    // One write transaction at a time is all SQLite allows.
+    writer_tasks = 1,
 );

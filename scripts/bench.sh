@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Load benchmark of POST /api/v1/validate with tessera-load, on SQLite and (if reachable) on the
+# local PostgreSQL. Builds release binaries, starts a fresh server per database on 127.0.0.1:8181,
+# prepares 1000 HOTP + 1000 TOTP users, runs each case, and appends one JSON line per run to
+# $OUT (default /tmp/tessera-bench/results.jsonl). Everything stays on loopback and every run
+# ends by itself (--duration).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-20}
+USERS=${USERS:-1000}
+WORK=${WORK:-/tmp/tessera-bench}
+OUT=${OUT:-$WORK/results.jsonl}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+mkdir -p "$WORK"
+cargo build --release -p tessera-server -p tessera-load
+BIN=target/release
+export BENCH_PW='bench admin password'
+
+run_db() {
+  local label=$1 url=$2 dir="$WORK/$1"
+  rm -rf "$dir"; mkdir -p "$dir"
+  local env=(TESSERA_LOG=warn)
+  [ -n "$url" ] && env+=(TESSERA_DATABASE__URL="$url")
+  printf '%s\n' "$BENCH_PW" | env "${env[@]}" $BIN/tessera --data-dir "$dir/data" user add benchadmin --admin --password-stdin >/dev/null
+  env "${env[@]}" $BIN/tessera --data-dir "$dir/data" serve --listen 127.0.0.1:8181 >"$dir/serve.log" 2>&1 &
+  local pid=$!
+  trap 'kill $pid 2>/dev/null || true' RETURN
+  for _ in $(seq 1 50); do curl -sf 127.0.0.1:8181/readyz >/dev/null && break; sleep 0.2; done
+  $BIN/tessera-load prepare --url http://127.0.0.1:8181 --admin-user benchadmin \
+    --admin-password-env BENCH_PW --users "$USERS" --prefix b --out "$dir/seeds.json" --with-password
+  for spec in "hotp_valid 8" "hotp_valid 1" "hotp_wrong 8" "totp_valid 8" "password_hotp_valid 8" "duplicate 50"; do
+    set -- $spec
+    local extra=(--concurrency "$2")
+    [ "$1" = duplicate ] && extra=(--parallel "$2" --tokens 50)
+    $BIN/tessera-load unlock --seeds "$dir/seeds.json" --admin-user benchadmin --admin-password-env BENCH_PW >/dev/null
+    $BIN/tessera-load run --seeds "$dir/seeds.json" --case "$1" "${extra[@]}" --duration "$DURATION" \
+      --server-pid "$pid" --json | jq -c --arg db "$label" '. + {db: $db}' | tee -a "$OUT"
+  done
+  kill $pid; wait $pid 2>/dev/null || true
+}
+
+run_db sqlite ""
+if pg_isready -h 127.0.0.1 -p 5432 -q; then
+  db="tessera_bench_$(date +%s)"
+  psql "$PG_URL/test" -qc "CREATE DATABASE $db"
+  run_db postgres "$PG_URL/$db"
+  psql "$PG_URL/test" -qc "DROP DATABASE $db" || true
+fi
+echo "results in $OUT"
