@@ -34,6 +34,13 @@ async fn valid_code_accepted_once_then_replay_refused() {
             "{}",
             f.last_reason("alice").await
         );
+        // HOTP: the reused counter lies behind the look-ahead window; still named a replay.
+        f.user("alf", true).await;
+        let uri = f.token("alf", "hotp").await;
+        let body = json!({"username": "alf", "password": PASSWORD, "otp": hotp_code(&uri, 1)});
+        assert_eq!(f.result(body.clone()).await, "accept", "{db:?}");
+        assert_eq!(f.result(body).await, "reject", "{db:?}: replay");
+        assert!(f.last_reason("alf").await.contains("replay"));
     }
 }
 

@@ -178,6 +178,17 @@ impl Service {
                 }
             }
             rejection = Rejection::Replay;
+        } else if token.kind == TokenKind::Hotp
+            && token.next_counter > 0
+            && crate::crypto::ct_eq(
+                Self::hotp_of(token)?
+                    .generate(&secret, (token.next_counter - 1) as u64)
+                    .as_bytes(),
+                code.as_bytes(),
+            )
+        {
+            // The window only looks ahead; name a reuse of the last code for the audit.
+            rejection = Rejection::Replay;
         } else if from == TokenState::Active && self.config.validate.auto_resync {
             rejection = self.auto_resync(token, &secret, code, now).await?;
             if let Rejection::Resynced(matched) = rejection {
