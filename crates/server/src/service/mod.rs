@@ -19,6 +19,7 @@ mod audit;
 mod auth;
 mod challenge;
 mod codes;
+mod enroll;
 mod error;
 mod limits;
 mod throttle;
@@ -30,6 +31,10 @@ pub use actor::{Actor, Principal};
 pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
 pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
+pub use enroll::{
+    Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, InvitationSent, LinkProblem,
+    RECOVERY_CODE_COUNT,
+};
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
 pub use validate::{ValidateRequest, ValidateResponse, Verdict};
