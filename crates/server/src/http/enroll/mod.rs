@@ -159,7 +159,7 @@ fn store_hint(t: Tr, device: Device) -> &'static str {
 }
 
 /// The page for a link or form that cannot be served, with the status that says why.
-fn problem(reader: &Reader, token: &str, e: &Error) -> Response {
+fn problem(s: &AppState, reader: &Reader, token: &str, e: &Error) -> Response {
     let t = reader.tr(Language::En);
     let (status, kind, new_link) = match e.code() {
         ErrorCode::EnrollmentUsed => (StatusCode::GONE, "used", false),
@@ -186,7 +186,7 @@ fn problem(reader: &Reader, token: &str, e: &Error) -> Response {
     let page = ProblemPage {
         c: Chrome::new(
             t,
-            "Tessera",
+            &s.config().enroll.organisation,
             &format!("problem.{kind}_title"),
             String::new(),
             0,
@@ -210,7 +210,7 @@ async fn get_landing(
 ) -> Response {
     let view = match s.open_enrollment(&token).await {
         Ok(v) => v,
-        Err(e) => return problem(&reader, &token, &e),
+        Err(e) => return problem(&s, &reader, &token, &e),
     };
     let t = reader.tr(view.language);
     let device = reader.device.or(reader.phone);
@@ -263,7 +263,7 @@ async fn post_start(
     form: Result<Form<StartForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&reader, &token, &Error::Forbidden("malformed form"));
+        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
     };
     let device = Device::parse(&form.device).unwrap_or(Device::Other);
     match s.start_enrollment(&token, &form.form_token, device).await {
@@ -277,14 +277,14 @@ async fn post_start(
             ))
             .into_response()
         }
-        Err(e) => problem(&reader, &token, &e),
+        Err(e) => problem(&s, &reader, &token, &e),
     }
 }
 
 async fn get_qr(State(s): State<AppState>, Path(token): Path<String>, reader: Reader) -> Response {
     let key = match s.enrollment_key(&token).await {
         Ok(k) => k,
-        Err(e) => return problem(&reader, &token, &e),
+        Err(e) => return problem(&s, &reader, &token, &e),
     };
     let t = reader.tr(key.view.language);
     let svg = key
@@ -319,14 +319,14 @@ async fn get_qr_png(
 ) -> Response {
     match s.enrollment_qr_png(&token).await {
         Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
-        Err(e) => problem(&reader, &token, &e),
+        Err(e) => problem(&s, &reader, &token, &e),
     }
 }
 
 async fn get_app(State(s): State<AppState>, Path(token): Path<String>, reader: Reader) -> Response {
     let key = match s.enrollment_key(&token).await {
         Ok(k) => k,
-        Err(e) => return problem(&reader, &token, &e),
+        Err(e) => return problem(&s, &reader, &token, &e),
     };
     let t = reader.tr(key.view.language);
     let device = reader.device.or(reader.phone).unwrap_or(Device::Other);
@@ -383,7 +383,7 @@ async fn get_verify(
     let view = match s.open_enrollment(&token).await {
         Ok(v) if v.started => v,
         Ok(v) => return Redirect::to(&href(&token, "", reader.tr(v.language))).into_response(),
-        Err(e) => return problem(&reader, &token, &e),
+        Err(e) => return problem(&s, &reader, &token, &e),
     };
     let t = reader.tr(view.language);
     let name = view.token_name.clone().unwrap_or_default();
@@ -406,7 +406,7 @@ async fn post_verify(
     form: Result<Form<VerifyForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&reader, &token, &Error::Forbidden("malformed form"));
+        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
     };
     let outcome = s
         .submit_first_code(&token, &form.form_token, &form.name, &form.code)
@@ -439,7 +439,7 @@ async fn post_verify(
             let page = verify_page(&s, &token, t, view, form.name, Some(error));
             (status, page).into_response()
         }
-        Err(e) => problem(&reader, &token, &e),
+        Err(e) => problem(&s, &reader, &token, &e),
     }
 }
 
@@ -493,11 +493,16 @@ async fn post_done(
     form: Result<Form<DoneForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&reader, &token, &Error::Forbidden("malformed form"));
+        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
     };
     // The browser enforces the checkbox (`required`); a request without it is refused too.
     if form.saved != "yes" {
-        return problem(&reader, &token, &Error::Forbidden("codes not confirmed"));
+        return problem(
+            &s,
+            &reader,
+            &token,
+            &Error::Forbidden("codes not confirmed"),
+        );
     }
     match s.finished_enrollment(&token, &form.form_token).await {
         Ok(view) => {
@@ -509,6 +514,6 @@ async fn post_done(
             }
             .into_response()
         }
-        Err(e) => problem(&reader, &token, &e),
+        Err(e) => problem(&s, &reader, &token, &e),
     }
 }
