@@ -462,7 +462,13 @@ async fn qr_code_decodes_with_rqrr_and_zbarimg_from_png_and_svg() {
 
 #[tokio::test]
 async fn expired_superseded_and_unknown_links_are_refused() {
-    let s = TestServer::spawn().await;
+    for db in common::databases() {
+        expired_superseded_and_unknown_links_are_refused_on(db).await;
+    }
+}
+
+async fn expired_superseded_and_unknown_links_are_refused_on(db: common::Db) {
+    let s = TestServer::spawn_with(db, |_| {}).await;
     add_user(&s, "carol", "carol@example.org", Language::En).await;
     let first = invite(&s, "carol").await;
     let second = invite(&s, "carol").await;
@@ -725,7 +731,13 @@ async fn switching_otp_required_on_sends_an_invitation() {
 
 #[tokio::test]
 async fn recovery_can_be_off_for_a_user() {
-    let s = TestServer::spawn_with(common::Db::Sqlite, |c| {
+    for db in common::databases() {
+        recovery_can_be_off_for_a_user_on(db).await;
+    }
+}
+
+async fn recovery_can_be_off_for_a_user_on(db: common::Db) {
+    let s = TestServer::spawn_with(db, |c| {
         c.enroll.recovery_codes_for_new_users = false;
     })
     .await;
