@@ -806,6 +806,14 @@ fn cli_prints_a_link_sends_in_bulk_and_fails_loudly() {
         stdout(&out)
     );
 
+    let out = run(&["enroll", "recovery", "kai", "off"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Recovery codes for kai: off."),
+        "{}",
+        stdout(&out)
+    );
+
     let out = run(&["send-test-email", "it@example.org"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("outbox"), "{}", stdout(&out));

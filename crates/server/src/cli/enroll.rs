@@ -34,6 +34,22 @@ pub enum EnrollCommand {
         #[arg(value_name = "USER")]
         user: String,
     },
+    /// Choose whether a user gets recovery codes at enrollment.
+    Recovery {
+        /// Username.
+        #[arg(value_name = "USER")]
+        user: String,
+        /// on, off, or policy (follow enroll.recovery_codes_for_new_users).
+        #[arg(value_name = "SETTING")]
+        setting: RecoverySetting,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RecoverySetting {
+    On,
+    Off,
+    Policy,
 }
 
 /// What happened to one user's invitation.
@@ -52,6 +68,30 @@ struct SendResult {
 pub async fn run(ctx: &Ctx, cmd: EnrollCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         EnrollCommand::Send { users, all_pending } => send(ctx, users, all_pending).await,
+        EnrollCommand::Recovery { user, setting } => {
+            let enabled = match setting {
+                RecoverySetting::On => Some(true),
+                RecoverySetting::Off => Some(false),
+                RecoverySetting::Policy => None,
+            };
+            ctx.service
+                .set_recovery_policy(&ctx.actor, &user, enabled)
+                .await?;
+            let value = serde_json::json!({ "username": user, "recovery": enabled });
+            ctx.emit(&value, |out, _| {
+                writeln!(
+                    out,
+                    "Recovery codes for {}: {}.",
+                    clean(&user),
+                    match enabled {
+                        Some(true) => "on",
+                        Some(false) => "off",
+                        None => "as the policy says (enroll.recovery_codes_for_new_users)",
+                    }
+                )
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         EnrollCommand::Link { user } => {
             let sent = ctx.service.invite_user(&ctx.actor, &user, false).await?;
             let value = serde_json::json!({

@@ -1,7 +1,7 @@
-//! Self-enrollment by e-mail (SPEC F1): invitations, the steps behind the enrollment pages
-//! (start, key, first code) and the recovery codes issued at the end.
+//! Self-enrollment by e-mail (SPEC F1): the steps behind the enrollment pages (open, start, key,
+//! first code, finish). Invitations are in `invite.rs`, recovery codes in `recovery.rs`.
 //!
-//! The link token (256 random bits) is handed out once and stored only as its SHA-256. Every step
+//! The link token is the capability; only its SHA-256 is stored. Every step
 //! reads the invitation row again, so the enrollment's state lives in the database and any node
 //! serves any step. Checks that race (attaching the pending token, using the link, counting wrong
 //! codes) are single conditional store updates. Link tokens, seeds and recovery codes never reach
@@ -10,17 +10,14 @@
 use tessera_otp::{KeyUri, UriKind};
 
 use crate::clock::UnixTime;
-use crate::crypto::{ct_eq, random_bytes, random_readable, random_token, token_hash};
+use crate::crypto::{ct_eq, random_bytes, token_hash};
 use crate::model::{Invitation, Language, TokenKind, TokenState, User, UserState};
 
 use super::audit::Outcome;
 use super::tokens::validate_token_name;
 use super::{Actor, AddToken, Error, ErrorCode, Principal, Result, Service};
 
-/// Recovery codes issued at enrollment.
-pub const RECOVERY_CODE_COUNT: usize = 10;
-/// Purpose labels of the keyed hashes (each gets its own subkey).
-const RECOVERY_PURPOSE: &str = "recovery-code";
+/// Purpose label of the form tokens' keyed hash (its own subkey).
 const FORM_PURPOSE: &str = "enroll-form";
 
 /// Why an enrollment link no longer works.
@@ -106,25 +103,6 @@ impl Device {
     }
 }
 
-/// An invitation just created. `link` is the only copy of the link token: shown or mailed once.
-pub struct InvitationSent {
-    pub username: String,
-    pub link: String,
-    pub expires_at: UnixTime,
-    /// The address the link was mailed to; `None` when it was returned instead.
-    pub emailed_to: Option<String>,
-}
-
-impl std::fmt::Debug for InvitationSent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InvitationSent")
-            .field("username", &self.username)
-            .field("expires_at", &self.expires_at)
-            .field("emailed_to", &self.emailed_to)
-            .finish_non_exhaustive()
-    }
-}
-
 /// What the enrollment pages show about an open invitation.
 #[derive(Debug, Clone)]
 pub struct EnrollmentView {
@@ -191,20 +169,6 @@ pub enum FirstCode {
     },
 }
 
-/// Strips what people type around a recovery code (spaces, dashes, lower case).
-pub(crate) fn normalize_recovery_code(code: &str) -> String {
-    code.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
-/// A new recovery code, `ABCDE-FGHJK`: 10 symbols of 32, 50 bits.
-fn new_recovery_code() -> Result<String> {
-    let raw = random_readable(10)?;
-    Ok(format!("{}-{}", &raw[..5], &raw[5..]))
-}
-
 impl Service {
     fn self_service(user: &User) -> Actor {
         Actor {
@@ -212,151 +176,6 @@ impl Service {
                 username: user.username.clone(),
             },
             source: "enroll-link".to_owned(),
-        }
-    }
-
-    /// Creates an invitation for `username`, superseding older ones, and mails the link (or, with
-    /// `send` false, returns it for the admin to pass on). A mail that cannot be sent voids the
-    /// new link and fails with `mail_failed`; both outcomes are audited.
-    pub async fn invite_user(
-        &self,
-        actor: &Actor,
-        username: &str,
-        send: bool,
-    ) -> Result<InvitationSent> {
-        let user = self.user_named(username).await?;
-        let target = format!("user:{}", user.username);
-        if user.state != UserState::Active {
-            return self
-                .refuse_invitation(actor, &user, format!("user {} is disabled", user.username))
-                .await;
-        }
-        if send && user.email.is_empty() {
-            let reason = format!(
-                "user {} has no e-mail address: set one, or create a link to pass on yourself",
-                user.username
-            );
-            return self.refuse_invitation(actor, &user, reason).await;
-        }
-        let now = self.clock.now();
-        let ttl_hours = i64::try_from(self.config.enroll.link_ttl_hours).unwrap_or(72);
-        let link_token = random_token()?;
-        let invitation = Invitation {
-            id_hash: token_hash(&link_token),
-            user_id: user.id,
-            created_at: now,
-            expires_at: now.saturating_add(ttl_hours.saturating_mul(3600)),
-            used_at: None,
-            superseded: false,
-            failed_attempts: 0,
-            token_id: None,
-        };
-        self.store.insert_invitation(&invitation).await?;
-        let link = format!("{}/enroll/{link_token}", self.config.public_base_url());
-        let expires = crate::clock::rfc3339(invitation.expires_at);
-        if !send {
-            self.audit(
-                actor,
-                "enroll.invite",
-                target,
-                &user.username,
-                Outcome::Success,
-                format!("link handed to the admin, valid until {expires}"),
-            )
-            .await?;
-            return Ok(InvitationSent {
-                username: user.username,
-                link,
-                expires_at: invitation.expires_at,
-                emailed_to: None,
-            });
-        }
-        let email = crate::emails::invitation(&crate::emails::InvitationMail {
-            to: &user.email,
-            language: user.language,
-            name: display_name(&user),
-            username: &user.username,
-            organisation: &self.config.enroll.organisation,
-            link: &link,
-            expires_at: invitation.expires_at,
-        })
-        .map_err(|e| Error::MailFailed(format!("cannot render the e-mail: {e}")))?;
-        if let Err(e) = self.mailer.send(&email).await {
-            // The link never arrived: it must not stay usable.
-            self.store.supersede_invitations(user.id).await?;
-            tracing::warn!(user = %user.username, error = %e, "invitation mail not sent");
-            self.audit(
-                actor,
-                "enroll.invite",
-                target,
-                &user.username,
-                Outcome::Failure,
-                format!("mail to {} not sent: {e}", user.email),
-            )
-            .await?;
-            return Err(Error::MailFailed(e.to_string()));
-        }
-        self.audit(
-            actor,
-            "enroll.invite",
-            target,
-            &user.username,
-            Outcome::Success,
-            format!("link mailed to {}, valid until {expires}", user.email),
-        )
-        .await?;
-        Ok(InvitationSent {
-            username: user.username,
-            link,
-            expires_at: invitation.expires_at,
-            emailed_to: Some(user.email.clone()),
-        })
-    }
-
-    async fn refuse_invitation(
-        &self,
-        actor: &Actor,
-        user: &User,
-        reason: String,
-    ) -> Result<InvitationSent> {
-        self.audit(
-            actor,
-            "enroll.invite",
-            format!("user:{}", user.username),
-            &user.username,
-            Outcome::Failure,
-            reason.clone(),
-        )
-        .await?;
-        Err(Error::Invalid(reason))
-    }
-
-    /// Users who must use a one-time password but have no active token yet.
-    pub async fn users_needing_enrollment(&self, _actor: &Actor) -> Result<Vec<User>> {
-        Ok(self.store.users_needing_enrollment().await?)
-    }
-
-    /// Called after a user change: switching `otp_required` on for a user without an active
-    /// token sends an invitation, when configured. Never fails the change itself: a failed
-    /// invitation is audited (and logged) by `invite_user`.
-    pub(crate) async fn after_user_update(&self, actor: &Actor, before: &User, after: &User) {
-        if before.otp_required
-            || !after.otp_required
-            || after.state != UserState::Active
-            || !self.config.enroll.auto_invite_on_otp_required
-        {
-            return;
-        }
-        match self.store.tokens_of(after.id).await {
-            Ok(tokens) if tokens.iter().any(|t| t.state == TokenState::Active) => return,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(user = %after.username, error = %e, "automatic invitation skipped");
-                return;
-            }
-        }
-        if let Err(e) = self.invite_user(actor, &after.username, true).await {
-            tracing::warn!(user = %after.username, error = %e, "automatic invitation failed");
         }
     }
 
@@ -396,7 +215,7 @@ impl Service {
         let failed = u64::try_from(inv.failed_attempts).unwrap_or(u64::MAX);
         Ok(EnrollmentView {
             username: user.username.clone(),
-            display_name: display_name(user).to_owned(),
+            display_name: super::invite::display_name(user).to_owned(),
             language: user.language,
             organisation: self.config.enroll.organisation.clone(),
             expires_at: inv.expires_at,
@@ -583,12 +402,7 @@ impl Service {
         self.store
             .use_invitation(&inv.id_hash, self.clock.now())
             .await?;
-        let recovery = self
-            .store
-            .recovery_enabled(user.id)
-            .await?
-            .unwrap_or(self.config.enroll.recovery_codes_for_new_users);
-        let recovery_codes = if recovery {
+        let recovery_codes = if self.recovery_enabled_for(&user).await? {
             self.issue_recovery_codes(&actor, &user).await?
         } else {
             Vec::new()
@@ -615,40 +429,6 @@ impl Service {
         }))
     }
 
-    /// Replaces the user's recovery codes by ten new ones, stored as keyed hashes; returns the
-    /// codes, which exist nowhere else.
-    pub(crate) async fn issue_recovery_codes(
-        &self,
-        actor: &Actor,
-        user: &User,
-    ) -> Result<Vec<String>> {
-        let mut codes = Vec::with_capacity(RECOVERY_CODE_COUNT);
-        let mut hashes = Vec::with_capacity(RECOVERY_CODE_COUNT);
-        while codes.len() < RECOVERY_CODE_COUNT {
-            let code = new_recovery_code()?;
-            let hash = self
-                .keys
-                .keyed_hash(RECOVERY_PURPOSE, normalize_recovery_code(&code).as_bytes())?;
-            if !hashes.contains(&hash) {
-                hashes.push(hash);
-                codes.push(code);
-            }
-        }
-        self.store
-            .replace_recovery_codes(user.id, &hashes, self.clock.now())
-            .await?;
-        self.audit(
-            actor,
-            "recovery.issue",
-            format!("user:{}", user.username),
-            &user.username,
-            Outcome::Success,
-            format!("{RECOVERY_CODE_COUNT} recovery codes issued, earlier ones void"),
-        )
-        .await?;
-        Ok(codes)
-    }
-
     /// The last page after the user confirmed saving the recovery codes: only for a used link.
     pub async fn finished_enrollment(
         &self,
@@ -672,58 +452,11 @@ impl Service {
             .ok_or(Error::NotFound("enrollment link"))?;
         self.view_of(&inv, &user).await
     }
-
-    /// Sends a test e-mail to `address` (checks the mail set-up); audited either way.
-    pub async fn send_test_email(&self, actor: &Actor, address: &str) -> Result<()> {
-        let email = crate::emails::test_mail(address, &self.config.enroll.organisation);
-        let result = self.mailer.send(&email).await;
-        let (outcome, reason) = match &result {
-            Ok(()) => (
-                Outcome::Success,
-                format!("test mail to {address} handed over"),
-            ),
-            Err(e) => (
-                Outcome::Failure,
-                format!("test mail to {address} not sent: {e}"),
-            ),
-        };
-        self.audit(
-            actor,
-            "mail.test",
-            format!("mail:{address}"),
-            "",
-            outcome,
-            reason,
-        )
-        .await?;
-        result.map_err(|e| match e {
-            crate::mail::MailError::InvalidAddress(a) => {
-                Error::Invalid(format!("invalid e-mail address {a:?}"))
-            }
-            other => Error::MailFailed(other.to_string()),
-        })
-    }
-}
-
-fn display_name(user: &User) -> &str {
-    if user.display_name.is_empty() {
-        &user.username
-    } else {
-        &user.display_name
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recovery_codes_are_readable_and_normalise() {
-        let code = new_recovery_code().unwrap();
-        assert_eq!(code.len(), 11);
-        assert_eq!(&code[5..6], "-");
-        assert_eq!(normalize_recovery_code(" abcde-fghjk "), "ABCDEFGHJK");
-    }
 
     #[test]
     fn phones_are_recognised_by_user_agent() {

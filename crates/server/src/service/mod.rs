@@ -21,7 +21,9 @@ mod challenge;
 mod codes;
 mod enroll;
 mod error;
+mod invite;
 mod limits;
+mod recovery;
 mod throttle;
 mod tokens;
 mod users;
@@ -31,10 +33,9 @@ pub use actor::{Actor, Principal};
 pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
 pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
-pub use enroll::{
-    Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, InvitationSent, LinkProblem,
-    RECOVERY_CODE_COUNT,
-};
+pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, LinkProblem};
+pub use invite::InvitationSent;
+pub use recovery::RECOVERY_CODE_COUNT;
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
 pub use validate::{ValidateRequest, ValidateResponse, Verdict};
