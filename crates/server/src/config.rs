@@ -25,6 +25,7 @@ pub struct Config {
     pub validate: ValidateConfig,
     pub mail: MailConfig,
     pub sms: SmsConfig,
+    pub enroll: EnrollConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -38,6 +39,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// A request taking longer than this is answered with 503.
     pub request_timeout_secs: u64,
+    /// The URL people reach this server at, for links in e-mails (`https://otp.example.org`).
+    /// Empty: `http://<listen>`.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -273,6 +277,7 @@ impl Default for Config {
             validate: ValidateConfig::default(),
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
+            enroll: EnrollConfig::default(),
         }
     }
 }
@@ -284,6 +289,7 @@ impl Default for ServerConfig {
             log_format: LogFormat::Human,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            public_url: String::new(),
         }
     }
 }
@@ -330,6 +336,34 @@ impl Default for OtpConfig {
             throttle_max_secs: 900,
             lockout_failures: 10,
             lockout_minutes: 60,
+        }
+    }
+}
+
+/// Self-enrollment by e-mail (SPEC F1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrollConfig {
+    /// Hours an enrollment link stays valid.
+    pub link_ttl_hours: u64,
+    /// Wrong first codes after which an enrollment link is void.
+    pub max_failed_codes: u64,
+    /// Switching `otp_required` on for a user without an active token sends an invitation.
+    pub auto_invite_on_otp_required: bool,
+    /// Users without an explicit setting get recovery codes at enrollment.
+    pub recovery_codes_for_new_users: bool,
+    /// The organisation named in invitations and on the enrollment pages.
+    pub organisation: String,
+}
+
+impl Default for EnrollConfig {
+    fn default() -> Self {
+        Self {
+            link_ttl_hours: 72,
+            max_failed_codes: 5,
+            auto_invite_on_otp_required: true,
+            recovery_codes_for_new_users: true,
+            organisation: "Tessera".to_owned(),
         }
     }
 }
@@ -425,7 +459,31 @@ impl Config {
                 "otp.issuer must be non-empty and must not contain ':'".into(),
             ));
         }
+        let public_url = self.server.public_url.trim();
+        if !public_url.is_empty()
+            && !url::Url::parse(public_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "server.public_url must be an http:// or https:// URL, got {public_url:?}"
+            )));
+        }
+        if self.enroll.link_ttl_hours == 0 || self.enroll.max_failed_codes == 0 {
+            return Err(ConfigError::Invalid(
+                "enroll.link_ttl_hours and enroll.max_failed_codes must be at least 1".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The base URL for links in e-mails, without a trailing slash.
+    pub fn public_base_url(&self) -> String {
+        let url = self.server.public_url.trim().trim_end_matches('/');
+        if url.is_empty() {
+            format!("http://{}", self.server.listen)
+        } else {
+            url.to_owned()
+        }
     }
 
     /// Where the key file lives.

@@ -20,6 +20,8 @@ use crate::service::Actor;
 
 mod apps;
 mod audit;
+mod enroll;
+mod mail;
 mod output;
 mod serve;
 mod tokens;
@@ -83,6 +85,11 @@ pub enum Command {
     /// Test a login from the shell: checks a code (and with --password-stdin the password)
     /// exactly as the validate API does. Exit 0 on accept or challenge, 1 on reject.
     Validate(validate::ValidateArgs),
+    /// Send enrollment e-mails (one user, several, or --all-pending), or print a link.
+    #[command(subcommand)]
+    Enroll(enroll::EnrollCommand),
+    /// Send a test e-mail to ADDRESS, to check the mail settings.
+    SendTestEmail(mail::SendTestEmailArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -185,6 +192,8 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::App(cmd) => apps::run(&open(config, json).await?, cmd).await,
         Command::Audit(cmd) => audit::run(&open(config, json).await?, cmd).await,
         Command::Validate(args) => validate::run(&open(config, json).await?, args).await,
+        Command::Enroll(cmd) => enroll::run(&open(config, json).await?, cmd).await,
+        Command::SendTestEmail(args) => mail::run(&open(config, json).await?, args).await,
     }
 }
 

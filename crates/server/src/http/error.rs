@@ -40,6 +40,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::EnrollmentUsed
+        | ErrorCode::EnrollmentExpired
+        | ErrorCode::EnrollmentSuperseded
+        | ErrorCode::EnrollmentEnded => StatusCode::GONE,
+        ErrorCode::MailFailed => StatusCode::BAD_GATEWAY,
     }
 }
 

@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 use crate::service::Service;
 
 pub mod api;
+pub mod enroll;
 pub mod error;
 pub mod extract;
 
@@ -31,6 +32,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/healthz", get(get_healthz))
         .route("/readyz", get(get_readyz))
         .merge(api)
+        .merge(enroll::router())
         .fallback(fallback)
         // Bodies above the limit are refused by the JSON extractor with `payload_too_large`.
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -38,8 +40,22 @@ pub fn router(service: Arc<Service>) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(config.request_timeout_secs),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(service)
+}
+
+/// The request span: method and path, with enrollment link tokens cut out of the path (they
+/// are credentials and must not reach a log).
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = req.uri().path();
+    let path = match path.strip_prefix("/enroll/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((_, sub)) => format!("/enroll/(link)/{sub}"),
+            None => "/enroll/(link)".to_owned(),
+        },
+        None => path.to_owned(),
+    };
+    tracing::debug_span!("request", method = %req.method(), path = %path)
 }
 
 /// The process is alive.

@@ -389,3 +389,30 @@ impl Drop for Password {
         zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
+
+/// An enrollment invitation (SPEC F1). The link token itself is never stored: `id_hash` is its
+/// SHA-256. The row also records the enrollment's progress, so every node can serve every step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// When the enrollment completed; the link works no more.
+    pub used_at: Option<UnixTime>,
+    /// A newer invitation for the same user replaced this one.
+    pub superseded: bool,
+    /// Wrong first codes typed on this invitation's pages.
+    pub failed_attempts: i64,
+    /// The pending token being enrolled, once the user started.
+    pub token_id: Option<TokenId>,
+}
+
+/// A stored recovery code: only its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCode {
+    pub user_id: UserId,
+    pub code_hash: String,
+    pub created_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}

@@ -26,6 +26,9 @@ pub enum Principal {
         /// Elevated rights for sensitive changes until this time (0: none).
         reauth_until: UnixTime,
     },
+    /// A user acting on their own account through a link that proves who they are (an
+    /// enrollment link). No admin rights.
+    SelfService { username: String },
 }
 
 impl Actor {
@@ -42,6 +45,7 @@ impl Actor {
         match &self.principal {
             Principal::Operator => "cli:operator".to_owned(),
             Principal::Admin { username, .. } => format!("user:{username}"),
+            Principal::SelfService { username } => format!("self:{username}"),
         }
     }
 
@@ -52,6 +56,7 @@ impl Actor {
             Principal::Operator => Ok(()),
             Principal::Admin { reauth_until, .. } if *reauth_until > now => Ok(()),
             Principal::Admin { .. } => Err(Error::ReauthRequired),
+            Principal::SelfService { .. } => Err(Error::Forbidden("not an admin")),
         }
     }
 
@@ -59,7 +64,7 @@ impl Actor {
     pub fn admin_id(&self) -> Option<UserId> {
         match &self.principal {
             Principal::Admin { id, .. } => Some(*id),
-            Principal::Operator => None,
+            Principal::Operator | Principal::SelfService { .. } => None,
         }
     }
 }

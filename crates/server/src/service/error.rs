@@ -35,6 +35,16 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// Something failed on the server; details are in its log.
     Internal,
+    /// The enrollment link was used already.
+    EnrollmentUsed,
+    /// The enrollment link expired.
+    EnrollmentExpired,
+    /// A newer invitation replaced this enrollment link.
+    EnrollmentSuperseded,
+    /// Too many wrong codes ended this enrollment link.
+    EnrollmentEnded,
+    /// The e-mail could not be handed to the mail server (the message has its answer).
+    MailFailed,
 }
 
 impl ErrorCode {
@@ -53,6 +63,11 @@ impl ErrorCode {
             ErrorCode::Throttled => "throttled",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Internal => "internal",
+            ErrorCode::EnrollmentUsed => "enrollment_used",
+            ErrorCode::EnrollmentExpired => "enrollment_expired",
+            ErrorCode::EnrollmentSuperseded => "enrollment_superseded",
+            ErrorCode::EnrollmentEnded => "enrollment_ended",
+            ErrorCode::MailFailed => "mail_failed",
         }
     }
 
@@ -70,6 +85,11 @@ impl ErrorCode {
         ErrorCode::Throttled,
         ErrorCode::PayloadTooLarge,
         ErrorCode::Internal,
+        ErrorCode::EnrollmentUsed,
+        ErrorCode::EnrollmentExpired,
+        ErrorCode::EnrollmentSuperseded,
+        ErrorCode::EnrollmentEnded,
+        ErrorCode::MailFailed,
     ];
 }
 
@@ -102,6 +122,12 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("cryptography failure")]
     Crypto(#[from] CryptoError),
+    /// An enrollment link that no longer works, and why.
+    #[error("{}", .0.message())]
+    EnrollmentLink(super::enroll::LinkProblem),
+    /// A mail could not be handed over; the text is the mail server's answer or the I/O error.
+    #[error("the e-mail could not be sent: {0}")]
+    MailFailed(String),
 }
 
 impl Error {
@@ -119,6 +145,8 @@ impl Error {
             Error::Throttled => ErrorCode::Throttled,
             Error::Store(StoreError::Conflict) => ErrorCode::Conflict,
             Error::Store(_) | Error::Crypto(_) => ErrorCode::Internal,
+            Error::EnrollmentLink(p) => p.code(),
+            Error::MailFailed(_) => ErrorCode::MailFailed,
         }
     }
 

@@ -134,7 +134,7 @@ pub(crate) fn seed_aad(serial: &Serial) -> Vec<u8> {
     [b"tessera/token-seed/v1/".as_slice(), serial.0.as_bytes()].concat()
 }
 
-fn validate_token_name(name: &str) -> Result<String> {
+pub(crate) fn validate_token_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(Error::Invalid("name: 1-64 characters".into()));

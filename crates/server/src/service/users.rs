@@ -325,6 +325,7 @@ impl Service {
             changed.join(", "),
         )
         .await?;
+        self.after_user_update(actor, &before, &user).await;
         Ok(user)
     }
 

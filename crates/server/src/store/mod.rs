@@ -217,6 +217,41 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
     /// The newest entry's sequence number and hash, as recorded when it was appended.
     async fn audit_head(&self) -> StoreResult<(i64, String)>;
+
+    /// Stores a new invitation and supersedes every earlier unused one of the same user, in one
+    /// transaction: at most one link per user works at any time.
+    async fn insert_invitation(&self, invitation: &crate::model::Invitation) -> StoreResult<()>;
+    async fn invitation(&self, id_hash: &str) -> StoreResult<Option<crate::model::Invitation>>;
+    /// Records the pending token of an enrollment: true only if the invitation is still open
+    /// (unused, not superseded) and had no token yet, so concurrent starts agree on one token.
+    async fn attach_invitation_token(&self, id_hash: &str, token: TokenId) -> StoreResult<bool>;
+    /// Counts one wrong first code atomically; returns the new count.
+    async fn record_invitation_failure(&self, id_hash: &str) -> StoreResult<i64>;
+    /// Marks the invitation used: true only for the first caller, and only while not superseded.
+    async fn use_invitation(&self, id_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Supersedes every open invitation of the user (e.g. when one could not be delivered).
+    async fn supersede_invitations(&self, user: UserId) -> StoreResult<()>;
+    /// Active users with `otp_required` and no active token: who still has to enroll.
+    async fn users_needing_enrollment(&self) -> StoreResult<Vec<User>>;
+    /// The user's recovery-code setting: `None` follows the configured policy.
+    async fn recovery_enabled(&self, user: UserId) -> StoreResult<Option<bool>>;
+    async fn set_recovery_enabled(&self, user: UserId, enabled: Option<bool>) -> StoreResult<bool>;
+    /// Replaces all of the user's recovery codes by these hashes, in one transaction.
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        code_hashes: &[String],
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn recovery_codes_of(&self, user: UserId)
+    -> StoreResult<Vec<crate::model::RecoveryCode>>;
+    /// Uses one recovery code: true only for the first caller.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        code_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

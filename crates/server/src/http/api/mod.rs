@@ -11,6 +11,7 @@ use super::AppState;
 mod apps;
 mod audit;
 mod auth;
+mod enroll;
 mod tokens;
 mod users;
 mod validate;
@@ -80,7 +81,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(tokens::router())
                 .merge(apps::router())
                 .merge(audit::router())
-                .merge(validate::router()),
+                .merge(validate::router())
+                .merge(enroll::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();

@@ -1,0 +1,126 @@
+//! E-mails people read, rendered from `templates/email/` and the message catalogue (`i18n.rs`):
+//! the enrollment invitation (plain text and HTML) and the operator's test mail. The mail module
+//! only transports what these functions build.
+
+use askama::Template;
+
+use crate::clock::UnixTime;
+use crate::i18n::Tr;
+use crate::mail::Email;
+use crate::model::Language;
+
+/// What an invitation e-mail says. `link` carries the link token: it goes into the bodies only.
+#[derive(Clone, Copy)]
+pub struct InvitationMail<'a> {
+    pub to: &'a str,
+    pub language: Language,
+    /// The user's display name (or username).
+    pub name: &'a str,
+    pub username: &'a str,
+    pub organisation: &'a str,
+    pub link: &'a str,
+    pub expires_at: UnixTime,
+}
+
+impl std::fmt::Debug for InvitationMail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvitationMail")
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.txt")]
+struct InvitationText<'a> {
+    t: Tr,
+    m: &'a InvitationMail<'a>,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.html")]
+struct InvitationHtml<'a> {
+    t: Tr,
+    m: &'a InvitationMail<'a>,
+    expires: String,
+}
+
+/// The invitation e-mail in the user's language.
+pub fn invitation(m: &InvitationMail<'_>) -> Result<Email, askama::Error> {
+    let t = Tr(m.language);
+    let expires = t.datetime(m.expires_at);
+    let text = InvitationText {
+        t,
+        m,
+        expires: expires.clone(),
+    }
+    .render()?;
+    let html = InvitationHtml { t, m, expires }.render()?;
+    Ok(Email {
+        to: m.to.to_owned(),
+        subject: t.f("mail.subject", &[("org", m.organisation)]),
+        text,
+        html: Some(html),
+    })
+}
+
+/// A short bilingual test mail for `tessera send-test-email`.
+pub fn test_mail(to: &str, organisation: &str) -> Email {
+    let (en, de) = (Tr(Language::En), Tr(Language::De));
+    let args = [("org", organisation)];
+    Email {
+        to: to.to_owned(),
+        subject: format!(
+            "{} / {}",
+            de.t("mail.test_subject"),
+            en.t("mail.test_subject")
+        ),
+        text: format!(
+            "{}\n\n{}\n",
+            de.f("mail.test_body", &args),
+            en.f("mail.test_body", &args)
+        ),
+        html: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail(language: Language) -> Email {
+        invitation(&InvitationMail {
+            to: "alice@example.org",
+            language,
+            name: "Alice <A>",
+            username: "alice",
+            organisation: "Example & Co",
+            link: "https://otp.example.org/enroll/TOKEN123",
+            expires_at: 1_700_000_000,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn invitation_has_text_and_html_in_the_users_language() {
+        let de = mail(Language::De);
+        assert_eq!(de.subject, "Einmalpasswort für Example & Co einrichten");
+        assert!(de.text.contains("Hallo Alice <A>,"), "{}", de.text);
+        assert!(de.text.contains("https://otp.example.org/enroll/TOKEN123"));
+        assert!(de.text.contains("14.11.2023, 22:13 UTC"));
+        assert!(de.text.contains("Authenticator-App"));
+        let html = de.html.unwrap();
+        assert!(html.contains("lang=\"de\""), "{html}");
+        assert!(html.contains("href=\"https://otp.example.org/enroll/TOKEN123\""));
+        // Names are escaped in HTML.
+        assert!(
+            html.contains("Alice &#60;A&#62;") || html.contains("Alice &lt;A&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<A>"));
+        let en = mail(Language::En);
+        assert!(en.subject.starts_with("Set up your one-time passcode"));
+        assert!(en.text.contains("2023-11-14 22:13 UTC"));
+    }
+}

@@ -1,0 +1,208 @@
+//! Message catalogues for pages and e-mails: `i18n/en.toml` and `i18n/de.toml`, compiled into the
+//! binary and parsed once. Keys are dotted (`landing.title`); `{name}` placeholders are filled by
+//! [`Tr::f`]. A test keeps both catalogues on the same keys, so a missing translation fails the
+//! build's tests rather than showing a key to a user.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::model::Language;
+
+const EN: &str = include_str!("../i18n/en.toml");
+const DE: &str = include_str!("../i18n/de.toml");
+
+type Catalogue = HashMap<String, String>;
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Catalogue) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            toml::Value::String(s) => {
+                out.insert(key, s.clone());
+            }
+            other => {
+                out.insert(key, other.to_string());
+            }
+        }
+    }
+}
+
+fn parse(text: &str) -> Catalogue {
+    let mut out = Catalogue::new();
+    // The catalogues are part of the binary and checked by the tests: a parse error is a build
+    // mistake, shown as empty texts (keys) rather than a panic in a request.
+    if let Ok(table) = text.parse::<toml::Table>() {
+        flatten("", &table, &mut out);
+    }
+    out
+}
+
+fn catalogue(lang: Language) -> &'static Catalogue {
+    static CATALOGUES: OnceLock<(Catalogue, Catalogue)> = OnceLock::new();
+    let (en, de) = CATALOGUES.get_or_init(|| (parse(EN), parse(DE)));
+    match lang {
+        Language::En => en,
+        Language::De => de,
+    }
+}
+
+/// Texts in one language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tr(pub Language);
+
+impl Tr {
+    /// The text for `key`; the key itself if the catalogue lacks it (a test prevents that).
+    pub fn t(&self, key: &str) -> &'static str {
+        catalogue(self.0)
+            .get(key)
+            .or_else(|| catalogue(Language::En).get(key))
+            .map_or("", String::as_str)
+    }
+
+    /// The text for `key` with `{name}` placeholders replaced.
+    pub fn f(&self, key: &str, args: &[(&str, &str)]) -> String {
+        let mut text = self.t(key).to_owned();
+        for (name, value) in args {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    }
+
+    /// [`f`](Self::f) with one placeholder, for templates.
+    pub fn f1(&self, key: &str, name: &str, value: &str) -> String {
+        self.f(key, &[(name, value)])
+    }
+
+    /// [`f`](Self::f) with two placeholders, for templates.
+    pub fn f2(&self, key: &str, n1: &str, v1: &str, n2: &str, v2: &str) -> String {
+        self.f(key, &[(n1, v1), (n2, v2)])
+    }
+
+    /// The language code for `lang` attributes and links.
+    pub fn code(&self) -> &'static str {
+        self.0.as_str()
+    }
+
+    /// A time for people, in UTC: `24.11.2026, 00:12 UTC` or `2026-11-24 00:12 UTC`.
+    pub fn datetime(&self, t: crate::clock::UnixTime) -> String {
+        let format = match self.0 {
+            Language::De => {
+                time::macros::format_description!("[day].[month].[year], [hour]:[minute] UTC")
+            }
+            Language::En => {
+                time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")
+            }
+        };
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .ok()
+            .and_then(|d| d.format(&format).ok())
+            .unwrap_or_else(|| crate::clock::rfc3339(t))
+    }
+}
+
+/// The language for a request: an explicit `?lang=` wins, then the first supported language of
+/// `Accept-Language` by quality, then `fallback` (the user's own setting).
+pub fn negotiate(
+    explicit: Option<&str>,
+    accept_language: Option<&str>,
+    fallback: Language,
+) -> Language {
+    if let Some(lang) = explicit.and_then(|l| l.parse::<Language>().ok()) {
+        return lang;
+    }
+    let mut best: Option<(f32, Language)> = None;
+    for part in accept_language.unwrap_or("").split(',') {
+        let mut pieces = part.split(';');
+        let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = pieces
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
+            .unwrap_or(1.0);
+        let primary = tag.split('-').next().unwrap_or("");
+        let Ok(lang) = primary.parse::<Language>() else {
+            continue;
+        };
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, lang));
+        }
+    }
+    best.map_or(fallback, |(_, l)| l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogues_have_the_same_keys_and_no_empty_text() {
+        let en = parse(EN);
+        let de = parse(DE);
+        assert!(!en.is_empty(), "en.toml parses");
+        let mut only_en: Vec<_> = en.keys().filter(|k| !de.contains_key(*k)).collect();
+        let mut only_de: Vec<_> = de.keys().filter(|k| !en.contains_key(*k)).collect();
+        only_en.sort();
+        only_de.sort();
+        assert!(only_en.is_empty(), "missing in de.toml: {only_en:?}");
+        assert!(only_de.is_empty(), "missing in en.toml: {only_de:?}");
+        for (k, v) in en.iter().chain(de.iter()) {
+            assert!(!v.trim().is_empty(), "empty text for {k}");
+        }
+        // Placeholders match too: a translation must not drop or rename one.
+        let placeholders = |s: &str| {
+            let mut v: Vec<String> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(n, _)| n.to_owned()))
+                .collect();
+            v.sort();
+            v
+        };
+        for (k, v) in &en {
+            assert_eq!(placeholders(v), placeholders(&de[k]), "placeholders of {k}");
+        }
+    }
+
+    #[test]
+    fn both_catalogues_parse_as_toml() {
+        EN.parse::<toml::Table>().expect("en.toml");
+        DE.parse::<toml::Table>().expect("de.toml");
+    }
+
+    #[test]
+    fn language_negotiation() {
+        assert_eq!(
+            negotiate(Some("de"), Some("en"), Language::En),
+            Language::De
+        );
+        assert_eq!(
+            negotiate(Some("xx"), Some("de-AT,en;q=0.5"), Language::En),
+            Language::De
+        );
+        assert_eq!(
+            negotiate(None, Some("fr, en;q=0.4, de;q=0.8"), Language::En),
+            Language::De
+        );
+        assert_eq!(negotiate(None, Some("fr"), Language::De), Language::De);
+        assert_eq!(negotiate(None, None, Language::En), Language::En);
+        assert_eq!(negotiate(None, Some("de;q=0"), Language::En), Language::En);
+    }
+
+    #[test]
+    fn placeholders_are_filled() {
+        let t = Tr(Language::En);
+        assert!(t.f1("landing.hello", "name", "Alice").contains("Alice"));
+        assert_eq!(
+            Tr(Language::De).datetime(1_700_000_000),
+            "14.11.2023, 22:13 UTC"
+        );
+        assert_eq!(t.datetime(1_700_000_000), "2023-11-14 22:13 UTC");
+    }
+}
