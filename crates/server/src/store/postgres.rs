@@ -40,4 +40,6 @@ super::sql::impl_store!(
     // Several batches commit in parallel, so one batch's wait for the disk (fsync of the WAL)
     // does not hold up the next.
     writer_tasks = 4,
+    // Batches run in parallel: rows are locked one by one in id order, so they cannot deadlock.
+    bulk_advance = false,
 );

@@ -86,7 +86,8 @@ macro_rules! impl_store {
         begin_write = $begin:literal,
         lock_audit_head = $lock_head:literal,
         ilike = $ilike:literal,
-        writer_tasks = $writers:literal $(,)?
+        writer_tasks = $writers:literal,
+        bulk_advance = $bulk:literal $(,)?
     ) => {
         use sqlx::Row as _;
         use $crate::model::*;
@@ -779,7 +780,62 @@ macro_rules! impl_store {
                     WriteOp::Audit(_) => 0,
                 });
                 let mut advanced: Vec<Option<bool>> = vec![None; ops.len()];
-                for i in order {
+                // The first advance of each token, all in one statement (SQLite, where only one
+                // batch runs at a time): one round trip to the database's thread instead of one
+                // per request. Further advances of a token in the same batch follow one by one,
+                // so they see the first one's effect.
+                let mut seen = std::collections::HashSet::new();
+                let (firsts, repeats): (Vec<usize>, Vec<usize>) = order
+                    .into_iter()
+                    .partition(|&i| match &ops[i] {
+                        WriteOp::Advance { token, .. } => $bulk && seen.insert(token.0),
+                        WriteOp::Audit(_) => false,
+                    });
+                if !firsts.is_empty() {
+                    let mut rows = Vec::with_capacity(firsts.len());
+                    for &i in &firsts {
+                        if let WriteOp::Advance { token, advance: adv, .. } = &ops[i] {
+                            let next = adv.matched.checked_add(1).ok_or_else(|| {
+                                StoreError::Corrupt("counter out of range".into())
+                            })?;
+                            rows.push((token.0, next, adv));
+                        }
+                    }
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "WITH v(tid, nxt, drift, to_state, at, matched, from_state) AS (",
+                    );
+                    q.push_values(&rows, |mut b, (id, next, adv)| {
+                        b.push_bind(*id)
+                            .push_bind(*next)
+                            .push_bind(adv.drift)
+                            .push_bind(adv.to.as_str())
+                            .push_bind(adv.now)
+                            .push_bind(adv.matched)
+                            .push_bind(adv.from.as_str());
+                    });
+                    // One conditional update: of two requests with the same code, only the
+                    // first changes the row (RFC 6238 §5.2, RFC 4226 §7.2).
+                    q.push(
+                        ") UPDATE tokens SET next_counter = v.nxt, drift = v.drift, \
+                         state = v.to_state, fail_count = 0, throttled_until = 0, \
+                         last_used_at = v.at FROM v WHERE tokens.id = v.tid \
+                         AND tokens.next_counter <= v.matched AND tokens.state = v.from_state \
+                         RETURNING tokens.id AS id",
+                    );
+                    let changed: std::collections::HashSet<i64> = q
+                        .build()
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get::<i64, _>("id"))
+                        .collect::<Result<_, _>>()?;
+                    for &i in &firsts {
+                        if let WriteOp::Advance { token, .. } = &ops[i] {
+                            advanced[i] = Some(changed.contains(&token.0));
+                        }
+                    }
+                }
+                for i in repeats {
                     let WriteOp::Advance { token, advance: adv, .. } = &ops[i] else {
                         continue;
                     };

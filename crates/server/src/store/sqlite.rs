@@ -77,4 +77,6 @@ super::sql::impl_store!(
     ilike = "LIKE",
     // One write transaction at a time is all SQLite allows.
     writer_tasks = 1,
+    // One batch at a time: a single statement may update many token rows.
+    bulk_advance = true,
 );
