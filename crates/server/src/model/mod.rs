@@ -120,8 +120,8 @@ text_enum!(
     AppState { Active = "active", Revoked = "revoked" }
 );
 
-/// A person who logs in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// A person who logs in. `Debug` leaves out the password hash (it could be attacked offline).
+#[derive(Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub username: String,
@@ -144,8 +144,20 @@ pub struct User {
     pub updated_at: UnixTime,
 }
 
-/// What a new user starts with.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("state", &self.state)
+            .field("role", &self.role)
+            .field("otp_required", &self.otp_required)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a new user starts with. `Debug` leaves out the password hash.
+#[derive(Clone)]
 pub struct NewUser {
     pub username: String,
     pub display_name: String,
@@ -155,6 +167,15 @@ pub struct NewUser {
     pub otp_required: bool,
     pub role: Role,
     pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A device or app that holds a shared secret. The seed stays sealed in `sealed_secret`.
