@@ -151,6 +151,11 @@ impl Service {
         outcome: Outcome,
         reason: impl Into<String>,
     ) -> Result<AuditEntry> {
+        // Every audited change concerning a user (admin, CLI, self-service) refreshes the
+        // validation cache's view of that user on this node.
+        if !username.is_empty() {
+            self.user_cache.forget(username);
+        }
         self.audit_as(
             &actor.audit_name(),
             &actor.source,

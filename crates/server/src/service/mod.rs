@@ -17,6 +17,7 @@ mod actor;
 mod apps;
 mod audit;
 mod auth;
+mod cache;
 mod challenge;
 mod codes;
 mod enroll;
@@ -60,6 +61,7 @@ pub struct Service {
     pub(crate) source_limiter: limits::SourceLimiter,
     pub(crate) writer: audit::Writer,
     pub(crate) app_cache: apps::AppCache,
+    pub(crate) user_cache: cache::UserCache,
     /// A hash of a throw-away password, checked when there is no real one (see `auth.rs`).
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
 }
@@ -81,6 +83,7 @@ impl Service {
             sms,
             writer: audit::Writer::start(store.clone()),
             app_cache: apps::AppCache::default(),
+            user_cache: cache::UserCache::default(),
             store,
             clock,
             keys,

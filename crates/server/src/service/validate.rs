@@ -142,6 +142,10 @@ impl Service {
             return Err(super::Error::Invalid("username: 1-256 characters".into()));
         }
         let decision = self.decide(app, source, &username, req).await?;
+        if decision.response.result != Verdict::Accept {
+            // Failures change throttling state: read it fresh next time.
+            self.user_cache.forget(&username);
+        }
         if decision.audited {
             return Ok(decision.response);
         }
@@ -182,14 +186,25 @@ impl Service {
             return Ok(Decision::reject("source address rate limit"));
         }
         let with_password = app.mode == AppMode::PasswordAndOtp;
-        let Some((user, tokens)) = self.store.user_with_tokens(username).await? else {
+        let now = self.clock.now();
+        let cached = self.user_cache.get(username, now);
+        let found = match cached {
+            Some(hit) => Some(hit),
+            None => {
+                let found = self.store.user_with_tokens(username).await?;
+                if let Some((user, tokens)) = &found {
+                    self.user_cache.put(user, tokens, now);
+                }
+                found
+            }
+        };
+        let Some((user, tokens)) = found else {
             if with_password {
                 // As slow as a real password check: no user enumeration by timing.
                 self.burn_validate_password().await;
             }
             return Ok(Decision::reject("unknown user"));
         };
-        let now = self.clock.now();
         if user.state != UserState::Active {
             return Ok(Decision::reject("user disabled"));
         }
@@ -290,7 +305,10 @@ impl Service {
                 source,
                 username,
             });
-            match self.check_code(&code_tokens, &code, ctx).await? {
+            match self
+                .check_code(&code_tokens, &code, ctx, &user.username)
+                .await?
+            {
                 CodeOutcome::Accepted {
                     serial,
                     resynced,
@@ -319,6 +337,7 @@ impl Service {
         tokens: &[&Token],
         code: &str,
         ctx: Option<AuditContext<'_>>,
+        username: &str,
     ) -> Result<CodeOutcome> {
         let mut reasons = Vec::new();
         for token in tokens.iter().filter(|t| t.digits as usize == code.len()) {
@@ -343,8 +362,15 @@ impl Service {
                 .await?
             {
                 CodeCheck::Accepted {
-                    resynced, audited, ..
+                    resynced,
+                    audited,
+                    matched,
                 } => {
+                    if resynced {
+                        self.user_cache.forget(username);
+                    } else {
+                        self.user_cache.advanced(username, token.id, matched);
+                    }
                     return Ok(CodeOutcome::Accepted {
                         serial: token.serial.0.clone(),
                         resynced,

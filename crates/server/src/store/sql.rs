@@ -820,6 +820,7 @@ macro_rules! impl_store {
                          state = v.to_state, fail_count = 0, throttled_until = 0, \
                          last_used_at = v.at FROM v WHERE tokens.id = v.tid \
                          AND tokens.next_counter <= v.matched AND tokens.state = v.from_state \
+                         AND tokens.throttled_until <= v.at \
                          RETURNING tokens.id AS id",
                     );
                     let changed: std::collections::HashSet<i64> = q
@@ -847,7 +848,8 @@ macro_rules! impl_store {
                     let done = sqlx::query(
                         "UPDATE tokens SET next_counter = $2, drift = $3, state = $4, \
                          fail_count = 0, throttled_until = 0, last_used_at = $5 \
-                         WHERE id = $1 AND next_counter <= $6 AND state = $7",
+                         WHERE id = $1 AND next_counter <= $6 AND state = $7 \
+                         AND throttled_until <= $5",
                     )
                     .bind(token.0)
                     .bind(next)

@@ -114,7 +114,11 @@ impl SmtpSink {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&new)
             .map(|entries| entries.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default();
-        files.sort();
+        // In the order they arrived: Maildir names carry no reliable order within a second.
+        files.sort_by_key(|f| {
+            let modified = std::fs::metadata(f).and_then(|m| m.modified()).ok();
+            (modified, f.clone())
+        });
         files.iter().map(|f| std::fs::read(f).unwrap()).collect()
     }
 
