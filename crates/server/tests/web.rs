@@ -558,3 +558,90 @@ async fn admin_manages_users_devices_and_applications() {
     assert_eq!(page.status, 303);
     assert!(s.app.service.user_named("carol").await.is_err());
 }
+
+/// The code in the newest outbox mail: its one run of six or more digits.
+fn newest_mail_code(s: &TestServer) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(s.data_dir().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    let raw = std::fs::read(files.last().expect("a mail")).unwrap();
+    let msg = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = msg.body_text(0).unwrap().into_owned();
+    let runs: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|run| run.len() >= 6)
+        .collect();
+    assert_eq!(runs.len(), 1, "one code in the mail");
+    runs[0].to_owned()
+}
+
+#[tokio::test]
+async fn an_email_code_user_gets_a_second_step_after_the_password() {
+    let s = TestServer::spawn().await;
+    add_user(&s, "erika", Role::User, true).await;
+    s.app
+        .service
+        .add_token(
+            &Actor::operator(),
+            "erika",
+            tessera_server::service::AddToken {
+                kind: Some(tessera_server::model::TokenKind::Email),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut b = Browser::new(&s);
+    // A wrong password sends nothing and looks like any failure.
+    assert_eq!(b.login("erika", "wrong password", "").await.status, 401);
+    assert!(!s.data_dir().join("outbox").exists() || newest_mail_is_absent(&s));
+    let page = b.login("erika", PASSWORD, "").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("We sent a passcode to your e-mail address")
+    );
+    let tid = hidden(&page.body, "transaction_id");
+    let form = hidden(&page.body, "login_form");
+    let code = newest_mail_code(&s);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let answer = |form: &str, code: &str| -> Vec<(String, String)> {
+        [
+            ("login_form", form),
+            ("username", "erika"),
+            ("transaction_id", tid.as_str()),
+            ("code", code),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    };
+    let post = async |b: &mut Browser<'_>, v: Vec<(String, String)>| {
+        let pairs: Vec<(&str, &str)> = v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        b.post("/login", &pairs).await
+    };
+    assert_eq!(post(&mut b, answer(&form, wrong)).await.status, 401);
+    let page = post(&mut b, answer(&form, &code)).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(b.get("/portal").await.status, 200);
+    // The code is used up: a second browser cannot answer the same challenge again.
+    let mut other = Browser::new(&s);
+    other.get("/login").await;
+    let other_form = other.cookies["tessera_login"].clone();
+    assert_eq!(
+        post(&mut other, answer(&other_form, &code)).await.status,
+        401
+    );
+}
+
+fn newest_mail_is_absent(s: &TestServer) -> bool {
+    std::fs::read_dir(s.data_dir().join("outbox"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .all(|e| e.path().extension().is_none_or(|x| x != "eml"))
+        })
+        .unwrap_or(true)
+}
