@@ -18,6 +18,7 @@ pub mod api;
 pub mod enroll;
 pub mod error;
 pub mod extract;
+pub mod web;
 
 pub use error::ApiError;
 
@@ -33,6 +34,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/readyz", get(get_readyz))
         .merge(api)
         .merge(enroll::router())
+        .merge(web::router())
         .fallback(fallback)
         // Bodies above the limit are refused by the JSON extractor with `payload_too_large`.
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -290,6 +290,30 @@ pub struct Session {
     pub reauth_until: UnixTime,
 }
 
+/// A web page session (login, portal, admin area). The cookie value is stored only as a hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Sensitive changes are allowed until this time (re-authentication).
+    pub reauth_until: UnixTime,
+    /// Every form of the session carries this value (CSRF protection).
+    pub csrf_secret: String,
+}
+
+impl std::fmt::Debug for WebSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSession")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("reauth_until", &self.reauth_until)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One event of the audit log, before it is chained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {

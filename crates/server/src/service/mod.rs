@@ -29,6 +29,7 @@ mod throttle;
 mod tokens;
 mod users;
 mod validate;
+mod web;
 
 pub use actor::{Actor, Principal};
 pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
@@ -40,6 +41,7 @@ pub use recovery::RECOVERY_CODE_COUNT;
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
 pub use validate::{ValidateRequest, ValidateResponse, Verdict};
+pub use web::{WebLogin, WebUser};
 
 pub use error::{Error, ErrorCode};
 

@@ -175,7 +175,7 @@ impl Service {
         Ok(decision.response)
     }
 
-    async fn decide(
+    pub(super) async fn decide(
         &self,
         app: &Application,
         source: &str,
@@ -413,7 +413,11 @@ impl Service {
     }
 
     /// Checks the password; a wrong one counts against the account (not the token).
-    async fn check_validate_password(&self, user: &User, password: &str) -> Result<bool> {
+    pub(super) async fn check_validate_password(
+        &self,
+        user: &User,
+        password: &str,
+    ) -> Result<bool> {
         let ok = match &user.password_hash {
             Some(hash) => self.validate_hasher.verify(password, hash).await,
             None => {

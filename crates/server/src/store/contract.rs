@@ -624,3 +624,36 @@ async fn batched_writes_keep_order_and_audit_only_won_advances() {
         assert_eq!(actions, ["first", "won", "last"], "{db}");
     }
 }
+
+#[tokio::test]
+async fn web_sessions_touch_reauth_and_end_except_the_current_one() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("wanda"), 1).await.unwrap();
+        let mut sess = WebSession {
+            id_hash: "one".into(),
+            user_id: u.id,
+            created_at: 1,
+            last_seen_at: 1,
+            expires_at: 100,
+            reauth_until: 0,
+            csrf_secret: "csrf".into(),
+        };
+        s.insert_web_session(&sess).await.unwrap();
+        s.insert_web_session(&WebSession {
+            id_hash: "two".into(),
+            ..sess.clone()
+        })
+        .await
+        .unwrap();
+        s.touch_web_session("one", 7).await.unwrap();
+        s.set_web_session_reauth("one", 300).await.unwrap();
+        sess.last_seen_at = 7;
+        sess.reauth_until = 300;
+        assert_eq!(s.web_session("one").await.unwrap().unwrap(), sess, "{db}");
+        s.delete_web_sessions_of(u.id, "one").await.unwrap();
+        assert!(s.web_session("two").await.unwrap().is_none(), "{db}");
+        assert!(s.web_session("one").await.unwrap().is_some(), "{db}");
+        s.delete_web_session("one").await.unwrap();
+        assert!(s.web_session("one").await.unwrap().is_none(), "{db}");
+    }
+}

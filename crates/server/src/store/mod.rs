@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::model::{
     AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, Challenge, NewToken, NewUser,
-    Session, Token, TokenId, TokenState, User, UserId,
+    Session, Token, TokenId, TokenState, User, UserId, WebSession,
 };
 
 #[cfg(test)]
@@ -252,6 +252,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         code_hash: &str,
         now: UnixTime,
     ) -> StoreResult<bool>;
+
+    async fn insert_web_session(&self, session: &WebSession) -> StoreResult<()>;
+    async fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>>;
+    async fn touch_web_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()>;
+    async fn set_web_session_reauth(&self, id_hash: &str, until: UnixTime) -> StoreResult<()>;
+    async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Ends every web session of the user except `keep` (after a password change).
+    async fn delete_web_sessions_of(&self, user: UserId, keep: &str) -> StoreResult<()>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

@@ -1171,6 +1171,85 @@ macro_rules! impl_store {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
+
+            async fn insert_web_session(&self, s: &WebSession) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO web_sessions (id_hash, user_id, created_at, last_seen_at, \
+                     expires_at, reauth_until, csrf_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&s.id_hash)
+                .bind(s.user_id.0)
+                .bind(s.created_at)
+                .bind(s.last_seen_at)
+                .bind(s.expires_at)
+                .bind(s.reauth_until)
+                .bind(&s.csrf_secret)
+                .execute(&self.writer)
+                .await
+                .map_err(StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>> {
+                let row = sqlx::query(
+                    "SELECT id_hash, user_id, created_at, last_seen_at, expires_at, \
+                     reauth_until, csrf_secret FROM web_sessions WHERE id_hash = $1",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok(WebSession {
+                        id_hash: r.try_get("id_hash")?,
+                        user_id: UserId(r.try_get("user_id")?),
+                        created_at: r.try_get("created_at")?,
+                        last_seen_at: r.try_get("last_seen_at")?,
+                        expires_at: r.try_get("expires_at")?,
+                        reauth_until: r.try_get("reauth_until")?,
+                        csrf_secret: r.try_get("csrf_secret")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn touch_web_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE web_sessions SET last_seen_at = $2 WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_web_session_reauth(
+                &self,
+                id_hash: &str,
+                until: UnixTime,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE web_sessions SET reauth_until = $2 WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .bind(until)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_web_sessions_of(&self, user: UserId, keep: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id_hash <> $2")
+                    .bind(user.0)
+                    .bind(keep)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
         }
     };
 }

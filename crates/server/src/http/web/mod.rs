@@ -1,0 +1,302 @@
+//! The web login, the self-service portal (`/portal`) and the admin area (`/admin`): server-
+//! rendered pages that work without JavaScript, in German and English.
+//!
+//! Sessions live in the database (any node serves any request); the cookie `tessera_session`
+//! carries the session id, `HttpOnly`, `SameSite=Lax`, `Secure` when the public URL is https.
+//! Every POST form carries the session's CSRF secret, compared in constant time; the login form
+//! carries a value bound to a short pre-login cookie. Handlers extract, call one service method
+//! and map the result to a page: ownership and re-authentication are decided in the service.
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::crypto::ct_eq;
+use crate::i18n::{Tr, negotiate};
+use crate::model::Language;
+use crate::service::{Error, ErrorCode, WebUser};
+
+use super::AppState;
+use super::extract::source_of;
+
+mod admin;
+mod login;
+mod pages;
+mod portal;
+
+use pages::{MessagePage, Nav, ReauthPage};
+
+pub const SESSION_COOKIE: &str = "tessera_session";
+const LOGIN_COOKIE: &str = "tessera_login";
+const CSS: &str = include_str!("../../../static/web.css");
+
+/// No scripts at all, no foreign resources, no framing.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; \
+    frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// The login, portal and admin pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/portal") }))
+        .route("/static/web.css", get(get_css))
+        .merge(login::router())
+        .merge(portal::router())
+        .merge(admin::router())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        // Pages show recovery codes, API keys and enrollment links: no referrer, no cache.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+}
+
+async fn get_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// The value of cookie `name` in the request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax`, `Secure` when served over https.
+fn set_cookie(s: &AppState, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+    let secure = if s.config().server.public_url.trim().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let age = max_age.map_or(String::new(), |a| format!("; Max-Age={a}"));
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax{age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// The `?lang=` of a request.
+fn query_lang(parts: &Parts) -> Option<String> {
+    parts.uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+/// The logged-in person and the language of their pages (their own setting, unless `?lang=`).
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub web: WebUser,
+    pub t: Tr,
+}
+
+impl FromRequestParts<AppState> for Me {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Me, Response> {
+        let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match s.web_session(&value, &source_of(parts)).await {
+            Ok(web) => {
+                let t = Tr(negotiate(
+                    query_lang(parts).as_deref(),
+                    None,
+                    web.user.language,
+                ));
+                Ok(Me { web, t })
+            }
+            Err(e) if e.code() == ErrorCode::Unauthenticated => {
+                Err(Redirect::to("/login").into_response())
+            }
+            Err(e) => Err(error_page(s, Tr(Language::En), None, &e)),
+        }
+    }
+}
+
+impl Me {
+    pub fn nav(&self, s: &AppState, title_key: &str, section: &'static str) -> Nav {
+        Nav::new(self.t, s, title_key, Some(&self.web), section)
+    }
+
+    /// The refusal of a form without this session's CSRF secret (compared in constant time),
+    /// or `None` when the form carries it.
+    pub fn check_csrf(&self, s: &AppState, form: &FormData) -> Option<Response> {
+        if ct_eq(form.get("csrf").as_bytes(), self.web.csrf.as_bytes()) {
+            None
+        } else {
+            Some(message(
+                s,
+                self.t,
+                Some(&self.web),
+                StatusCode::FORBIDDEN,
+                "web.csrf_title",
+                self.t.t("web.csrf_text").to_owned(),
+            ))
+        }
+    }
+}
+
+/// A submitted form as name/value pairs (kept whole, so a form interrupted by re-authentication
+/// can be sent again as it was).
+#[derive(Debug, Clone, Default)]
+pub struct FormData(pub Vec<(String, String)>);
+
+impl FormData {
+    pub fn parse(body: &[u8]) -> FormData {
+        FormData(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The field's value, or "".
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    /// The fields to send again after re-authentication: not the password, not the secret.
+    fn pending(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "reauth_password"))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A page with a title and a text, with the status.
+pub fn message(
+    s: &AppState,
+    t: Tr,
+    web: Option<&WebUser>,
+    status: StatusCode,
+    title_key: &str,
+    text: String,
+) -> Response {
+    let page = MessagePage {
+        n: Nav::new(t, s, title_key, web, ""),
+        t,
+        text,
+    };
+    (status, page).into_response()
+}
+
+/// The page for a service error.
+pub fn error_page(s: &AppState, t: Tr, web: Option<&WebUser>, e: &Error) -> Response {
+    let code = e.code();
+    let status = super::error::status_of(code);
+    let (title, text) = match code {
+        ErrorCode::NotFound => ("web.not_found_title", t.t("web.not_found_text").to_owned()),
+        ErrorCode::Forbidden => ("web.forbidden_title", t.t("web.forbidden_text").to_owned()),
+        ErrorCode::InvalidInput | ErrorCode::Conflict | ErrorCode::TokenState => {
+            ("web.invalid_title", e.public_message())
+        }
+        ErrorCode::Internal => {
+            tracing::error!(error = %e, "web page failed");
+            ("web.error_title", t.t("web.error_text").to_owned())
+        }
+        _ => ("web.error_title", e.public_message()),
+    };
+    message(s, t, web, status, title, text)
+}
+
+/// Re-authentication: a sensitive form was sent without a recent password. The page asks for
+/// the password and sends the same form again, with it, to the same place.
+pub fn reauth_page(me: &Me, s: &AppState, action: &str, form: &FormData, wrong: bool) -> Response {
+    let page = ReauthPage {
+        n: me.nav(s, "web.reauth_title", ""),
+        t: me.t,
+        action: action.to_owned(),
+        csrf: me.web.csrf.clone(),
+        fields: form.pending(),
+        wrong,
+        minutes: me.t.f1(
+            "web.reauth_text",
+            "minutes",
+            &s.config().auth.reauth_minutes.to_string(),
+        ),
+    };
+    (StatusCode::FORBIDDEN, page).into_response()
+}
+
+/// Runs a sensitive change: re-authenticates first when the form carries `reauth_password`,
+/// and answers `reauth_required` with the password page. `op` gets the (possibly refreshed)
+/// session.
+pub async fn with_reauth<F, Fut>(
+    me: &Me,
+    s: &AppState,
+    action: &str,
+    form: &FormData,
+    op: F,
+) -> Response
+where
+    F: FnOnce(WebUser) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, Error>>,
+{
+    let mut web = me.web.clone();
+    if form.has("reauth_password") {
+        match s
+            .web_reauthenticate(&web, form.get("reauth_password"))
+            .await
+        {
+            Ok(until) => web.reauth_until = until,
+            Err(e) if e.code() == ErrorCode::InvalidCredentials => {
+                return reauth_page(me, s, action, form, true);
+            }
+            Err(e) => return error_page(s, me.t, Some(&me.web), &e),
+        }
+    }
+    match op(web).await {
+        Ok(r) => r,
+        Err(e) if e.code() == ErrorCode::ReauthRequired => reauth_page(me, s, action, form, false),
+        Err(e) => error_page(s, me.t, Some(&me.web), &e),
+    }
+}
+
+/// `303 See Other` to `to` (after a successful POST).
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}

@@ -1,0 +1,197 @@
+//! The templates of the login, portal and admin pages (`templates/web/`). Each page struct holds
+//! what its template shows, already in the page's language.
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use crate::i18n::Tr;
+use crate::model::{AuditEntry, Language, User};
+use crate::service::{TokenInfo, WebUser};
+
+use super::AppState;
+
+/// What every page shares: language, organisation, title, who is logged in, the navigation.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub t: Tr,
+    pub org: String,
+    pub title: String,
+    /// Empty when nobody is logged in.
+    pub user: String,
+    pub admin: bool,
+    pub csrf: String,
+    /// `portal`, `admin`, `audit`, `apps` or empty: the current navigation entry.
+    pub section: &'static str,
+    pub other_lang: &'static str,
+}
+
+impl Nav {
+    pub fn new(
+        t: Tr,
+        s: &AppState,
+        title_key: &str,
+        web: Option<&WebUser>,
+        section: &'static str,
+    ) -> Nav {
+        Nav {
+            t,
+            org: s.config().enroll.organisation.clone(),
+            title: t.t(title_key).to_owned(),
+            user: web.map_or(String::new(), |w| {
+                if w.user.display_name.is_empty() {
+                    w.user.username.clone()
+                } else {
+                    w.user.display_name.clone()
+                }
+            }),
+            admin: web.is_some_and(WebUser::is_admin),
+            csrf: web.map_or(String::new(), |w| w.csrf.clone()),
+            section,
+            other_lang: match t.0 {
+                Language::De => "en",
+                Language::En => "de",
+            },
+        }
+    }
+
+    /// `aria-current` for the navigation entry of this page.
+    pub fn current(&self, section: &str) -> &'static str {
+        if self.section == section {
+            "page"
+        } else {
+            "false"
+        }
+    }
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/message.html")]
+pub struct MessagePage {
+    pub n: Nav,
+    pub t: Tr,
+    pub text: String,
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/reauth.html")]
+pub struct ReauthPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub action: String,
+    pub csrf: String,
+    pub fields: Vec<(String, String)>,
+    pub wrong: bool,
+    pub minutes: String,
+}
+
+/// Which step of the login a page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginStep {
+    Credentials,
+    /// A code was sent by e-mail (`false`) or SMS (`true`).
+    Challenge {
+        sms: bool,
+    },
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/login.html")]
+pub struct LoginPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub step: LoginStep,
+    pub form_value: String,
+    pub username: String,
+    pub transaction_id: String,
+    pub failed: bool,
+    pub lang: &'static str,
+}
+
+/// One device row of the portal or the admin's user page.
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    pub info: TokenInfo,
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub created: String,
+    pub last_used: String,
+}
+
+/// One audit entry, formatted.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub at: String,
+    pub entry: AuditEntry,
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/portal.html")]
+pub struct PortalPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub devices: Vec<DeviceRow>,
+    pub codes_left: String,
+    pub events: Vec<EventRow>,
+    pub notice: String,
+    pub lang: &'static str,
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/codes.html")]
+pub struct CodesPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub codes: Vec<String>,
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/admin_users.html")]
+pub struct AdminUsersPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub users: Vec<User>,
+    pub q: String,
+    pub summary: String,
+    pub prev_href: String,
+    pub next_href: String,
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/admin_user.html")]
+pub struct AdminUserPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub u: User,
+    pub devices: Vec<DeviceRow>,
+    pub events: Vec<EventRow>,
+    pub notice: String,
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/admin_audit.html")]
+pub struct AdminAuditPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub events: Vec<EventRow>,
+    pub user: String,
+    pub action: String,
+    pub verification: String,
+    pub intact: bool,
+}
+
+/// One application row.
+#[derive(Debug, Clone)]
+pub struct AppRow {
+    pub app: crate::model::Application,
+    pub created: String,
+}
+
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/admin_apps.html")]
+pub struct AdminAppsPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub apps: Vec<AppRow>,
+    /// A key just created: shown this once.
+    pub new_key: String,
+}

@@ -1,0 +1,68 @@
+//! The web pages in a real browser: Debian's headless Chromium driven by playwright-core
+//! (`tests/browser/flow.mjs`, installed by `.ci/install-tools`), against a test server.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+mod web_support;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::TestServer;
+use tessera_server::model::Role;
+use web_support::{PASSWORD, add_totp, add_user, now};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_through_login_portal_and_admin_in_chromium() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && Path::new("/usr/bin/chromium").exists(),
+        "run .ci/install-tools first (chromium, and playwright-core in tests/browser)"
+    );
+    let s = TestServer::spawn().await;
+    add_user(&s, "alice", Role::User, true).await;
+    add_user(&s, "bob", Role::User, false).await;
+    add_user(&s, "root", Role::Admin, false).await;
+    let (_, uri) = add_totp(&s, "alice", "Diensthandy").await;
+    // The first code was used to activate; the browser logs in one time step later.
+    s.clock.advance(30);
+    let secret = url::Url::parse(&uri)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "secret")
+        .unwrap()
+        .1
+        .into_owned();
+    let base = s.base.clone();
+    let at = now(&s).to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("flow.mjs")
+            .current_dir(&dir)
+            .env("BASE", base)
+            .env("NOW", at)
+            .env("PASSWORD", PASSWORD)
+            .env("SECRET", secret)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser flow failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("ok - ").count(), 13, "every step ran");
+
+    // What the browser did is in the database and the audit log.
+    let bob = s.app.service.user_named("bob").await.unwrap();
+    assert!(bob.otp_required && bob.phone.is_empty());
+    let alice = s.app.service.user_named("alice").await.unwrap();
+    let tokens = s.app.service.store().tokens_of(alice.id).await.unwrap();
+    assert_eq!(tokens.len(), 1, "second device added, then removed");
+}

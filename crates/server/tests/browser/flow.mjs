@@ -1,0 +1,131 @@
+// Clicks through the web pages in real headless Chromium (Debian's, never a downloaded one):
+// log in with password and code; add a second device through the enrollment pages; rename and
+// remove it; regenerate recovery codes; as admin, tick "OTP required", clear the phone number,
+// confirm with the password, see the change saved and audited; log out.
+//
+// Started by tests/browser.rs with: BASE (server URL), NOW (the server's fixed Unix time),
+// PASSWORD, SECRET (base32 seed of alice's first token). Prints one line per step; any failed
+// expectation throws, and the exit status is not 0.
+import { createHmac } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const { BASE, NOW, PASSWORD, SECRET } = process.env;
+
+function base32(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of text.replace(/[\s=]/g, '').toUpperCase()) {
+    const v = alphabet.indexOf(c);
+    if (v < 0) throw new Error('not base32');
+    bits += v.toString(2).padStart(5, '0');
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+// RFC 6238 with the defaults Tessera issues: SHA-1, 6 digits, 30 s.
+function totp(secret, time) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(time / 30)));
+  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(value).padStart(6, '0');
+}
+
+function expect(condition, what) {
+  if (!condition) throw new Error(`expected: ${what}`);
+  console.log(`ok - ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+  const now = Number(NOW);
+
+  // 1. Log in with password and code.
+  await page.goto(`${BASE}/login`);
+  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByLabel('Passcode').fill(totp(SECRET, now));
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/portal');
+  expect(await page.getByText('Diensthandy').isVisible(), 'logged in; the portal lists the device');
+
+  // 2. Add a second device: password again, then the enrollment pages.
+  await page.getByRole('button', { name: 'Add another device' }).click();
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.waitForURL('**/enroll/**');
+  expect(true, 'after re-authentication, the enrollment pages open');
+  await page.getByRole('button', { name: 'Show QR code' }).first().click();
+  await page.waitForURL('**/qr**');
+  // The key sits in the collapsed 'type it in' section: its text, as a person would open it.
+  const key = (await page.locator('code.key').textContent()).replace(/\s/g, '');
+  await page.getByRole('link', { name: 'Next: enter the passcode' }).click();
+  await page.locator('#name').fill('Tablet');
+  await page.locator('#code').fill(totp(key, now));
+  await page.locator('form button[type=submit]').click();
+  await page.locator('#saved').waitFor({ timeout: 10000 }).catch(async (e) => {
+    console.log(page.url(), await page.locator('main').innerText());
+    throw e;
+  });
+  expect(await page.locator('ol.codes li').count() === 10, 'the new device is active; recovery codes shown');
+  await page.locator('#saved').check();
+  await page.locator('form button[type=submit]').click();
+  await page.goto(`${BASE}/portal`);
+  const tablet = page.locator('li.device', { hasText: 'Tablet' });
+  expect(await tablet.count() === 1, 'the portal lists the second device');
+
+  // 3. Rename it, then remove it (still within the re-authentication window).
+  await tablet.locator('input[name=name]').fill('iPad');
+  await tablet.getByRole('button', { name: 'Rename' }).click();
+  await page.waitForURL('**/portal?done=renamed');
+  const ipad = page.locator('li.device', { hasText: 'iPad' });
+  expect(await ipad.count() === 1, 'the device is renamed');
+  await ipad.getByRole('button', { name: 'Remove' }).click();
+  await page.waitForURL('**/portal?done=removed');
+  expect(await page.locator('li.device', { hasText: 'iPad' }).count() === 0, 'the device is removed');
+
+  // 4. New recovery codes, shown once.
+  await page.getByRole('button', { name: 'Create new recovery codes' }).click();
+  await page.getByRole('heading', { name: 'Your new recovery codes' }).waitFor({ timeout: 10000 });
+  expect(await page.locator('ol.codes li').count() === 10, 'ten new recovery codes');
+
+  // 5. Log out.
+  await page.getByRole('button', { name: /Sign out/ }).click();
+  await page.waitForURL('**/login**');
+  await page.goto(`${BASE}/portal`);
+  expect(page.url().includes('/login'), 'after logout the portal asks to log in');
+
+  // 6. As admin: OTP required, phone cleared, password asked, saved and audited.
+  await page.getByLabel('Username').fill('root');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/portal');
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('link', { name: 'bob' }).click();
+  await page.getByLabel('One-time password (OTP) required').check();
+  await page.getByLabel('Phone number').fill('');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('heading', { name: 'Confirm with your password' }).waitFor({ timeout: 10000 });
+  expect(await page.getByRole('heading', { name: 'Confirm with your password' }).isVisible(),
+    'saving asks for the password again');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.waitForURL('**/admin/users/bob?done=saved');
+  expect(await page.getByLabel('One-time password (OTP) required').isChecked(), 'OTP required is saved');
+  expect(await page.getByLabel('Phone number').inputValue() === '', 'the phone number is cleared');
+  expect(await page.getByRole('cell', { name: 'phone cleared, SMS disabled, otp_required true', exact: true }).isVisible(),
+    'the change is in the audit trail');
+  await page.getByRole('button', { name: /Sign out/ }).click();
+  await page.waitForURL('**/login**');
+  expect(true, 'admin logged out');
+} finally {
+  await browser.close();
+}
