@@ -657,3 +657,34 @@ async fn web_sessions_touch_reauth_and_end_except_the_current_one() {
         assert!(s.web_session("one").await.unwrap().is_none(), "{db}");
     }
 }
+
+#[tokio::test]
+async fn audit_chain_stays_linear_when_another_process_appends_between_batches() {
+    // Two stores on one SQLite file: the server and a CLI run beside it. Each remembers the
+    // chain's head between its own batches; the other's appends must be noticed.
+    let dir = tempfile::tempdir().unwrap();
+    let server = testing::sqlite_file_store(dir.path()).await;
+    let cli = testing::sqlite_file_store(dir.path()).await;
+    for (n, s) in [
+        (1, &server),
+        (2, &cli),
+        (3, &server),
+        (4, &server),
+        (5, &cli),
+        (6, &server),
+    ] {
+        s.append_audit(&event(n, "x", "a")).await.unwrap();
+    }
+    let entries = server.audit_after(0, 100).await.unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    let mut prev = AUDIT_GENESIS.to_owned();
+    for e in &entries {
+        assert_eq!(e.prev_hash, prev, "entry {}", e.seq);
+        assert_eq!(e.hash, audit_chain_hash(&prev, e.seq, &e.event));
+        prev = e.hash.clone();
+    }
+    assert_eq!(server.audit_head().await.unwrap(), (6, prev));
+}

@@ -13,6 +13,8 @@ pub struct PgStore {
     pool: sqlx::PgPool,
     /// The same pool: PostgreSQL handles concurrent writers itself.
     writer: sqlx::PgPool,
+    /// Unused: with parallel writers the audit head is always read under its row lock.
+    head_cache: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
 }
 
 impl PgStore {
@@ -26,6 +28,7 @@ impl PgStore {
         Ok(PgStore {
             writer: pool.clone(),
             pool,
+            head_cache: Default::default(),
         })
     }
 }

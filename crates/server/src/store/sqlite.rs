@@ -20,6 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     writer: sqlx::SqlitePool,
+    /// The audit chain's newest entry as this process last wrote it (see `apply_writes`).
+    head_cache: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
 }
 
 impl SqliteStore {
@@ -49,7 +51,11 @@ impl SqliteStore {
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool, writer })
+        Ok(SqliteStore {
+            pool,
+            writer,
+            head_cache: Default::default(),
+        })
     }
 
     /// A private in-memory database (tests). One connection, since each would get its own memory.
@@ -64,6 +70,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: pool.clone(),
             pool,
+            head_cache: Default::default(),
         })
     }
 }
