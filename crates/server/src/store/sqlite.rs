@@ -43,14 +43,35 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // Checkpoints (copying the WAL into the database file) would otherwise run inside the
+        // commit that crosses 1000 pages, and that request waits for them. A background task
+        // checkpoints every second instead; the writer only steps in if the WAL grows far
+        // (10,000 pages, ~40 MB), so the WAL stays bounded even if the task falls behind.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "10000"))
             .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
+        let checkpoints = pool.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if checkpoints.is_closed() {
+                    return;
+                }
+                // PASSIVE: copies what it can without waiting for readers or the writer.
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&checkpoints)
+                    .await
+                {
+                    tracing::debug!(error = %e, "background checkpoint failed");
+                }
+            }
+        });
         Ok(SqliteStore {
             pool,
             writer,
