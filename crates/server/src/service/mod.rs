@@ -61,6 +61,8 @@ pub struct Service {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) sms: Arc<dyn SmsSender>,
     pub(crate) source_limiter: limits::SourceLimiter,
+    /// Recovery attempts per source address (SPEC F4), apart from validation's budget.
+    pub(crate) recovery_limiter: limits::SourceLimiter,
     pub(crate) writer: audit::Writer,
     pub(crate) app_cache: apps::AppCache,
     pub(crate) user_cache: cache::UserCache,
@@ -81,6 +83,7 @@ impl Service {
             hasher: PasswordHasher::new(config.auth.max_concurrent_password_hashes),
             validate_hasher: PasswordHasher::new(config.validate.max_concurrent_password_checks),
             source_limiter: limits::SourceLimiter::new(config.validate.source_requests_per_minute),
+            recovery_limiter: limits::SourceLimiter::new(config.recovery.max_per_source_per_minute),
             mailer,
             sms,
             writer: audit::Writer::start(store.clone()),

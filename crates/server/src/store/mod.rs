@@ -260,6 +260,47 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Ends every web session of the user except `keep` (after a password change).
     async fn delete_web_sessions_of(&self, user: UserId, keep: &str) -> StoreResult<()>;
+
+    /// The user's recovery policies and self-service lock.
+    async fn recovery_policy(&self, user: UserId) -> StoreResult<crate::model::RecoveryPolicy>;
+    /// Sets the per-user recovery policies (`None`: follow the configuration). False if no user.
+    async fn set_recovery_policy(
+        &self,
+        user: UserId,
+        self_recovery: Option<bool>,
+        revoke_on_recovery: Option<bool>,
+    ) -> StoreResult<bool>;
+    /// Counts one recovery attempt of the user and returns the attempts since `since`
+    /// (including this one), in one transaction.
+    async fn record_recovery_attempt(
+        &self,
+        user: UserId,
+        now: UnixTime,
+        since: UnixTime,
+    ) -> StoreResult<i64>;
+    async fn insert_recovery_request(
+        &self,
+        request: &crate::model::RecoveryRequest,
+    ) -> StoreResult<()>;
+    async fn recovery_request(
+        &self,
+        id_hash: &str,
+    ) -> StoreResult<Option<crate::model::RecoveryRequest>>;
+    /// Counts one answer atomically; returns the number of answers so far.
+    async fn recovery_request_attempt(&self, id_hash: &str) -> StoreResult<i64>;
+    /// Marks the request used and records the enrollment link it led to: true only for the first
+    /// caller, and only before it expires.
+    async fn use_recovery_request(
+        &self,
+        id_hash: &str,
+        invitation_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// The used recovery request that led to the enrollment link with this hash.
+    async fn recovery_request_by_invitation(
+        &self,
+        invitation_hash: &str,
+    ) -> StoreResult<Option<crate::model::RecoveryRequest>>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

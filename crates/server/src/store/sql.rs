@@ -1250,6 +1250,168 @@ macro_rules! impl_store {
                     .await?;
                 Ok(())
             }
+
+            async fn recovery_policy(
+                &self,
+                user: UserId,
+            ) -> StoreResult<crate::model::RecoveryPolicy> {
+                let row = sqlx::query(
+                    "SELECT self_recovery, revoke_on_recovery, self_service_locked \
+                     FROM users WHERE id = $1",
+                )
+                .bind(user.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match row {
+                    Some(r) => crate::model::RecoveryPolicy {
+                        self_recovery: r.try_get("self_recovery")?,
+                        revoke_on_recovery: r.try_get("revoke_on_recovery")?,
+                        self_service_locked: r.try_get("self_service_locked")?,
+                    },
+                    None => crate::model::RecoveryPolicy::default(),
+                })
+            }
+
+            async fn set_recovery_policy(
+                &self,
+                user: UserId,
+                self_recovery: Option<bool>,
+                revoke_on_recovery: Option<bool>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET self_recovery = $2, revoke_on_recovery = $3 WHERE id = $1",
+                )
+                .bind(user.0)
+                .bind(self_recovery)
+                .bind(revoke_on_recovery)
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn record_recovery_attempt(
+                &self,
+                user: UserId,
+                now: UnixTime,
+                since: UnixTime,
+            ) -> StoreResult<i64> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                sqlx::query("DELETE FROM recovery_attempts WHERE user_id = $1 AND created_at < $2")
+                    .bind(user.0)
+                    .bind(since)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO recovery_attempts (user_id, created_at) VALUES ($1, $2)")
+                    .bind(user.0)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM recovery_attempts WHERE user_id = $1 AND created_at >= $2",
+                )
+                .bind(user.0)
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(count)
+            }
+
+            async fn insert_recovery_request(
+                &self,
+                r: &crate::model::RecoveryRequest,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO recovery_requests (id_hash, user_id, code_hash, created_at, \
+                     expires_at, attempts, used_at, invitation_hash, source) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&r.id_hash)
+                .bind(r.user_id.0)
+                .bind(&r.code_hash)
+                .bind(r.created_at)
+                .bind(r.expires_at)
+                .bind(r.attempts)
+                .bind(r.used_at)
+                .bind(&r.invitation_hash)
+                .bind(&r.source)
+                .execute(&self.writer)
+                .await
+                .map_err(StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn recovery_request(
+                &self,
+                id_hash: &str,
+            ) -> StoreResult<Option<crate::model::RecoveryRequest>> {
+                let row = sqlx::query(
+                    "SELECT id_hash, user_id, code_hash, created_at, expires_at, attempts, \
+                     used_at, invitation_hash, source FROM recovery_requests WHERE id_hash = $1",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| recovery_request_row(&r)).transpose()
+            }
+
+            async fn recovery_request_attempt(&self, id_hash: &str) -> StoreResult<i64> {
+                let n: Option<i64> = sqlx::query_scalar(
+                    "UPDATE recovery_requests SET attempts = attempts + 1 WHERE id_hash = $1 \
+                     RETURNING attempts",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.writer)
+                .await?;
+                Ok(n.unwrap_or(i64::MAX))
+            }
+
+            async fn use_recovery_request(
+                &self,
+                id_hash: &str,
+                invitation_hash: &str,
+                now: UnixTime,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE recovery_requests SET used_at = $2, invitation_hash = $3 \
+                     WHERE id_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(id_hash)
+                .bind(now)
+                .bind(invitation_hash)
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn recovery_request_by_invitation(
+                &self,
+                invitation_hash: &str,
+            ) -> StoreResult<Option<crate::model::RecoveryRequest>> {
+                let row = sqlx::query(
+                    "SELECT id_hash, user_id, code_hash, created_at, expires_at, attempts, \
+                     used_at, invitation_hash, source FROM recovery_requests \
+                     WHERE invitation_hash = $1",
+                )
+                .bind(invitation_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| recovery_request_row(&r)).transpose()
+            }
+        }
+
+        fn recovery_request_row(r: &DbRow) -> StoreResult<crate::model::RecoveryRequest> {
+            Ok(crate::model::RecoveryRequest {
+                id_hash: r.try_get("id_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                code_hash: r.try_get("code_hash")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                attempts: r.try_get("attempts")?,
+                used_at: r.try_get("used_at")?,
+                invitation_hash: r.try_get("invitation_hash")?,
+                source: r.try_get("source")?,
+            })
         }
     };
 }

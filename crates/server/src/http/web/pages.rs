@@ -107,6 +107,18 @@ pub struct LoginPage {
     pub lang: &'static str,
 }
 
+/// `/recover`: the first step (empty `ticket`) or the e-mailed code's step.
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/recover.html")]
+pub struct RecoverPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub form_value: String,
+    pub ticket: String,
+    pub failed: bool,
+    pub lang: &'static str,
+}
+
 /// One device row of the portal or the admin's user page.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {

@@ -1,0 +1,127 @@
+//! `/recover` (SPEC F4): username and one recovery code, then the code e-mailed to the user, then
+//! the enrollment pages for a new device. The first step answers the same page with the same
+//! status whatever happened (no enumeration); the service decides and pads the time. No session
+//! is opened: a recovery only permits enrolling a device.
+//!
+//! Both forms are bound to the pre-login cookie, as the login form is.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::crypto::{ct_eq, random_token};
+use crate::i18n::Tr;
+use crate::service::ErrorCode;
+
+use super::login::LoginLang;
+use super::pages::{Nav, RecoverPage};
+use super::{AppState, FormData, LOGIN_COOKIE, cookie, error_page, message, see_other, set_cookie};
+use crate::http::extract::Source;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/recover", get(get_recover).post(post_recover))
+        .route("/recover/code", post(post_code))
+}
+
+fn page(s: &AppState, t: Tr, form_value: String, ticket: String, failed: bool) -> RecoverPage {
+    RecoverPage {
+        n: Nav::new(t, s, "recover.title", None, ""),
+        t,
+        form_value,
+        ticket,
+        failed,
+        lang: t.code(),
+    }
+}
+
+async fn get_recover(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    headers: HeaderMap,
+) -> Response {
+    let value = match cookie(&headers, LOGIN_COOKIE) {
+        Some(v) => v,
+        None => match random_token() {
+            Ok(v) => v,
+            Err(e) => return error_page(&s, t, None, &e.into()),
+        },
+    };
+    let set = set_cookie(&s, LOGIN_COOKIE, &value, Some(3600));
+    (
+        [(header::SET_COOKIE, set)],
+        page(&s, t, value, String::new(), false),
+    )
+        .into_response()
+}
+
+/// The form's value bound to the pre-login cookie, or the refusal page.
+fn bound_form(
+    s: &AppState,
+    t: Tr,
+    headers: &HeaderMap,
+    form: &FormData,
+) -> Result<String, Box<Response>> {
+    let bound = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    if bound.is_empty() || !ct_eq(bound.as_bytes(), form.get("recover_form").as_bytes()) {
+        return Err(Box::new(message(
+            s,
+            t,
+            None,
+            StatusCode::FORBIDDEN,
+            "web.csrf_title",
+            t.t("web.csrf_login").to_owned(),
+        )));
+    }
+    Ok(bound)
+}
+
+async fn post_recover(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Source(source): Source,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let bound = match bound_form(&s, t, &headers, &form) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match s
+        .start_recovery(&source, form.get("username"), form.get("recovery_code"))
+        .await
+    {
+        Ok(ticket) => page(&s, t, bound, ticket, false).into_response(),
+        Err(e) => error_page(&s, t, None, &e),
+    }
+}
+
+async fn post_code(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Source(source): Source,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let bound = match bound_form(&s, t, &headers, &form) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match s
+        .finish_recovery(&source, form.get("ticket"), form.get("code"))
+        .await
+    {
+        Ok(path) => see_other(&format!("{path}?lang={}", t.code())),
+        Err(e) if e.code() == ErrorCode::InvalidCredentials => (
+            StatusCode::UNAUTHORIZED,
+            page(&s, t, bound, String::new(), true),
+        )
+            .into_response(),
+        Err(e) => error_page(&s, t, None, &e),
+    }
+}
