@@ -1,0 +1,394 @@
+//! Self-service recovery (SPEC F4) over HTTP: username and recovery code, the e-mailed code, the
+//! enrollment of a new device; identical answers, single use, expiry, attempts, throttling,
+//! policies, and only hashes in the database.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+mod enroll_support;
+mod web_support;
+
+use std::path::PathBuf;
+
+use common::{Db, TestServer, oracle_totp};
+use enroll_support::{
+    contains, database_bytes, form_token, get, invite, parse_mail, post, recovery_codes, start,
+};
+use tessera_server::Config;
+use tessera_server::model::{AuditFilter, Language, TokenState};
+use tessera_server::service::Actor;
+use web_support::{Browser, hidden, now};
+
+/// The `.eml` files in the outbox, oldest first, parsed: (subject, text).
+fn outbox(s: &TestServer) -> Vec<(String, String)> {
+    let Ok(dir) = std::fs::read_dir(s.data_dir().join("outbox")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = dir
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    files
+        .iter()
+        .map(|p| {
+            let (subject, text, _) = parse_mail(&std::fs::read(p).unwrap());
+            (subject, text)
+        })
+        .collect()
+}
+
+/// Waits (the recovery mail is sent in the background) until the outbox holds `n` mails.
+async fn wait_for_mails(s: &TestServer, n: usize) -> Vec<(String, String)> {
+    for _ in 0..100 {
+        let mails = outbox(s);
+        if mails.len() >= n {
+            return mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} mails, found {}", outbox(s).len());
+}
+
+/// The 8-digit code in a recovery mail.
+fn emailed_code(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit()))
+        .expect("a code in the mail")
+        .to_owned()
+}
+
+async fn spawn(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    TestServer::spawn_with(Db::Sqlite, tweak).await
+}
+
+/// A user enrolled through an invitation: returns the recovery codes shown at the end.
+async fn enrolled_user(s: &TestServer, name: &str, language: Language) -> Vec<String> {
+    enroll_support::add_user(s, name, &format!("{name}@example.org"), language).await;
+    let link = invite(s, name).await;
+    let qr = start(s, &link).await;
+    let (done, _) = enroll_support::complete(s, &link, &qr).await;
+    let codes = recovery_codes(&done.body);
+    assert_eq!(codes.len(), 10, "{}", done.body);
+    codes
+}
+
+/// Sends the first form; returns the page.
+async fn recover(b: &mut Browser<'_>, username: &str, code: &str) -> web_support::Page {
+    let form = b.get("/recover").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let value = hidden(&form.body, "recover_form");
+    b.post(
+        "/recover",
+        &[
+            ("recover_form", &value),
+            ("username", username),
+            ("recovery_code", code),
+        ],
+    )
+    .await
+}
+
+/// Sends the second form with `code`.
+async fn verify(b: &mut Browser<'_>, page: &web_support::Page, code: &str) -> web_support::Page {
+    let value = hidden(&page.body, "recover_form");
+    let ticket = hidden(&page.body, "ticket");
+    b.post(
+        "/recover/code",
+        &[
+            ("recover_form", &value),
+            ("ticket", &ticket),
+            ("code", code),
+        ],
+    )
+    .await
+}
+
+/// Walks an enrollment link to an active token with a code of the server's current time.
+async fn enroll_new_device(s: &TestServer, link: &str) -> String {
+    let qr = start(s, link).await;
+    assert_eq!(qr.status, 200, "{}", qr.body);
+    let png = enroll_support::client()
+        .get(s.url(&format!("{link}/qr.png")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let uri = enroll_support::rqrr_decode(&png);
+    let page = get(s, &format!("{link}/verify"), &[]).await;
+    let done = post(
+        s,
+        &format!("{link}/verify"),
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("name", "Neues Handy"),
+            ("code", &oracle_totp(&uri, now(s))),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    uri
+}
+
+async fn actions(s: &TestServer, user: &str) -> Vec<(String, String)> {
+    s.app
+        .service
+        .list_audit(
+            &Actor::operator(),
+            AuditFilter {
+                username: Some(user.into()),
+                limit: 100,
+                ..AuditFilter::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event.action, e.event.result))
+        .collect()
+}
+
+#[tokio::test]
+async fn lost_phone_recovery_code_and_emailed_code_lead_to_a_new_device() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let mails_before = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    let sent = recover(&mut b, "alice", &codes[0].to_lowercase()).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("one-time code"), "{}", sent.body);
+    let mails = wait_for_mails(&s, mails_before + 1).await;
+    let (subject, text) = mails.last().unwrap();
+    assert_eq!(subject, "Your recovery code");
+    let code = emailed_code(text);
+
+    let next = verify(&mut b, &sent, &code).await;
+    assert_eq!(next.status, 303, "{}", next.body);
+    let link = next.location.split('?').next().unwrap().to_owned();
+    assert!(link.starts_with("/enroll/"), "{link}");
+    // A recovery is no login: no session, the portal stays closed.
+    assert!(!b.cookies.contains_key("tessera_session"));
+    assert_eq!(b.get("/portal").await.status, 303);
+
+    s.clock.advance(30);
+    enroll_new_device(&s, &link).await;
+    let tokens = s
+        .app
+        .service
+        .store()
+        .tokens_of(s.app.service.user_named("alice").await.unwrap().id)
+        .await
+        .unwrap();
+    let active = tokens
+        .iter()
+        .filter(|t| t.state == TokenState::Active)
+        .count();
+    assert_eq!(active, 2, "by default the old device is kept");
+    let log = actions(&s, "alice").await;
+    for action in ["recovery.start", "recovery.verify", "recovery.complete"] {
+        assert!(
+            log.contains(&(action.to_owned(), "success".to_owned())),
+            "{action}: {log:?}"
+        );
+    }
+
+    // The recovery code was consumed: the same code sends nothing any more.
+    let count = outbox(&s).len();
+    let again = recover(&mut b, "alice", &codes[0]).await;
+    assert_eq!(again.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), count, "no mail for a used recovery code");
+    assert_eq!(verify(&mut b, &again, &code).await.status, 401);
+}
+
+#[tokio::test]
+async fn the_page_answers_the_same_for_unknown_users_and_wrong_codes() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let normalise = |p: &web_support::Page| {
+        p.body
+            .replace(&hidden(&p.body, "ticket"), "TICKET")
+            .replace(&hidden(&p.body, "recover_form"), "FORM")
+    };
+    let mut pages = Vec::new();
+    for (user, code) in [
+        ("nobody", codes[1].as_str()),
+        ("alice", "AAAAA-AAAAA"),
+        ("alice", codes[1].as_str()),
+    ] {
+        let mut b = Browser::new(&s);
+        let started = tokio::time::Instant::now();
+        let page = recover(&mut b, user, code).await;
+        let took = started.elapsed();
+        assert!(
+            took >= std::time::Duration::from_millis(250),
+            "{user}: {took:?}"
+        );
+        pages.push((page.status, normalise(&page)));
+    }
+    assert_eq!(
+        pages[0], pages[1],
+        "unknown user and wrong code look the same"
+    );
+    assert_eq!(pages[1], pages[2], "a wrong and a right code look the same");
+}
+
+#[tokio::test]
+async fn emailed_codes_expire_work_once_and_allow_few_attempts() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let mut b = Browser::new(&s);
+
+    // Expired after 15 minutes.
+    let sent = recover(&mut b, "alice", &codes[0]).await;
+    let code = emailed_code(&wait_for_mails(&s, 2).await[1].1);
+    s.clock.advance(15 * 60);
+    let late = verify(&mut b, &sent, &code).await;
+    assert_eq!(late.status, 401);
+    assert!(late.body.contains("wrong, expired or already used"));
+
+    // Used once.
+    let sent = recover(&mut b, "alice", &codes[1]).await;
+    let code = emailed_code(&wait_for_mails(&s, 3).await[2].1);
+    assert_eq!(verify(&mut b, &sent, &code).await.status, 303);
+    assert_eq!(verify(&mut b, &sent, &code).await.status, 401, "reused");
+
+    // Five wrong answers void it, even for the right code afterwards.
+    let sent = recover(&mut b, "alice", &codes[2]).await;
+    let code = emailed_code(&wait_for_mails(&s, 4).await[3].1);
+    for _ in 0..5 {
+        assert_eq!(verify(&mut b, &sent, "00000000").await.status, 401);
+    }
+    assert_eq!(verify(&mut b, &sent, &code).await.status, 401);
+}
+
+#[tokio::test]
+async fn recovery_is_throttled_per_account_and_per_address() {
+    let s = spawn(|c| {
+        c.recovery.max_per_account_per_hour = 2;
+    })
+    .await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let mut b = Browser::new(&s);
+    recover(&mut b, "alice", "WRONG-CODE1").await;
+    recover(&mut b, "alice", "WRONG-CODE2").await;
+    // The third attempt in the hour: even the right code sends nothing and is not used up.
+    recover(&mut b, "alice", &codes[0]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), 1, "only the invitation");
+    s.clock.advance(3600);
+    recover(&mut b, "alice", &codes[0]).await;
+    wait_for_mails(&s, 2).await;
+
+    let s = spawn(|c| {
+        c.recovery.max_per_source_per_minute = 1;
+    })
+    .await;
+    let codes = enrolled_user(&s, "bob", Language::En).await;
+    let mut b = Browser::new(&s);
+    recover(&mut b, "bob", "WRONG-CODE1").await;
+    recover(&mut b, "bob", &codes[0]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), 1, "the address's minute was used up");
+    s.clock.advance(60);
+    recover(&mut b, "bob", &codes[0]).await;
+    wait_for_mails(&s, 2).await;
+}
+
+#[tokio::test]
+async fn policies_forbid_self_recovery_and_revoke_old_devices() {
+    let s = spawn(|c| {
+        c.recovery.revoke_old_devices = true;
+    })
+    .await;
+    let codes = enrolled_user(&s, "alice", Language::De).await;
+    s.app
+        .service
+        .set_self_recovery_policy(&Actor::operator(), "alice", Some(false), None)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&s);
+    recover(&mut b, "alice", &codes[0]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), 1, "forbidden: no mail");
+
+    s.app
+        .service
+        .set_self_recovery_policy(&Actor::operator(), "alice", None, None)
+        .await
+        .unwrap();
+    // The refused attempt did not use the code up.
+    let sent = recover(&mut b, "alice", &codes[0]).await;
+    let mails = wait_for_mails(&s, 2).await;
+    assert_eq!(
+        mails[1].0, "Ihr Wiederherstellungscode",
+        "in the user's language"
+    );
+    let next = verify(&mut b, &sent, &emailed_code(&mails[1].1)).await;
+    assert_eq!(next.status, 303);
+    let link = next.location.split('?').next().unwrap().to_owned();
+    s.clock.advance(30);
+    enroll_new_device(&s, &link).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    let tokens = s.app.service.store().tokens_of(user.id).await.unwrap();
+    let states: Vec<_> = tokens.iter().map(|t| t.state).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == TokenState::Active).count(),
+        1,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| **s == TokenState::Revoked).count(),
+        1,
+        "{states:?}"
+    );
+}
+
+#[tokio::test]
+async fn pin_change_via_recovery_delete_the_token_recover_enroll_anew() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    // The user forgot the app's PIN: the token is deleted (here by the operator).
+    for t in s.app.service.store().tokens_of(user.id).await.unwrap() {
+        s.app
+            .service
+            .delete_token(&Actor::operator(), t.id)
+            .await
+            .unwrap();
+    }
+    let mut b = Browser::new(&s);
+    let sent = recover(&mut b, "alice", &codes[3]).await;
+    let code = emailed_code(&wait_for_mails(&s, 2).await[1].1);
+    let next = verify(&mut b, &sent, &code).await;
+    assert_eq!(next.status, 303);
+    let link = next.location.split('?').next().unwrap().to_owned();
+    s.clock.advance(30);
+    enroll_new_device(&s, &link).await;
+    let tokens = s.app.service.store().tokens_of(user.id).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].state, TokenState::Active);
+}
+
+#[tokio::test]
+async fn the_database_holds_only_hashes_of_tickets_codes_and_links() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let mut b = Browser::new(&s);
+    let sent = recover(&mut b, "alice", &codes[0]).await;
+    let ticket = hidden(&sent.body, "ticket");
+    let code = emailed_code(&wait_for_mails(&s, 2).await[1].1);
+    let next = verify(&mut b, &sent, &code).await;
+    let link = next.location.split('?').next().unwrap().to_owned();
+    let link_token = link.trim_start_matches("/enroll/");
+    let db = database_bytes(&s);
+    assert!(!contains(&db, &ticket), "ticket in the database");
+    assert!(!contains(&db, link_token), "link token in the database");
+    let normalized: String = codes[0].chars().filter(|c| *c != '-').collect();
+    assert!(!contains(&db, &codes[0]) && !contains(&db, &normalized));
+    // An 8-digit code could appear by chance in binary data; as text next to "recovery" it
+    // must not: the stored code hash is hex of SHA-256.
+    assert!(!contains(&db, &format!("recovery:{ticket}:{code}")));
+}
