@@ -50,6 +50,19 @@ async fn wait_for_mails(s: &TestServer, n: usize) -> Vec<(String, String)> {
     panic!("expected {n} mails, found {}", outbox(s).len());
 }
 
+/// The code of the first recovery-code mail after the first `before` mails (waiting for it).
+async fn code_after(s: &TestServer, before: usize) -> String {
+    for _ in 0..100 {
+        if let Some((_, text)) = outbox(s).into_iter().skip(before).find(|(subject, _)| {
+            subject == "Your recovery code" || subject == "Ihr Wiederherstellungscode"
+        }) {
+            return emailed_code(&text);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no recovery code mail after {before}");
+}
+
 /// The 8-digit code in a recovery mail.
 fn emailed_code(text: &str) -> String {
     text.split_whitespace()
@@ -104,8 +117,9 @@ async fn verify(b: &mut Browser<'_>, page: &web_support::Page, code: &str) -> we
     .await
 }
 
-/// Walks an enrollment link to an active token with a code of the server's current time.
-async fn enroll_new_device(s: &TestServer, link: &str) -> String {
+/// Walks an enrollment link to an active token with a code of the server's current time;
+/// returns the new recovery codes shown at the end.
+async fn enroll_new_device(s: &TestServer, link: &str) -> Vec<String> {
     let qr = start(s, link).await;
     assert_eq!(qr.status, 200, "{}", qr.body);
     let png = enroll_support::client()
@@ -129,7 +143,8 @@ async fn enroll_new_device(s: &TestServer, link: &str) -> String {
     )
     .await;
     assert_eq!(done.status, 200, "{}", done.body);
-    uri
+    assert!(!uri.is_empty());
+    recovery_codes(&done.body)
 }
 
 async fn actions(s: &TestServer, user: &str) -> Vec<(String, String)> {
@@ -242,22 +257,25 @@ async fn emailed_codes_expire_work_once_and_allow_few_attempts() {
     let mut b = Browser::new(&s);
 
     // Expired after 15 minutes.
+    let n = outbox(&s).len();
     let sent = recover(&mut b, "alice", &codes[0]).await;
-    let code = emailed_code(&wait_for_mails(&s, 2).await[1].1);
+    let code = code_after(&s, n).await;
     s.clock.advance(15 * 60);
     let late = verify(&mut b, &sent, &code).await;
     assert_eq!(late.status, 401);
     assert!(late.body.contains("wrong, expired or already used"));
 
     // Used once.
+    let n = outbox(&s).len();
     let sent = recover(&mut b, "alice", &codes[1]).await;
-    let code = emailed_code(&wait_for_mails(&s, 3).await[2].1);
+    let code = code_after(&s, n).await;
     assert_eq!(verify(&mut b, &sent, &code).await.status, 303);
     assert_eq!(verify(&mut b, &sent, &code).await.status, 401, "reused");
 
     // Five wrong answers void it, even for the right code afterwards.
+    let n = outbox(&s).len();
     let sent = recover(&mut b, "alice", &codes[2]).await;
-    let code = emailed_code(&wait_for_mails(&s, 4).await[3].1);
+    let code = code_after(&s, n).await;
     for _ in 0..5 {
         assert_eq!(verify(&mut b, &sent, "00000000").await.status, 401);
     }
@@ -271,30 +289,32 @@ async fn recovery_is_throttled_per_account_and_per_address() {
     })
     .await;
     let codes = enrolled_user(&s, "alice", Language::En).await;
+    let n = outbox(&s).len();
     let mut b = Browser::new(&s);
     recover(&mut b, "alice", "WRONG-CODE1").await;
     recover(&mut b, "alice", "WRONG-CODE2").await;
     // The third attempt in the hour: even the right code sends nothing and is not used up.
     recover(&mut b, "alice", &codes[0]).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(outbox(&s).len(), 1, "only the invitation");
+    assert_eq!(outbox(&s).len(), n, "no recovery mail");
     s.clock.advance(3600);
     recover(&mut b, "alice", &codes[0]).await;
-    wait_for_mails(&s, 2).await;
+    code_after(&s, n).await;
 
     let s = spawn(|c| {
         c.recovery.max_per_source_per_minute = 1;
     })
     .await;
     let codes = enrolled_user(&s, "bob", Language::En).await;
+    let n = outbox(&s).len();
     let mut b = Browser::new(&s);
     recover(&mut b, "bob", "WRONG-CODE1").await;
     recover(&mut b, "bob", &codes[0]).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(outbox(&s).len(), 1, "the address's minute was used up");
+    assert_eq!(outbox(&s).len(), n, "the address's minute was used up");
     s.clock.advance(60);
     recover(&mut b, "bob", &codes[0]).await;
-    wait_for_mails(&s, 2).await;
+    code_after(&s, n).await;
 }
 
 #[tokio::test]
@@ -309,10 +329,11 @@ async fn policies_forbid_self_recovery_and_revoke_old_devices() {
         .set_self_recovery_policy(&Actor::operator(), "alice", Some(false), None)
         .await
         .unwrap();
+    let n = outbox(&s).len();
     let mut b = Browser::new(&s);
     recover(&mut b, "alice", &codes[0]).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(outbox(&s).len(), 1, "forbidden: no mail");
+    assert_eq!(outbox(&s).len(), n, "forbidden: no mail");
 
     s.app
         .service
@@ -321,12 +342,12 @@ async fn policies_forbid_self_recovery_and_revoke_old_devices() {
         .unwrap();
     // The refused attempt did not use the code up.
     let sent = recover(&mut b, "alice", &codes[0]).await;
-    let mails = wait_for_mails(&s, 2).await;
+    let mails = wait_for_mails(&s, n + 1).await;
     assert_eq!(
-        mails[1].0, "Ihr Wiederherstellungscode",
+        mails[n].0, "Ihr Wiederherstellungscode",
         "in the user's language"
     );
-    let next = verify(&mut b, &sent, &emailed_code(&mails[1].1)).await;
+    let next = verify(&mut b, &sent, &emailed_code(&mails[n].1)).await;
     assert_eq!(next.status, 303);
     let link = next.location.split('?').next().unwrap().to_owned();
     s.clock.advance(30);
@@ -360,8 +381,9 @@ async fn pin_change_via_recovery_delete_the_token_recover_enroll_anew() {
             .unwrap();
     }
     let mut b = Browser::new(&s);
+    let n = outbox(&s).len();
     let sent = recover(&mut b, "alice", &codes[3]).await;
-    let code = emailed_code(&wait_for_mails(&s, 2).await[1].1);
+    let code = code_after(&s, n).await;
     let next = verify(&mut b, &sent, &code).await;
     assert_eq!(next.status, 303);
     let link = next.location.split('?').next().unwrap().to_owned();
@@ -377,9 +399,10 @@ async fn the_database_holds_only_hashes_of_tickets_codes_and_links() {
     let s = spawn(|_| {}).await;
     let codes = enrolled_user(&s, "alice", Language::En).await;
     let mut b = Browser::new(&s);
+    let n = outbox(&s).len();
     let sent = recover(&mut b, "alice", &codes[0]).await;
     let ticket = hidden(&sent.body, "ticket");
-    let code = emailed_code(&wait_for_mails(&s, 2).await[1].1);
+    let code = code_after(&s, n).await;
     let next = verify(&mut b, &sent, &code).await;
     let link = next.location.split('?').next().unwrap().to_owned();
     let link_token = link.trim_start_matches("/enroll/");
@@ -391,4 +414,158 @@ async fn the_database_holds_only_hashes_of_tickets_codes_and_links() {
     // An 8-digit code could appear by chance in binary data; as text next to "recovery" it
     // must not: the stored code hash is hex of SHA-256.
     assert!(!contains(&db, &format!("recovery:{ticket}:{code}")));
+}
+
+/// The `/not-me/<token>` path in a notification.
+fn not_me_path(text: &str) -> String {
+    let start = text.find("/not-me/").expect("a \"this wasn't me\" link");
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn this_wasnt_me_revokes_the_new_device_ends_sessions_and_locks_self_service() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::De).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    // An admin with an address, to be told.
+    enroll_support::add_user(&s, "root", "root@example.org", Language::En).await;
+    let mut root = s.app.service.user_named("root").await.unwrap();
+    root.role = tessera_server::model::Role::Admin;
+    s.app.service.store().update_user(&root).await.unwrap();
+
+    // Someone with one of her recovery codes (and her mailbox) recovers the account.
+    let n = outbox(&s).len();
+    let mut attacker = Browser::new(&s);
+    let sent = recover(&mut attacker, "alice", &codes[0]).await;
+    let code = code_after(&s, n).await;
+    let next = verify(&mut attacker, &sent, &code).await;
+    let link = next.location.split('?').next().unwrap().to_owned();
+    s.clock.advance(30);
+    let n = outbox(&s).len();
+    let codes = enroll_new_device(&s, &link).await;
+    assert_eq!(codes.len(), 10, "a new set with the new device");
+    let mails = outbox(&s);
+    let notice = mails[n..]
+        .iter()
+        .find(|(subject, _)| subject == "Ihr Konto wurde wiederhergestellt")
+        .expect("a recovery notification in German");
+    assert!(notice.1.contains("Von wo: 127.0.0.1"), "{}", notice.1);
+    let not_me = not_me_path(&notice.1);
+
+    // A web session and an API session of alice, which the block must end.
+    s.app
+        .service
+        .store()
+        .insert_web_session(&tessera_server::model::WebSession {
+            id_hash: "h".repeat(64),
+            user_id: user.id,
+            created_at: 0,
+            last_seen_at: now(&s).try_into().unwrap(),
+            expires_at: i64::MAX,
+            reauth_until: 0,
+            csrf_secret: "c".into(),
+        })
+        .await
+        .unwrap();
+    let tokens = s.app.service.store().tokens_of(user.id).await.unwrap();
+    let new_token = tokens.iter().max_by_key(|t| t.id.0).unwrap().id;
+
+    let page = get(&s, &not_me, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Das war ich nicht"));
+    // Without the form token nothing happens.
+    assert_eq!(post(&s, &not_me, &[("form_token", "x")]).await.status, 403);
+    let before = outbox(&s).len();
+    let token = form_token(&page.body);
+    let done = post(&s, &not_me, &[("form_token", &token)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Erledigt"));
+    // Single use.
+    assert_eq!(
+        post(&s, &not_me, &[("form_token", &token)]).await.status,
+        404
+    );
+    assert_eq!(get(&s, &not_me, &[]).await.status, 404);
+
+    let tokens = s.app.service.store().tokens_of(user.id).await.unwrap();
+    let new = tokens.iter().find(|t| t.id == new_token).unwrap();
+    assert_eq!(new.state, TokenState::Revoked, "the device of the event");
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t.id != new_token && t.state == TokenState::Active),
+        "her own device stays"
+    );
+    assert!(
+        s.app
+            .service
+            .store()
+            .web_session(&"h".repeat(64))
+            .await
+            .unwrap()
+            .is_none(),
+        "web sessions ended"
+    );
+    let policy = s
+        .app
+        .service
+        .store()
+        .recovery_policy(user.id)
+        .await
+        .unwrap();
+    assert!(policy.self_service_locked);
+    let log = actions(&s, "alice").await;
+    assert!(log.iter().any(|(a, _)| a == "security.blocked"), "{log:?}");
+    let mails = outbox(&s);
+    assert!(
+        mails[before..]
+            .iter()
+            .any(|(subject, _)| subject == "Tessera: account alice blocked"),
+        "the admin was told: {mails:?}"
+    );
+    // Self-service is locked: another recovery code sends nothing.
+    let n = outbox(&s).len();
+    recover(&mut attacker, "alice", &codes[1]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), n);
+    // Until an admin clears it.
+    s.app
+        .service
+        .clear_self_service_lock(&Actor::operator(), "alice")
+        .await
+        .unwrap();
+    recover(&mut attacker, "alice", &codes[1]).await;
+    code_after(&s, n).await;
+}
+
+#[tokio::test]
+async fn a_new_and_a_removed_device_are_notified_in_english() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "bob", Language::En).await;
+    let mails = outbox(&s);
+    let added = mails
+        .iter()
+        .find(|(subject, _)| subject == "A new device was added")
+        .expect("new device notice");
+    assert!(
+        added.1.contains("/not-me/") && added.1.contains("When: 2023-11-14"),
+        "{}",
+        added.1
+    );
+    let user = s.app.service.user_named("bob").await.unwrap();
+    let token = s.app.service.store().tokens_of(user.id).await.unwrap()[0].id;
+    s.app
+        .service
+        .delete_token(&Actor::operator(), token)
+        .await
+        .unwrap();
+    let (subject, text) = outbox(&s).pop().unwrap();
+    assert_eq!(subject, "A device was removed");
+    assert!(text.contains("If this wasn't you"));
+    let db = database_bytes(&s);
+    let link = not_me_path(&text);
+    assert!(
+        !contains(&db, link.trim_start_matches("/not-me/")),
+        "only the hash is stored"
+    );
 }

@@ -31,3 +31,17 @@ CREATE TABLE recovery_attempts (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX recovery_attempts_user_id ON recovery_attempts(user_id, created_at);
+
+-- "This wasn't me" links in security notifications. The link carries 256 random bits; only their
+-- SHA-256 is stored. `token_id` is the device the notified event added (revoked when the link is
+-- used); `event` names what happened, for the audit.
+CREATE TABLE block_links (
+    id_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token_id BIGINT REFERENCES tokens(id) ON DELETE SET NULL,
+    event TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX block_links_user_id ON block_links(user_id);

@@ -484,3 +484,17 @@ pub struct RecoveryPolicy {
     pub revoke_on_recovery: Option<bool>,
     pub self_service_locked: bool,
 }
+
+/// A "this wasn't me" link of a security notification: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockLink {
+    pub id_hash: String,
+    pub user_id: UserId,
+    /// The device the notified event added, revoked when the link is used.
+    pub token_id: Option<TokenId>,
+    /// What happened: `recovery`, `device.add`, `device.remove`, `reset`.
+    pub event: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}

@@ -12,6 +12,7 @@ use crate::model::{Invitation, Language, TokenId, TokenState, User, UserState};
 
 use super::audit::Outcome;
 use super::challenge::random_code;
+use super::notify::Notice;
 use super::{Actor, Error, Result, Service};
 
 /// How long the enrollment link reached by a recovery works (the user is right there).
@@ -398,6 +399,8 @@ impl Service {
             .recovery_request_by_invitation(invitation_hash)
             .await?
         else {
+            self.notify(user, Notice::DeviceAdded, Some(new_token), &actor.source)
+                .await;
             return Ok(());
         };
         let policy = self.store.recovery_policy(user.id).await?;
@@ -434,6 +437,8 @@ impl Service {
             },
         )
         .await?;
+        self.notify(user, Notice::Recovery, Some(new_token), &request.source)
+            .await;
         Ok(())
     }
 }

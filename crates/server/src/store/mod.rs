@@ -301,6 +301,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         invitation_hash: &str,
     ) -> StoreResult<Option<crate::model::RecoveryRequest>>;
+    async fn insert_block_link(&self, link: &crate::model::BlockLink) -> StoreResult<()>;
+    async fn block_link(&self, id_hash: &str) -> StoreResult<Option<crate::model::BlockLink>>;
+    /// Marks the link used and returns it: `Some` only for the first caller, before it expires.
+    async fn use_block_link(
+        &self,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<crate::model::BlockLink>>;
+    /// Locks (or unlocks) the user's self-service. False if there is no such user.
+    async fn set_self_service_locked(&self, user: UserId, locked: bool) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

@@ -1398,6 +1398,81 @@ macro_rules! impl_store {
                 .await?;
                 row.map(|r| recovery_request_row(&r)).transpose()
             }
+
+            async fn insert_block_link(&self, l: &crate::model::BlockLink) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO block_links (id_hash, user_id, token_id, event, created_at, \
+                     expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&l.id_hash)
+                .bind(l.user_id.0)
+                .bind(l.token_id.map(|t| t.0))
+                .bind(&l.event)
+                .bind(l.created_at)
+                .bind(l.expires_at)
+                .bind(l.used_at)
+                .execute(&self.writer)
+                .await
+                .map_err(StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn block_link(
+                &self,
+                id_hash: &str,
+            ) -> StoreResult<Option<crate::model::BlockLink>> {
+                let row = sqlx::query(
+                    "SELECT id_hash, user_id, token_id, event, created_at, expires_at, used_at \
+                     FROM block_links WHERE id_hash = $1",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| block_link_row(&r)).transpose()
+            }
+
+            async fn use_block_link(
+                &self,
+                id_hash: &str,
+                now: UnixTime,
+            ) -> StoreResult<Option<crate::model::BlockLink>> {
+                let row = sqlx::query(
+                    "UPDATE block_links SET used_at = $2 \
+                     WHERE id_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+                     RETURNING id_hash, user_id, token_id, event, created_at, expires_at, used_at",
+                )
+                .bind(id_hash)
+                .bind(now)
+                .fetch_optional(&self.writer)
+                .await?;
+                row.map(|r| block_link_row(&r)).transpose()
+            }
+
+            async fn set_self_service_locked(
+                &self,
+                user: UserId,
+                locked: bool,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE users SET self_service_locked = $2 WHERE id = $1")
+                    .bind(user.0)
+                    .bind(locked)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {
+            let token: Option<i64> = r.try_get("token_id")?;
+            Ok(crate::model::BlockLink {
+                id_hash: r.try_get("id_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                token_id: token.map(TokenId),
+                event: r.try_get("event")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                used_at: r.try_get("used_at")?,
+            })
         }
 
         fn recovery_request_row(r: &DbRow) -> StoreResult<crate::model::RecoveryRequest> {

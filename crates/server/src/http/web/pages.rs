@@ -119,6 +119,16 @@ pub struct RecoverPage {
     pub lang: &'static str,
 }
 
+/// `/not-me/{link}`: the confirmation of "this wasn't me".
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/not_me.html")]
+pub struct NotMePage {
+    pub n: Nav,
+    pub t: Tr,
+    pub link: String,
+    pub form_token: String,
+}
+
 /// One device row of the portal or the admin's user page.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {

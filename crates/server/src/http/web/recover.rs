@@ -7,17 +7,18 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::crypto::{ct_eq, random_token};
 use crate::i18n::Tr;
+use crate::service::Error;
 use crate::service::ErrorCode;
 
 use super::login::LoginLang;
-use super::pages::{Nav, RecoverPage};
+use super::pages::{Nav, NotMePage, RecoverPage};
 use super::{AppState, FormData, LOGIN_COOKIE, cookie, error_page, message, see_other, set_cookie};
 use crate::http::extract::Source;
 
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/recover", get(get_recover).post(post_recover))
         .route("/recover/code", post(post_code))
+        .route("/not-me/{link}", get(get_not_me).post(post_not_me))
 }
 
 fn page(s: &AppState, t: Tr, form_value: String, ticket: String, failed: bool) -> RecoverPage {
@@ -123,5 +125,67 @@ async fn post_code(
         )
             .into_response(),
         Err(e) => error_page(&s, t, None, &e),
+    }
+}
+
+/// A link that does not work (any more): the same page for every reason.
+fn invalid_link(s: &AppState, t: Tr, e: &Error) -> Response {
+    match e {
+        Error::NotFound(_) => message(
+            s,
+            t,
+            None,
+            StatusCode::NOT_FOUND,
+            "recover.not_me_title",
+            t.t("recover.not_me_invalid").to_owned(),
+        ),
+        other => error_page(s, t, None, other),
+    }
+}
+
+async fn get_not_me(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Path(link): Path<String>,
+) -> Response {
+    match s.open_block_link(&link).await {
+        Ok(view) => {
+            let t = Tr(view.language);
+            NotMePage {
+                n: Nav::new(t, &s, "recover.not_me_title", None, ""),
+                t,
+                link,
+                form_token: view.form_token,
+            }
+            .into_response()
+        }
+        Err(e) => invalid_link(&s, t, &e),
+    }
+}
+
+async fn post_not_me(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Source(source): Source,
+    Path(link): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    match s
+        .block_from_link(&source, &link, form.get("form_token"))
+        .await
+    {
+        Ok(language) => {
+            let t = Tr(language);
+            message(
+                &s,
+                t,
+                None,
+                StatusCode::OK,
+                "recover.not_me_title",
+                t.t("recover.not_me_done").to_owned(),
+            )
+        }
+        Err(e) => invalid_link(&s, t, &e),
     }
 }
