@@ -387,6 +387,8 @@ pub struct RecoveryConfig {
     pub max_per_account_per_hour: u64,
     /// Recovery attempts per source address and minute (per node).
     pub max_per_source_per_minute: u64,
+    /// Minutes a mailed account-reset link stays valid (SPEC F6).
+    pub reset_link_ttl_minutes: u64,
 }
 
 impl Default for RecoveryConfig {
@@ -398,6 +400,7 @@ impl Default for RecoveryConfig {
             max_attempts: 5,
             max_per_account_per_hour: 5,
             max_per_source_per_minute: 10,
+            reset_link_ttl_minutes: 30,
         }
     }
 }

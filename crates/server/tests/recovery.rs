@@ -569,3 +569,204 @@ async fn a_new_and_a_removed_device_are_notified_in_english() {
         "only the hash is stored"
     );
 }
+
+/// Sends the reset request form for `email`.
+async fn request_reset(b: &mut Browser<'_>, email: &str) -> web_support::Page {
+    let form = b.get("/reset").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let value = hidden(&form.body, "reset_form");
+    b.post("/reset", &[("reset_form", &value), ("email", email)])
+        .await
+}
+
+/// The `/reset/<token>` path of the newest reset mail after the first `before` mails.
+async fn reset_link_after(s: &TestServer, before: usize) -> String {
+    for _ in 0..100 {
+        if let Some((_, text)) = outbox(s)
+            .into_iter()
+            .skip(before)
+            .find(|(subject, _)| subject == "Reset your account" || subject == "Konto zurücksetzen")
+        {
+            let start = text.find("/reset/").unwrap();
+            return text[start..].split_whitespace().next().unwrap().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no reset mail after {before}");
+}
+
+#[tokio::test]
+async fn reset_deletes_every_secret_keeps_the_account_and_starts_enrollment() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    let store = s.app.service.store().clone();
+    assert!(!store.recovery_codes_of(user.id).await.unwrap().is_empty());
+
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    let answer = request_reset(&mut b, "ALICE@example.org").await;
+    assert_eq!(answer.status, 200);
+    let link = reset_link_after(&s, n).await;
+    let page = get(&s, &link, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("deletes all your devices"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("never need a reset"));
+    assert!(page.body.contains("alice"));
+
+    let n = outbox(&s).len();
+    let done = post(
+        &s,
+        &link,
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("password", "a brand new long password"),
+            ("hint", "the usual one, with the year"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let enroll = done.headers["location"].to_str().unwrap().to_owned();
+    assert!(enroll.starts_with("/enroll/"), "{enroll}");
+
+    // Every secret gone, the account and its settings kept.
+    assert!(store.tokens_of(user.id).await.unwrap().is_empty());
+    assert!(store.recovery_codes_of(user.id).await.unwrap().is_empty());
+    let after = store.user(user.id).await.unwrap().unwrap();
+    assert_eq!(after.email, user.email);
+    assert_eq!(after.display_name, user.display_name);
+    assert_eq!(after.language, user.language);
+    assert_ne!(after.password_hash, user.password_hash);
+    // The notification went out.
+    assert!(
+        outbox(&s)[n..]
+            .iter()
+            .any(|(subject, text)| subject == "Your account was reset" && text.contains("/not-me/")),
+    );
+    // The link worked once.
+    assert_eq!(get(&s, &link, &[]).await.status, 404);
+    // The enrollment link works: a new device.
+    let enroll = enroll.split('?').next().unwrap().to_owned();
+    s.clock.advance(30);
+    enroll_new_device(&s, &enroll).await;
+    assert_eq!(store.tokens_of(user.id).await.unwrap().len(), 1);
+    let db = database_bytes(&s);
+    assert!(!contains(&db, link.trim_start_matches("/reset/")));
+    assert!(!contains(&db, "a brand new long password"));
+}
+
+#[tokio::test]
+async fn the_reset_request_answers_the_same_for_unknown_addresses() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    let mut bodies = Vec::new();
+    for email in ["nobody@example.org", "alice@example.org"] {
+        let mut b = Browser::new(&s);
+        let started = tokio::time::Instant::now();
+        let page = request_reset(&mut b, email).await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+        bodies.push((page.status, page.body));
+    }
+    assert_eq!(bodies[0], bodies[1]);
+}
+
+#[tokio::test]
+async fn an_expired_reset_link_and_a_weak_password_change_nothing() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    request_reset(&mut b, "alice@example.org").await;
+    let link = reset_link_after(&s, n).await;
+    let page = get(&s, &link, &[]).await;
+    let weak = post(
+        &s,
+        &link,
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("password", "short"),
+        ],
+    )
+    .await;
+    assert_eq!(weak.status, 400, "{}", weak.body);
+    assert_eq!(
+        s.app
+            .service
+            .store()
+            .tokens_of(user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    s.clock.advance(31 * 60);
+    assert_eq!(get(&s, &link, &[]).await.status, 404);
+    let late = post(
+        &s,
+        &link,
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("password", "a brand new long password"),
+        ],
+    )
+    .await;
+    assert_eq!(late.status, 404);
+    assert_eq!(
+        s.app
+            .service
+            .store()
+            .tokens_of(user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_reset_failing_midway_rolls_back_completely() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    enrolled_user(&s, "bob", Language::En).await;
+    let store = s.app.service.store().clone();
+    let alice = s.app.service.user_named("alice").await.unwrap();
+    let bob = s.app.service.user_named("bob").await.unwrap();
+    // Bob has an open invitation; a reset of alice whose new invitation collides with it fails
+    // at the very last step, after all deletions.
+    let taken = tessera_server::model::Invitation {
+        id_hash: "c".repeat(64),
+        user_id: bob.id,
+        created_at: 0,
+        expires_at: i64::MAX,
+        used_at: None,
+        superseded: false,
+        failed_attempts: 0,
+        token_id: None,
+    };
+    store.insert_invitation(&taken).await.unwrap();
+    let tokens = store.tokens_of(alice.id).await.unwrap();
+    let codes = store.recovery_codes_of(alice.id).await.unwrap();
+    let result = store
+        .reset_account(
+            alice.id,
+            None,
+            "new-hash",
+            "hint",
+            &tessera_server::model::Invitation {
+                user_id: alice.id,
+                ..taken.clone()
+            },
+            1_700_000_100,
+        )
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(store.tokens_of(alice.id).await.unwrap(), tokens);
+    assert_eq!(store.recovery_codes_of(alice.id).await.unwrap(), codes);
+    let after = store.user(alice.id).await.unwrap().unwrap();
+    assert_eq!(after.password_hash, alice.password_hash);
+}

@@ -45,3 +45,17 @@ CREATE TABLE block_links (
     used_at BIGINT
 );
 CREATE INDEX block_links_user_id ON block_links(user_id);
+
+-- Account reset (SPEC F6): an optional password hint the user set with the new password.
+ALTER TABLE users ADD COLUMN password_hint TEXT NOT NULL DEFAULT '';
+
+-- A reset link mailed to the user's address. The link carries 256 random bits; only their SHA-256
+-- is stored. Single-use, short-lived.
+CREATE TABLE reset_requests (
+    id_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX reset_requests_user_id ON reset_requests(user_id);

@@ -498,3 +498,13 @@ pub struct BlockLink {
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
 }
+
+/// A mailed account-reset link (SPEC F6): only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequest {
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}

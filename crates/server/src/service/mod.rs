@@ -26,6 +26,7 @@ mod invite;
 mod limits;
 mod notify;
 mod recovery;
+mod reset;
 mod throttle;
 mod tokens;
 mod users;
@@ -40,6 +41,7 @@ pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCod
 pub use invite::InvitationSent;
 pub use notify::BlockView;
 pub use recovery::RECOVERY_CODE_COUNT;
+pub use reset::ResetView;
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
 pub use validate::{ValidateRequest, ValidateResponse, Verdict};

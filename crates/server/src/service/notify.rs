@@ -25,6 +25,8 @@ pub enum Notice {
     DeviceAdded,
     /// A device was removed.
     DeviceRemoved,
+    /// The account was reset.
+    Reset,
 }
 
 impl Notice {
@@ -33,6 +35,7 @@ impl Notice {
             Notice::Recovery => "recovery",
             Notice::DeviceAdded => "device.add",
             Notice::DeviceRemoved => "device.remove",
+            Notice::Reset => "reset",
         }
     }
 
@@ -62,6 +65,16 @@ impl Notice {
             (Notice::DeviceRemoved, Language::De) => (
                 "Ein Gerät wurde entfernt",
                 "Ein Gerät für Einmalpasswörter wurde aus Ihrem Konto entfernt",
+            ),
+            (Notice::Reset, Language::En) => (
+                "Your account was reset",
+                "your account was reset: all devices and recovery codes were deleted and a new \
+                 password was set",
+            ),
+            (Notice::Reset, Language::De) => (
+                "Ihr Konto wurde zurückgesetzt",
+                "Ihr Konto wurde zurückgesetzt: alle Geräte und Wiederherstellungscodes wurden \
+                 gelöscht und ein neues Passwort gesetzt",
             ),
         }
     }

@@ -311,6 +311,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Option<crate::model::BlockLink>>;
     /// Locks (or unlocks) the user's self-service. False if there is no such user.
     async fn set_self_service_locked(&self, user: UserId, locked: bool) -> StoreResult<bool>;
+    /// Active and disabled users whose e-mail address is `email`, ignoring case.
+    async fn users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
+    async fn insert_reset_request(&self, request: &crate::model::ResetRequest) -> StoreResult<()>;
+    async fn reset_request(&self, id_hash: &str)
+    -> StoreResult<Option<crate::model::ResetRequest>>;
+    /// Resets the account in ONE transaction (SPEC F6): uses the reset link `reset_hash` (when
+    /// given; false if it is used, expired or unknown), deletes every token, recovery code,
+    /// invitation, challenge, recovery request, "this wasn't me" link, web and API session of the
+    /// user, sets the new password hash and hint (clearing failures), and stores `invitation`
+    /// to start enrollment. Any failure leaves the account as it was.
+    async fn reset_account(
+        &self,
+        user: UserId,
+        reset_hash: Option<&str>,
+        password_hash: &str,
+        hint: &str,
+        invitation: &crate::model::Invitation,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

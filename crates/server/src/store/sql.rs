@@ -1460,6 +1460,132 @@ macro_rules! impl_store {
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
+
+            async fn users_by_email(&self, email: &str) -> StoreResult<Vec<User>> {
+                let [a, b, c] = sql::SELECT_USER;
+                let rows = sqlx::query(q!(
+                    a,
+                    b,
+                    c,
+                    "WHERE LOWER(email) = LOWER($1) AND email <> '' ORDER BY id"
+                ))
+                .bind(email)
+                .fetch_all(&self.pool)
+                .await?;
+                all(rows, user_row)
+            }
+
+            async fn insert_reset_request(
+                &self,
+                r: &crate::model::ResetRequest,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO reset_requests (id_hash, user_id, created_at, expires_at, \
+                     used_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&r.id_hash)
+                .bind(r.user_id.0)
+                .bind(r.created_at)
+                .bind(r.expires_at)
+                .bind(r.used_at)
+                .execute(&self.writer)
+                .await
+                .map_err(StoreError::from_write)?;
+                Ok(())
+            }
+
+            async fn reset_request(
+                &self,
+                id_hash: &str,
+            ) -> StoreResult<Option<crate::model::ResetRequest>> {
+                let row = sqlx::query(
+                    "SELECT id_hash, user_id, created_at, expires_at, used_at \
+                     FROM reset_requests WHERE id_hash = $1",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok(crate::model::ResetRequest {
+                        id_hash: r.try_get("id_hash")?,
+                        user_id: UserId(r.try_get("user_id")?),
+                        created_at: r.try_get("created_at")?,
+                        expires_at: r.try_get("expires_at")?,
+                        used_at: r.try_get("used_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn reset_account(
+                &self,
+                user: UserId,
+                reset_hash: Option<&str>,
+                password_hash: &str,
+                hint: &str,
+                inv: &crate::model::Invitation,
+                now: UnixTime,
+            ) -> StoreResult<bool> {
+                let mut tx = self.writer.begin_with($begin).await?;
+                if let Some(hash) = reset_hash {
+                    let used = sqlx::query(
+                        "UPDATE reset_requests SET used_at = $3 WHERE id_hash = $1 \
+                         AND user_id = $2 AND used_at IS NULL AND expires_at > $3",
+                    )
+                    .bind(hash)
+                    .bind(user.0)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if used.rows_affected() != 1 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                }
+                for statement in [
+                    "DELETE FROM challenges WHERE user_id = $1",
+                    "DELETE FROM invitations WHERE user_id = $1",
+                    "DELETE FROM tokens WHERE user_id = $1",
+                    "DELETE FROM recovery_codes WHERE user_id = $1",
+                    "DELETE FROM recovery_requests WHERE user_id = $1",
+                    "DELETE FROM recovery_attempts WHERE user_id = $1",
+                    "DELETE FROM block_links WHERE user_id = $1",
+                    "DELETE FROM web_sessions WHERE user_id = $1",
+                    "DELETE FROM sessions WHERE user_id = $1",
+                ] {
+                    sqlx::query(statement)
+                        .bind(user.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let updated = sqlx::query(
+                    "UPDATE users SET password_hash = $2, password_hint = $3, fail_count = 0, \
+                     throttled_until = 0, updated_at = $4 WHERE id = $1",
+                )
+                .bind(user.0)
+                .bind(password_hash)
+                .bind(hint)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO invitations (id_hash, user_id, created_at, expires_at, used_at, \
+                     superseded, failed_attempts, token_id) VALUES ($1, $2, $3, $4, NULL, FALSE, 0, NULL)",
+                )
+                .bind(&inv.id_hash)
+                .bind(user.0)
+                .bind(inv.created_at)
+                .bind(inv.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+                tx.commit().await?;
+                Ok(true)
+            }
         }
 
         fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {
