@@ -389,6 +389,17 @@ pub struct RecoveryConfig {
     pub max_per_source_per_minute: u64,
     /// Minutes a mailed account-reset link stays valid (SPEC F6).
     pub reset_link_ttl_minutes: u64,
+    /// How recovery codes an admin re-issues reach the user: "show" (shown once to the admin,
+    /// who passes them on by phone, post or in person) or "email" (low-security setups only).
+    pub admin_delivery: AdminDelivery,
+}
+
+/// How re-issued recovery codes are delivered.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminDelivery {
+    Show,
+    Email,
 }
 
 impl Default for RecoveryConfig {
@@ -401,6 +412,7 @@ impl Default for RecoveryConfig {
             max_per_account_per_hour: 5,
             max_per_source_per_minute: 10,
             reset_link_ttl_minutes: 30,
+            admin_delivery: AdminDelivery::Show,
         }
     }
 }

@@ -770,3 +770,46 @@ async fn a_reset_failing_midway_rolls_back_completely() {
     let after = store.user(alice.id).await.unwrap().unwrap();
     assert_eq!(after.password_hash, alice.password_hash);
 }
+
+#[tokio::test]
+async fn an_admin_reissues_codes_on_the_cli_and_sees_the_history() {
+    let s = spawn(|_| {}).await;
+    let old = enrolled_user(&s, "alice", Language::En).await;
+    let dir = s.data_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        common::run_cli(&dir, &["recovery", "issue", "alice", "--json"], None)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let issued: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let codes: Vec<String> = issued["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    // The old set no longer works, the new one does.
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    recover(&mut b, "alice", &old[5]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), n);
+    recover(&mut b, "alice", &codes[0]).await;
+    code_after(&s, n).await;
+
+    let dir = s.data_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        common::run_cli(&dir, &["recovery", "history", "alice"], None)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("recovery.issue") && text.contains("recovery.start"),
+        "{text}"
+    );
+    assert!(!text.contains("web.login"), "only recovery events: {text}");
+}

@@ -40,7 +40,7 @@ pub use auth::LoginResult;
 pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, LinkProblem};
 pub use invite::InvitationSent;
 pub use notify::BlockView;
-pub use recovery::RECOVERY_CODE_COUNT;
+pub use recovery::{RECOVERY_CODE_COUNT, ReissuedCodes};
 pub use reset::ResetView;
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
