@@ -813,3 +813,108 @@ async fn an_admin_reissues_codes_on_the_cli_and_sees_the_history() {
     );
     assert!(!text.contains("web.login"), "only recovery events: {text}");
 }
+
+#[tokio::test]
+async fn an_admin_resets_an_account_and_mails_new_codes_over_the_api_after_reauth() {
+    use reqwest::Method;
+    use serde_json::json;
+    let s = spawn(|c| {
+        c.recovery.admin_delivery = tessera_server::config::AdminDelivery::Email;
+    })
+    .await;
+    enrolled_user(&s, "alice", Language::De).await;
+    let admin = s.admin_session("root").await;
+    let body = json!({"password": "a brand new long password", "hint": "hint"});
+    let (st, answer) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/users/alice/reset",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        (st, answer["error"]["code"].as_str()),
+        (403, Some("reauth_required"))
+    );
+    let user = s.app.service.user_named("alice").await.unwrap();
+    assert_eq!(
+        s.app
+            .service
+            .store()
+            .tokens_of(user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (st, _) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/auth/reauth",
+            Some(json!({"password": common::ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let n = outbox(&s).len();
+    let (st, answer) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/users/alice/recovery-codes",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{answer}");
+    assert_eq!(
+        answer["codes"].as_array().unwrap().len(),
+        0,
+        "mailed, not shown"
+    );
+    assert_eq!(answer["emailed_to"], "alice@example.org");
+    assert!(
+        outbox(&s)[n..]
+            .iter()
+            .any(|(subject, _)| subject == "Neue Wiederherstellungscodes")
+    );
+
+    let (st, answer) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/users/alice/reset",
+            Some(body),
+        )
+        .await;
+    assert_eq!(st, 200, "{answer}");
+    assert!(
+        answer["enrollment_link"]
+            .as_str()
+            .unwrap()
+            .contains("/enroll/")
+    );
+    assert!(
+        s.app
+            .service
+            .store()
+            .tokens_of(user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.app
+            .service
+            .store()
+            .recovery_codes_of(user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        outbox(&s)
+            .iter()
+            .any(|(subject, _)| subject == "Ihr Konto wurde zurückgesetzt")
+    );
+}
