@@ -918,3 +918,43 @@ async fn an_admin_resets_an_account_and_mails_new_codes_over_the_api_after_reaut
             .any(|(subject, _)| subject == "Ihr Konto wurde zurückgesetzt")
     );
 }
+
+#[tokio::test]
+async fn the_cli_sets_a_users_recovery_policy() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    let dir = s.data_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        common::run_cli(
+            &dir,
+            &[
+                "recovery",
+                "policy",
+                "alice",
+                "--self-service",
+                "off",
+                "--revoke-old-devices",
+                "on",
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let user = s.app.service.user_named("alice").await.unwrap();
+    let policy = s
+        .app
+        .service
+        .store()
+        .recovery_policy(user.id)
+        .await
+        .unwrap();
+    assert_eq!(policy.self_recovery, Some(false));
+    assert_eq!(policy.revoke_on_recovery, Some(true));
+    let log = actions(&s, "alice").await;
+    assert!(
+        log.iter().any(|(a, _)| a == "user.recovery_policy"),
+        "{log:?}"
+    );
+}

@@ -30,6 +30,18 @@ pub enum RecoveryCommand {
         #[arg(long, value_name = "N", default_value_t = 50)]
         limit: i64,
     },
+    /// Set a user's recovery policies; `policy` follows the configuration ([recovery]).
+    Policy {
+        /// Username.
+        #[arg(value_name = "USER")]
+        user: String,
+        /// May the user recover themself on /recover? (recovery.self_service)
+        #[arg(long, value_name = "SETTING")]
+        self_service: Setting,
+        /// Revoke the user's old devices after a recovery? (recovery.revoke_old_devices)
+        #[arg(long, value_name = "SETTING")]
+        revoke_old_devices: Setting,
+    },
     /// Clear a user's self-service lock (set after "this wasn't me").
     Unlock {
         /// Username.
@@ -47,6 +59,23 @@ pub enum RecoveryCommand {
         #[arg(long, value_name = "TEXT", default_value = "")]
         hint: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Setting {
+    On,
+    Off,
+    Policy,
+}
+
+impl Setting {
+    fn value(self) -> Option<bool> {
+        match self {
+            Setting::On => Some(true),
+            Setting::Off => Some(false),
+            Setting::Policy => None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -102,6 +131,21 @@ pub async fn run(ctx: &Ctx, cmd: RecoveryCommand) -> anyhow::Result<ExitCode> {
                 }
                 table.render(out)
             })?;
+        }
+        RecoveryCommand::Policy {
+            user,
+            self_service,
+            revoke_old_devices,
+        } => {
+            service
+                .set_self_recovery_policy(
+                    actor,
+                    &user,
+                    self_service.value(),
+                    revoke_old_devices.value(),
+                )
+                .await?;
+            ctx.emit(&user, |o, u| writeln!(o, "Recovery policies of {u} set."))?;
         }
         RecoveryCommand::Unlock { user } => {
             service.clear_self_service_lock(actor, &user).await?;
