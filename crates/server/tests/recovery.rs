@@ -878,6 +878,12 @@ async fn an_admin_resets_an_account_and_mails_new_codes_over_the_api_after_reaut
             .iter()
             .any(|(subject, _)| subject == "Neue Wiederherstellungscodes")
     );
+    assert!(
+        outbox(&s)[n..].iter().any(|(subject, text)| {
+            subject == "Neue Wiederherstellungscodes ausgestellt" && text.contains("/not-me/")
+        }),
+        "the user is notified"
+    );
 
     let (st, answer) = s
         .call(

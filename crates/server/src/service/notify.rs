@@ -27,6 +27,8 @@ pub enum Notice {
     DeviceRemoved,
     /// The account was reset.
     Reset,
+    /// An admin issued new recovery codes.
+    CodesReissued,
 }
 
 impl Notice {
@@ -36,6 +38,7 @@ impl Notice {
             Notice::DeviceAdded => "device.add",
             Notice::DeviceRemoved => "device.remove",
             Notice::Reset => "reset",
+            Notice::CodesReissued => "recovery.issue",
         }
     }
 
@@ -75,6 +78,16 @@ impl Notice {
                 "Ihr Konto wurde zurückgesetzt",
                 "Ihr Konto wurde zurückgesetzt: alle Geräte und Wiederherstellungscodes wurden \
                  gelöscht und ein neues Passwort gesetzt",
+            ),
+            (Notice::CodesReissued, Language::En) => (
+                "New recovery codes were issued",
+                "an administrator issued new recovery codes for your account; the earlier ones \
+                 no longer work",
+            ),
+            (Notice::CodesReissued, Language::De) => (
+                "Neue Wiederherstellungscodes ausgestellt",
+                "Ein Administrator hat neue Wiederherstellungscodes für Ihr Konto ausgestellt; \
+                 die bisherigen gelten nicht mehr",
             ),
         }
     }
