@@ -26,6 +26,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub sms: SmsConfig,
     pub enroll: EnrollConfig,
+    pub recovery: RecoveryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -278,6 +279,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             sms: SmsConfig::default(),
             enroll: EnrollConfig::default(),
+            recovery: RecoveryConfig::default(),
         }
     }
 }
@@ -364,6 +366,53 @@ impl Default for EnrollConfig {
             auto_invite_on_otp_required: true,
             recovery_codes_for_new_users: true,
             organisation: "Tessera".to_owned(),
+        }
+    }
+}
+
+/// Self-service recovery with a recovery code and an e-mailed code (SPEC F4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecoveryConfig {
+    /// Users without an explicit setting may recover themselves on `/recover`.
+    pub self_service: bool,
+    /// Users without an explicit setting lose all their old devices when the device enrolled
+    /// after a recovery is activated.
+    pub revoke_old_devices: bool,
+    /// Minutes the e-mailed recovery code stays valid.
+    pub code_ttl_minutes: u64,
+    /// Wrong e-mailed codes after which the recovery is void.
+    pub max_attempts: u64,
+    /// Recovery attempts (right or wrong) per account and hour.
+    pub max_per_account_per_hour: u64,
+    /// Recovery attempts per source address and minute (per node).
+    pub max_per_source_per_minute: u64,
+    /// Minutes a mailed account-reset link stays valid (SPEC F6).
+    pub reset_link_ttl_minutes: u64,
+    /// How recovery codes an admin re-issues reach the user: "show" (shown once to the admin,
+    /// who passes them on by phone, post or in person) or "email" (low-security setups only).
+    pub admin_delivery: AdminDelivery,
+}
+
+/// How re-issued recovery codes are delivered.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminDelivery {
+    Show,
+    Email,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            self_service: true,
+            revoke_old_devices: false,
+            code_ttl_minutes: 15,
+            max_attempts: 5,
+            max_per_account_per_hour: 5,
+            max_per_source_per_minute: 10,
+            reset_link_ttl_minutes: 30,
+            admin_delivery: AdminDelivery::Show,
         }
     }
 }

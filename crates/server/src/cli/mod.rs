@@ -23,6 +23,7 @@ mod audit;
 mod enroll;
 mod mail;
 mod output;
+mod recovery;
 mod serve;
 mod tokens;
 mod users;
@@ -90,6 +91,9 @@ pub enum Command {
     Enroll(enroll::EnrollCommand),
     /// Send a test e-mail to ADDRESS, to check the mail settings.
     SendTestEmail(mail::SendTestEmailArgs),
+    /// Help users who lost a device: re-issue recovery codes, recovery history, unlock, reset.
+    #[command(subcommand)]
+    Recovery(recovery::RecoveryCommand),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -194,6 +198,7 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&open(config, json).await?, args).await,
         Command::Enroll(cmd) => enroll::run(&open(config, json).await?, cmd).await,
         Command::SendTestEmail(args) => mail::run(&open(config, json).await?, args).await,
+        Command::Recovery(cmd) => recovery::run(&open(config, json).await?, cmd).await,
     }
 }
 

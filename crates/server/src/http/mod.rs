@@ -46,18 +46,24 @@ pub fn router(service: Arc<Service>) -> Router {
         .with_state(service)
 }
 
-/// The request span: method and path, with enrollment link tokens cut out of the path (they
-/// are credentials and must not reach a log).
+/// The request span: method and path, with link tokens (enrollment, account reset, "this wasn't
+/// me") cut out of the path (they are credentials and must not reach a log).
 fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let path = req.uri().path();
-    let path = match path.strip_prefix("/enroll/") {
-        Some(rest) => match rest.split_once('/') {
-            Some((_, sub)) => format!("/enroll/(link)/{sub}"),
-            None => "/enroll/(link)".to_owned(),
-        },
-        None => path.to_owned(),
-    };
+    let path = loggable_path(req.uri().path());
     tracing::debug_span!("request", method = %req.method(), path = %path)
+}
+
+/// `path` without the secret part of a link path.
+fn loggable_path(path: &str) -> String {
+    for prefix in ["/enroll/", "/reset/", "/not-me/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            return match rest.split_once('/') {
+                Some((_, sub)) => format!("{prefix}(link)/{sub}"),
+                None => format!("{prefix}(link)"),
+            };
+        }
+    }
+    path.to_owned()
 }
 
 /// The process is alive.
@@ -78,4 +84,15 @@ async fn get_readyz(State(service): State<AppState>) -> axum::response::Response
 
 async fn fallback() -> ApiError {
     ApiError::not_found_route()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn link_tokens_never_reach_the_log() {
+        assert_eq!(super::loggable_path("/enroll/abc/qr"), "/enroll/(link)/qr");
+        assert_eq!(super::loggable_path("/reset/abc"), "/reset/(link)");
+        assert_eq!(super::loggable_path("/not-me/abc"), "/not-me/(link)");
+        assert_eq!(super::loggable_path("/recover"), "/recover");
+    }
 }

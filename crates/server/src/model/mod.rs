@@ -461,3 +461,50 @@ pub struct RecoveryCode {
     pub created_at: UnixTime,
     pub used_at: Option<UnixTime>,
 }
+
+/// A recovery in progress (SPEC F4): only hashes of its ticket and of the e-mailed code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryRequest {
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub code_hash: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub attempts: i64,
+    pub used_at: Option<UnixTime>,
+    /// The enrollment link the recovery led to, as its hash.
+    pub invitation_hash: Option<String>,
+    pub source: String,
+}
+
+/// A user's recovery policies: `None` follows the configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryPolicy {
+    pub self_recovery: Option<bool>,
+    pub revoke_on_recovery: Option<bool>,
+    pub self_service_locked: bool,
+}
+
+/// A "this wasn't me" link of a security notification: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockLink {
+    pub id_hash: String,
+    pub user_id: UserId,
+    /// The device the notified event added, revoked when the link is used.
+    pub token_id: Option<TokenId>,
+    /// What happened: `recovery`, `device.add`, `device.remove`, `reset`.
+    pub event: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}
+
+/// A mailed account-reset link (SPEC F6): only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequest {
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}

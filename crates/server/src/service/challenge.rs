@@ -15,7 +15,7 @@ fn code_hash(transaction_id: &str, code: &str) -> String {
 }
 
 /// A random code of `digits` decimal digits (uniform: rejection sampling over bytes).
-fn random_code(digits: u32) -> Result<String> {
+pub(super) fn random_code(digits: u32) -> Result<String> {
     let mut out = String::with_capacity(digits as usize);
     while out.len() < digits as usize {
         for b in random_bytes(16)?.iter() {

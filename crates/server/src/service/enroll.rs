@@ -402,6 +402,8 @@ impl Service {
         self.store
             .use_invitation(&inv.id_hash, self.clock.now())
             .await?;
+        self.after_enrollment(&actor, &inv.id_hash, &user, token.id)
+            .await?;
         let recovery_codes = if self.recovery_enabled_for(&user).await? {
             self.issue_recovery_codes(&actor, &user).await?
         } else {

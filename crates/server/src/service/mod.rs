@@ -24,7 +24,9 @@ mod enroll;
 mod error;
 mod invite;
 mod limits;
+mod notify;
 mod recovery;
+mod reset;
 mod throttle;
 mod tokens;
 mod users;
@@ -37,7 +39,9 @@ pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
 pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, LinkProblem};
 pub use invite::InvitationSent;
-pub use recovery::RECOVERY_CODE_COUNT;
+pub use notify::BlockView;
+pub use recovery::{RECOVERY_CODE_COUNT, ReissuedCodes};
+pub use reset::ResetView;
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
 pub use validate::{ValidateRequest, ValidateResponse, Verdict};
@@ -61,6 +65,8 @@ pub struct Service {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) sms: Arc<dyn SmsSender>,
     pub(crate) source_limiter: limits::SourceLimiter,
+    /// Recovery attempts per source address (SPEC F4), apart from validation's budget.
+    pub(crate) recovery_limiter: limits::SourceLimiter,
     pub(crate) writer: audit::Writer,
     pub(crate) app_cache: apps::AppCache,
     pub(crate) user_cache: cache::UserCache,
@@ -81,6 +87,7 @@ impl Service {
             hasher: PasswordHasher::new(config.auth.max_concurrent_password_hashes),
             validate_hasher: PasswordHasher::new(config.validate.max_concurrent_password_checks),
             source_limiter: limits::SourceLimiter::new(config.validate.source_requests_per_minute),
+            recovery_limiter: limits::SourceLimiter::new(config.recovery.max_per_source_per_minute),
             mailer,
             sms,
             writer: audit::Writer::start(store.clone()),

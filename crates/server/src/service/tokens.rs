@@ -470,6 +470,13 @@ impl Service {
             format!("{} {:?} deleted", token.kind, token.name),
         )
         .await?;
+        self.notify(
+            &user,
+            super::notify::Notice::DeviceRemoved,
+            None,
+            &actor.source,
+        )
+        .await;
         Ok(())
     }
 

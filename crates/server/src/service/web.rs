@@ -458,6 +458,13 @@ impl Service {
             format!("{} {:?} removed by its owner", token.kind, token.name),
         )
         .await?;
+        self.notify(
+            &me.user,
+            super::notify::Notice::DeviceRemoved,
+            None,
+            &me.source,
+        )
+        .await;
         Ok(())
     }
 

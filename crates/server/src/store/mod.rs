@@ -260,6 +260,76 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Ends every web session of the user except `keep` (after a password change).
     async fn delete_web_sessions_of(&self, user: UserId, keep: &str) -> StoreResult<()>;
+
+    /// The user's recovery policies and self-service lock.
+    async fn recovery_policy(&self, user: UserId) -> StoreResult<crate::model::RecoveryPolicy>;
+    /// Sets the per-user recovery policies (`None`: follow the configuration). False if no user.
+    async fn set_recovery_policy(
+        &self,
+        user: UserId,
+        self_recovery: Option<bool>,
+        revoke_on_recovery: Option<bool>,
+    ) -> StoreResult<bool>;
+    /// Counts one recovery attempt of the user and returns the attempts since `since`
+    /// (including this one), in one transaction.
+    async fn record_recovery_attempt(
+        &self,
+        user: UserId,
+        now: UnixTime,
+        since: UnixTime,
+    ) -> StoreResult<i64>;
+    async fn insert_recovery_request(
+        &self,
+        request: &crate::model::RecoveryRequest,
+    ) -> StoreResult<()>;
+    async fn recovery_request(
+        &self,
+        id_hash: &str,
+    ) -> StoreResult<Option<crate::model::RecoveryRequest>>;
+    /// Counts one answer atomically; returns the number of answers so far.
+    async fn recovery_request_attempt(&self, id_hash: &str) -> StoreResult<i64>;
+    /// Marks the request used and records the enrollment link it led to: true only for the first
+    /// caller, and only before it expires.
+    async fn use_recovery_request(
+        &self,
+        id_hash: &str,
+        invitation_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// The used recovery request that led to the enrollment link with this hash.
+    async fn recovery_request_by_invitation(
+        &self,
+        invitation_hash: &str,
+    ) -> StoreResult<Option<crate::model::RecoveryRequest>>;
+    async fn insert_block_link(&self, link: &crate::model::BlockLink) -> StoreResult<()>;
+    async fn block_link(&self, id_hash: &str) -> StoreResult<Option<crate::model::BlockLink>>;
+    /// Marks the link used and returns it: `Some` only for the first caller, before it expires.
+    async fn use_block_link(
+        &self,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<crate::model::BlockLink>>;
+    /// Locks (or unlocks) the user's self-service. False if there is no such user.
+    async fn set_self_service_locked(&self, user: UserId, locked: bool) -> StoreResult<bool>;
+    /// Active and disabled users whose e-mail address is `email`, ignoring case.
+    async fn users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
+    async fn insert_reset_request(&self, request: &crate::model::ResetRequest) -> StoreResult<()>;
+    async fn reset_request(&self, id_hash: &str)
+    -> StoreResult<Option<crate::model::ResetRequest>>;
+    /// Resets the account in ONE transaction (SPEC F6): uses the reset link `reset_hash` (when
+    /// given; false if it is used, expired or unknown), deletes every token, recovery code,
+    /// invitation, challenge, recovery request, "this wasn't me" link, web and API session of the
+    /// user, sets the new password hash and hint (clearing failures), and stores `invitation`
+    /// to start enrollment. Any failure leaves the account as it was.
+    async fn reset_account(
+        &self,
+        user: UserId,
+        reset_hash: Option<&str>,
+        password_hash: &str,
+        hint: &str,
+        invitation: &crate::model::Invitation,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

@@ -17,6 +17,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_users, post_users))
         .routes(routes!(get_user, patch_user, delete_user))
         .routes(routes!(put_password))
+        .routes(routes!(post_reset))
+        .routes(routes!(post_recovery_codes))
         .routes(routes!(get_user_tokens, post_user_tokens))
 }
 
@@ -136,6 +138,70 @@ async fn put_password(
     s.set_password(&admin.actor, &username, req.password.expose())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// The new password.
+    password: Password,
+    /// An optional password hint.
+    #[serde(default)]
+    hint: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResetDone {
+    /// The enrollment link for the user's new device (valid 30 minutes), shown this once.
+    enrollment_link: String,
+}
+
+/// Reset the account (the last resort, SPEC F6; needs re-authentication): deletes every token,
+/// recovery code, invitation and session of the user in one transaction, keeps the account, sets
+/// the new password and hint, notifies the user and returns an enrollment link.
+#[utoipa::path(post, path = "/users/{username}/reset", tag = "users",
+    request_body = ResetRequest, security(("session" = [])),
+    params(("username" = String, Path)), responses((status = 200, body = ResetDone)))]
+async fn post_reset(
+    State(s): State<AppState>,
+    admin: Admin,
+    ApiPath(username): ApiPath<String>,
+    ApiJson(req): ApiJson<ResetRequest>,
+) -> Result<Json<ResetDone>, ApiError> {
+    let path = s
+        .admin_reset_account(&admin.actor, &username, req.password.expose(), &req.hint)
+        .await?;
+    Ok(Json(ResetDone {
+        enrollment_link: format!("{}{path}", s.config().public_base_url()),
+    }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodesIssued {
+    /// The new codes when `recovery.admin_delivery` is "show" (shown this once); empty when
+    /// they were mailed.
+    codes: Vec<String>,
+    /// The address the codes were mailed to.
+    emailed_to: Option<String>,
+}
+
+/// Issue a new set of recovery codes for the user (needs re-authentication); the old set stops
+/// working. Delivered as `recovery.admin_delivery` allows.
+#[utoipa::path(post, path = "/users/{username}/recovery-codes", tag = "users",
+    security(("session" = [])),
+    params(("username" = String, Path)), responses((status = 200, body = RecoveryCodesIssued)))]
+async fn post_recovery_codes(
+    State(s): State<AppState>,
+    admin: Admin,
+    ApiPath(username): ApiPath<String>,
+) -> Result<Json<RecoveryCodesIssued>, ApiError> {
+    let issued = s
+        .admin_issue_recovery_codes(&admin.actor, &username)
+        .await?;
+    Ok(Json(RecoveryCodesIssued {
+        codes: issued.codes,
+        emailed_to: issued.emailed_to,
+    }))
 }
 
 /// The user's tokens.

@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 
 /// The language of the login page: `?lang=`, then `Accept-Language`.
 #[derive(Debug, Clone, Copy)]
-struct LoginLang(Tr);
+pub(super) struct LoginLang(pub(super) Tr);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginLang {
     type Rejection = std::convert::Infallible;

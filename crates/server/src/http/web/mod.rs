@@ -28,6 +28,7 @@ mod admin;
 mod login;
 mod pages;
 mod portal;
+mod recover;
 
 use pages::{MessagePage, Nav, ReauthPage};
 
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/web.css", get(get_css))
         .merge(login::router())
         .merge(portal::router())
+        .merge(recover::router())
         .merge(admin::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

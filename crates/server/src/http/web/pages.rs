@@ -107,6 +107,50 @@ pub struct LoginPage {
     pub lang: &'static str,
 }
 
+/// `/recover`: the first step (empty `ticket`) or the e-mailed code's step.
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/recover.html")]
+pub struct RecoverPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub form_value: String,
+    pub ticket: String,
+    pub failed: bool,
+    pub lang: &'static str,
+}
+
+/// `/not-me/{link}`: the confirmation of "this wasn't me".
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/not_me.html")]
+pub struct NotMePage {
+    pub n: Nav,
+    pub t: Tr,
+    pub link: String,
+    pub form_token: String,
+}
+
+/// `/reset`: the request form, or the answer after it.
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/reset.html")]
+pub struct ResetPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub form_value: String,
+    pub sent: bool,
+    pub lang: &'static str,
+}
+
+/// `/reset/{link}`: what will be deleted, and the new password.
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/reset_confirm.html")]
+pub struct ResetConfirmPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub link: String,
+    pub username: String,
+    pub form_token: String,
+}
+
 /// One device row of the portal or the admin's user page.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {

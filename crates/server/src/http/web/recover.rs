@@ -1,0 +1,305 @@
+//! `/recover` (SPEC F4): username and one recovery code, then the code e-mailed to the user, then
+//! the enrollment pages for a new device. The first step answers the same page with the same
+//! status whatever happened (no enumeration); the service decides and pads the time. No session
+//! is opened: a recovery only permits enrolling a device.
+//!
+//! Both forms are bound to the pre-login cookie, as the login form is.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::crypto::{ct_eq, random_token};
+use crate::i18n::Tr;
+use crate::service::Error;
+use crate::service::ErrorCode;
+
+use super::login::LoginLang;
+use super::pages::{Nav, NotMePage, RecoverPage, ResetConfirmPage, ResetPage};
+use super::{AppState, FormData, LOGIN_COOKIE, cookie, error_page, message, see_other, set_cookie};
+use crate::http::extract::Source;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/recover", get(get_recover).post(post_recover))
+        .route("/recover/code", post(post_code))
+        .route("/not-me/{link}", get(get_not_me).post(post_not_me))
+        .route("/reset", get(get_reset).post(post_reset))
+        .route("/reset/{link}", get(get_reset_link).post(post_reset_link))
+}
+
+fn page(s: &AppState, t: Tr, form_value: String, ticket: String, failed: bool) -> RecoverPage {
+    RecoverPage {
+        n: Nav::new(t, s, "recover.title", None, ""),
+        t,
+        form_value,
+        ticket,
+        failed,
+        lang: t.code(),
+    }
+}
+
+async fn get_recover(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    headers: HeaderMap,
+) -> Response {
+    let value = match cookie(&headers, LOGIN_COOKIE) {
+        Some(v) => v,
+        None => match random_token() {
+            Ok(v) => v,
+            Err(e) => return error_page(&s, t, None, &e.into()),
+        },
+    };
+    let set = set_cookie(&s, LOGIN_COOKIE, &value, Some(3600));
+    (
+        [(header::SET_COOKIE, set)],
+        page(&s, t, value, String::new(), false),
+    )
+        .into_response()
+}
+
+/// The form's value bound to the pre-login cookie, or the refusal page.
+fn bound_form(
+    s: &AppState,
+    t: Tr,
+    headers: &HeaderMap,
+    form: &FormData,
+) -> Result<String, Box<Response>> {
+    bound_field(s, t, headers, form, "recover_form")
+}
+
+fn bound_field(
+    s: &AppState,
+    t: Tr,
+    headers: &HeaderMap,
+    form: &FormData,
+    field: &str,
+) -> Result<String, Box<Response>> {
+    let bound = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    if bound.is_empty() || !ct_eq(bound.as_bytes(), form.get(field).as_bytes()) {
+        return Err(Box::new(message(
+            s,
+            t,
+            None,
+            StatusCode::FORBIDDEN,
+            "web.csrf_title",
+            t.t("web.csrf_login").to_owned(),
+        )));
+    }
+    Ok(bound)
+}
+
+async fn post_recover(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Source(source): Source,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let bound = match bound_form(&s, t, &headers, &form) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match s
+        .start_recovery(&source, form.get("username"), form.get("recovery_code"))
+        .await
+    {
+        Ok(ticket) => page(&s, t, bound, ticket, false).into_response(),
+        Err(e) => error_page(&s, t, None, &e),
+    }
+}
+
+async fn post_code(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Source(source): Source,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let bound = match bound_form(&s, t, &headers, &form) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match s
+        .finish_recovery(&source, form.get("ticket"), form.get("code"))
+        .await
+    {
+        Ok(path) => see_other(&format!("{path}?lang={}", t.code())),
+        Err(e) if e.code() == ErrorCode::InvalidCredentials => (
+            StatusCode::UNAUTHORIZED,
+            page(&s, t, bound, String::new(), true),
+        )
+            .into_response(),
+        Err(e) => error_page(&s, t, None, &e),
+    }
+}
+
+/// A link that does not work (any more): the same page for every reason.
+fn invalid_link(s: &AppState, t: Tr, e: &Error) -> Response {
+    match e {
+        Error::NotFound(_) => message(
+            s,
+            t,
+            None,
+            StatusCode::NOT_FOUND,
+            "recover.not_me_title",
+            t.t("recover.not_me_invalid").to_owned(),
+        ),
+        other => error_page(s, t, None, other),
+    }
+}
+
+async fn get_not_me(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Path(link): Path<String>,
+) -> Response {
+    match s.open_block_link(&link).await {
+        Ok(view) => {
+            let t = Tr(view.language);
+            NotMePage {
+                n: Nav::new(t, &s, "recover.not_me_title", None, ""),
+                t,
+                link,
+                form_token: view.form_token,
+            }
+            .into_response()
+        }
+        Err(e) => invalid_link(&s, t, &e),
+    }
+}
+
+async fn post_not_me(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Source(source): Source,
+    Path(link): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    match s
+        .block_from_link(&source, &link, form.get("form_token"))
+        .await
+    {
+        Ok(language) => {
+            let t = Tr(language);
+            message(
+                &s,
+                t,
+                None,
+                StatusCode::OK,
+                "recover.not_me_title",
+                t.t("recover.not_me_done").to_owned(),
+            )
+        }
+        Err(e) => invalid_link(&s, t, &e),
+    }
+}
+
+fn reset_page(s: &AppState, t: Tr, form_value: String, sent: bool) -> ResetPage {
+    ResetPage {
+        n: Nav::new(t, s, "reset.title", None, ""),
+        t,
+        form_value,
+        sent,
+        lang: t.code(),
+    }
+}
+
+async fn get_reset(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    headers: HeaderMap,
+) -> Response {
+    let value = match cookie(&headers, LOGIN_COOKIE) {
+        Some(v) => v,
+        None => match random_token() {
+            Ok(v) => v,
+            Err(e) => return error_page(&s, t, None, &e.into()),
+        },
+    };
+    let set = set_cookie(&s, LOGIN_COOKIE, &value, Some(3600));
+    ([(header::SET_COOKIE, set)], reset_page(&s, t, value, false)).into_response()
+}
+
+async fn post_reset(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Source(source): Source,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let bound = match bound_field(&s, t, &headers, &form, "reset_form") {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match s.request_reset(&source, form.get("email")).await {
+        Ok(()) => reset_page(&s, t, bound, true).into_response(),
+        Err(e) => error_page(&s, t, None, &e),
+    }
+}
+
+fn invalid_reset(s: &AppState, t: Tr, e: &Error) -> Response {
+    match e {
+        Error::NotFound(_) => message(
+            s,
+            t,
+            None,
+            StatusCode::NOT_FOUND,
+            "reset.title",
+            t.t("reset.invalid").to_owned(),
+        ),
+        other => error_page(s, t, None, other),
+    }
+}
+
+async fn get_reset_link(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Path(link): Path<String>,
+) -> Response {
+    match s.open_reset(&link).await {
+        Ok(view) => {
+            let t = Tr(view.language);
+            ResetConfirmPage {
+                n: Nav::new(t, &s, "reset.confirm_title", None, ""),
+                t,
+                link,
+                username: view.username,
+                form_token: view.form_token,
+            }
+            .into_response()
+        }
+        Err(e) => invalid_reset(&s, t, &e),
+    }
+}
+
+async fn post_reset_link(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    Source(source): Source,
+    Path(link): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    match s
+        .confirm_reset(
+            &source,
+            &link,
+            form.get("form_token"),
+            form.get("password"),
+            form.get("hint"),
+        )
+        .await
+    {
+        Ok(path) => see_other(&format!("{path}?lang={}", t.code())),
+        Err(e) => invalid_reset(&s, t, &e),
+    }
+}

@@ -1,0 +1,966 @@
+//! Self-service recovery (SPEC F4) over HTTP: username and recovery code, the e-mailed code, the
+//! enrollment of a new device; identical answers, single use, expiry, attempts, throttling,
+//! policies, and only hashes in the database.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod common;
+mod enroll_support;
+mod web_support;
+
+use std::path::PathBuf;
+
+use common::{Db, TestServer, oracle_totp};
+use enroll_support::{
+    contains, database_bytes, form_token, get, invite, parse_mail, post, recovery_codes, start,
+};
+use tessera_server::Config;
+use tessera_server::model::{AuditFilter, Language, TokenState};
+use tessera_server::service::Actor;
+use web_support::{Browser, hidden, now};
+
+/// The `.eml` files in the outbox, oldest first, parsed: (subject, text).
+fn outbox(s: &TestServer) -> Vec<(String, String)> {
+    let Ok(dir) = std::fs::read_dir(s.data_dir().join("outbox")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = dir
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    files
+        .iter()
+        .map(|p| {
+            let (subject, text, _) = parse_mail(&std::fs::read(p).unwrap());
+            (subject, text)
+        })
+        .collect()
+}
+
+/// Waits (the recovery mail is sent in the background) until the outbox holds `n` mails.
+async fn wait_for_mails(s: &TestServer, n: usize) -> Vec<(String, String)> {
+    for _ in 0..100 {
+        let mails = outbox(s);
+        if mails.len() >= n {
+            return mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} mails, found {}", outbox(s).len());
+}
+
+/// The code of the first recovery-code mail after the first `before` mails (waiting for it).
+async fn code_after(s: &TestServer, before: usize) -> String {
+    for _ in 0..100 {
+        if let Some((_, text)) = outbox(s).into_iter().skip(before).find(|(subject, _)| {
+            subject == "Your recovery code" || subject == "Ihr Wiederherstellungscode"
+        }) {
+            return emailed_code(&text);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no recovery code mail after {before}");
+}
+
+/// The 8-digit code in a recovery mail.
+fn emailed_code(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit()))
+        .expect("a code in the mail")
+        .to_owned()
+}
+
+async fn spawn(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    TestServer::spawn_with(Db::Sqlite, tweak).await
+}
+
+/// A user enrolled through an invitation: returns the recovery codes shown at the end.
+async fn enrolled_user(s: &TestServer, name: &str, language: Language) -> Vec<String> {
+    enroll_support::add_user(s, name, &format!("{name}@example.org"), language).await;
+    let link = invite(s, name).await;
+    let qr = start(s, &link).await;
+    let (done, _) = enroll_support::complete(s, &link, &qr).await;
+    let codes = recovery_codes(&done.body);
+    assert_eq!(codes.len(), 10, "{}", done.body);
+    codes
+}
+
+/// Sends the first form; returns the page.
+async fn recover(b: &mut Browser<'_>, username: &str, code: &str) -> web_support::Page {
+    let form = b.get("/recover").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let value = hidden(&form.body, "recover_form");
+    b.post(
+        "/recover",
+        &[
+            ("recover_form", &value),
+            ("username", username),
+            ("recovery_code", code),
+        ],
+    )
+    .await
+}
+
+/// Sends the second form with `code`.
+async fn verify(b: &mut Browser<'_>, page: &web_support::Page, code: &str) -> web_support::Page {
+    let value = hidden(&page.body, "recover_form");
+    let ticket = hidden(&page.body, "ticket");
+    b.post(
+        "/recover/code",
+        &[
+            ("recover_form", &value),
+            ("ticket", &ticket),
+            ("code", code),
+        ],
+    )
+    .await
+}
+
+/// Walks an enrollment link to an active token with a code of the server's current time;
+/// returns the new recovery codes shown at the end.
+async fn enroll_new_device(s: &TestServer, link: &str) -> Vec<String> {
+    let qr = start(s, link).await;
+    assert_eq!(qr.status, 200, "{}", qr.body);
+    let png = enroll_support::client()
+        .get(s.url(&format!("{link}/qr.png")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let uri = enroll_support::rqrr_decode(&png);
+    let page = get(s, &format!("{link}/verify"), &[]).await;
+    let done = post(
+        s,
+        &format!("{link}/verify"),
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("name", "Neues Handy"),
+            ("code", &oracle_totp(&uri, now(s))),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(!uri.is_empty());
+    recovery_codes(&done.body)
+}
+
+async fn actions(s: &TestServer, user: &str) -> Vec<(String, String)> {
+    s.app
+        .service
+        .list_audit(
+            &Actor::operator(),
+            AuditFilter {
+                username: Some(user.into()),
+                limit: 100,
+                ..AuditFilter::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event.action, e.event.result))
+        .collect()
+}
+
+#[tokio::test]
+async fn lost_phone_recovery_code_and_emailed_code_lead_to_a_new_device() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let mails_before = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    let sent = recover(&mut b, "alice", &codes[0].to_lowercase()).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("one-time code"), "{}", sent.body);
+    let mails = wait_for_mails(&s, mails_before + 1).await;
+    let (subject, text) = mails.last().unwrap();
+    assert_eq!(subject, "Your recovery code");
+    let code = emailed_code(text);
+
+    let next = verify(&mut b, &sent, &code).await;
+    assert_eq!(next.status, 303, "{}", next.body);
+    let link = next.location.split('?').next().unwrap().to_owned();
+    assert!(link.starts_with("/enroll/"), "{link}");
+    // A recovery is no login: no session, the portal stays closed.
+    assert!(!b.cookies.contains_key("tessera_session"));
+    assert_eq!(b.get("/portal").await.status, 303);
+
+    s.clock.advance(30);
+    enroll_new_device(&s, &link).await;
+    let tokens = s
+        .app
+        .service
+        .store()
+        .tokens_of(s.app.service.user_named("alice").await.unwrap().id)
+        .await
+        .unwrap();
+    let active = tokens
+        .iter()
+        .filter(|t| t.state == TokenState::Active)
+        .count();
+    assert_eq!(active, 2, "by default the old device is kept");
+    let log = actions(&s, "alice").await;
+    for action in ["recovery.start", "recovery.verify", "recovery.complete"] {
+        assert!(
+            log.contains(&(action.to_owned(), "success".to_owned())),
+            "{action}: {log:?}"
+        );
+    }
+
+    // The recovery code was consumed: the same code sends nothing any more.
+    let count = outbox(&s).len();
+    let again = recover(&mut b, "alice", &codes[0]).await;
+    assert_eq!(again.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), count, "no mail for a used recovery code");
+    assert_eq!(verify(&mut b, &again, &code).await.status, 401);
+}
+
+#[tokio::test]
+async fn the_page_answers_the_same_for_unknown_users_and_wrong_codes() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let normalise = |p: &web_support::Page| {
+        p.body
+            .replace(&hidden(&p.body, "ticket"), "TICKET")
+            .replace(&hidden(&p.body, "recover_form"), "FORM")
+    };
+    let mut pages = Vec::new();
+    for (user, code) in [
+        ("nobody", codes[1].as_str()),
+        ("alice", "AAAAA-AAAAA"),
+        ("alice", codes[1].as_str()),
+    ] {
+        let mut b = Browser::new(&s);
+        let started = tokio::time::Instant::now();
+        let page = recover(&mut b, user, code).await;
+        let took = started.elapsed();
+        assert!(
+            took >= std::time::Duration::from_millis(250),
+            "{user}: {took:?}"
+        );
+        pages.push((page.status, normalise(&page)));
+    }
+    assert_eq!(
+        pages[0], pages[1],
+        "unknown user and wrong code look the same"
+    );
+    assert_eq!(pages[1], pages[2], "a wrong and a right code look the same");
+}
+
+#[tokio::test]
+async fn emailed_codes_expire_work_once_and_allow_few_attempts() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let mut b = Browser::new(&s);
+
+    // Expired after 15 minutes.
+    let n = outbox(&s).len();
+    let sent = recover(&mut b, "alice", &codes[0]).await;
+    let code = code_after(&s, n).await;
+    s.clock.advance(15 * 60);
+    let late = verify(&mut b, &sent, &code).await;
+    assert_eq!(late.status, 401);
+    assert!(late.body.contains("wrong, expired or already used"));
+
+    // Used once.
+    let n = outbox(&s).len();
+    let sent = recover(&mut b, "alice", &codes[1]).await;
+    let code = code_after(&s, n).await;
+    assert_eq!(verify(&mut b, &sent, &code).await.status, 303);
+    assert_eq!(verify(&mut b, &sent, &code).await.status, 401, "reused");
+
+    // Five wrong answers void it, even for the right code afterwards.
+    let n = outbox(&s).len();
+    let sent = recover(&mut b, "alice", &codes[2]).await;
+    let code = code_after(&s, n).await;
+    for _ in 0..5 {
+        assert_eq!(verify(&mut b, &sent, "00000000").await.status, 401);
+    }
+    assert_eq!(verify(&mut b, &sent, &code).await.status, 401);
+}
+
+#[tokio::test]
+async fn recovery_is_throttled_per_account_and_per_address() {
+    let s = spawn(|c| {
+        c.recovery.max_per_account_per_hour = 2;
+    })
+    .await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    recover(&mut b, "alice", "WRONG-CODE1").await;
+    recover(&mut b, "alice", "WRONG-CODE2").await;
+    // The third attempt in the hour: even the right code sends nothing and is not used up.
+    recover(&mut b, "alice", &codes[0]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), n, "no recovery mail");
+    s.clock.advance(3600);
+    recover(&mut b, "alice", &codes[0]).await;
+    code_after(&s, n).await;
+
+    let s = spawn(|c| {
+        c.recovery.max_per_source_per_minute = 1;
+    })
+    .await;
+    let codes = enrolled_user(&s, "bob", Language::En).await;
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    recover(&mut b, "bob", "WRONG-CODE1").await;
+    recover(&mut b, "bob", &codes[0]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), n, "the address's minute was used up");
+    s.clock.advance(60);
+    recover(&mut b, "bob", &codes[0]).await;
+    code_after(&s, n).await;
+}
+
+#[tokio::test]
+async fn policies_forbid_self_recovery_and_revoke_old_devices() {
+    let s = spawn(|c| {
+        c.recovery.revoke_old_devices = true;
+    })
+    .await;
+    let codes = enrolled_user(&s, "alice", Language::De).await;
+    s.app
+        .service
+        .set_self_recovery_policy(&Actor::operator(), "alice", Some(false), None)
+        .await
+        .unwrap();
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    recover(&mut b, "alice", &codes[0]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), n, "forbidden: no mail");
+
+    s.app
+        .service
+        .set_self_recovery_policy(&Actor::operator(), "alice", None, None)
+        .await
+        .unwrap();
+    // The refused attempt did not use the code up.
+    let sent = recover(&mut b, "alice", &codes[0]).await;
+    let mails = wait_for_mails(&s, n + 1).await;
+    assert_eq!(
+        mails[n].0, "Ihr Wiederherstellungscode",
+        "in the user's language"
+    );
+    let next = verify(&mut b, &sent, &emailed_code(&mails[n].1)).await;
+    assert_eq!(next.status, 303);
+    let link = next.location.split('?').next().unwrap().to_owned();
+    s.clock.advance(30);
+    enroll_new_device(&s, &link).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    let tokens = s.app.service.store().tokens_of(user.id).await.unwrap();
+    let states: Vec<_> = tokens.iter().map(|t| t.state).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == TokenState::Active).count(),
+        1,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| **s == TokenState::Revoked).count(),
+        1,
+        "{states:?}"
+    );
+}
+
+#[tokio::test]
+async fn pin_change_via_recovery_delete_the_token_recover_enroll_anew() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    // The user forgot the app's PIN: the token is deleted (here by the operator).
+    for t in s.app.service.store().tokens_of(user.id).await.unwrap() {
+        s.app
+            .service
+            .delete_token(&Actor::operator(), t.id)
+            .await
+            .unwrap();
+    }
+    let mut b = Browser::new(&s);
+    let n = outbox(&s).len();
+    let sent = recover(&mut b, "alice", &codes[3]).await;
+    let code = code_after(&s, n).await;
+    let next = verify(&mut b, &sent, &code).await;
+    assert_eq!(next.status, 303);
+    let link = next.location.split('?').next().unwrap().to_owned();
+    s.clock.advance(30);
+    enroll_new_device(&s, &link).await;
+    let tokens = s.app.service.store().tokens_of(user.id).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].state, TokenState::Active);
+}
+
+#[tokio::test]
+async fn the_database_holds_only_hashes_of_tickets_codes_and_links() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::En).await;
+    let mut b = Browser::new(&s);
+    let n = outbox(&s).len();
+    let sent = recover(&mut b, "alice", &codes[0]).await;
+    let ticket = hidden(&sent.body, "ticket");
+    let code = code_after(&s, n).await;
+    let next = verify(&mut b, &sent, &code).await;
+    let link = next.location.split('?').next().unwrap().to_owned();
+    let link_token = link.trim_start_matches("/enroll/");
+    let db = database_bytes(&s);
+    assert!(!contains(&db, &ticket), "ticket in the database");
+    assert!(!contains(&db, link_token), "link token in the database");
+    let normalized: String = codes[0].chars().filter(|c| *c != '-').collect();
+    assert!(!contains(&db, &codes[0]) && !contains(&db, &normalized));
+    // An 8-digit code could appear by chance in binary data; as text next to "recovery" it
+    // must not: the stored code hash is hex of SHA-256.
+    assert!(!contains(&db, &format!("recovery:{ticket}:{code}")));
+}
+
+/// The `/not-me/<token>` path in a notification.
+fn not_me_path(text: &str) -> String {
+    let start = text.find("/not-me/").expect("a \"this wasn't me\" link");
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn this_wasnt_me_revokes_the_new_device_ends_sessions_and_locks_self_service() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::De).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    // An admin with an address, to be told.
+    enroll_support::add_user(&s, "root", "root@example.org", Language::En).await;
+    let mut root = s.app.service.user_named("root").await.unwrap();
+    root.role = tessera_server::model::Role::Admin;
+    s.app.service.store().update_user(&root).await.unwrap();
+
+    // Someone with one of her recovery codes (and her mailbox) recovers the account.
+    let n = outbox(&s).len();
+    let mut attacker = Browser::new(&s);
+    let sent = recover(&mut attacker, "alice", &codes[0]).await;
+    let code = code_after(&s, n).await;
+    let next = verify(&mut attacker, &sent, &code).await;
+    let link = next.location.split('?').next().unwrap().to_owned();
+    s.clock.advance(30);
+    let n = outbox(&s).len();
+    let codes = enroll_new_device(&s, &link).await;
+    assert_eq!(codes.len(), 10, "a new set with the new device");
+    let mails = outbox(&s);
+    let notice = mails[n..]
+        .iter()
+        .find(|(subject, _)| subject == "Ihr Konto wurde wiederhergestellt")
+        .expect("a recovery notification in German");
+    assert!(notice.1.contains("Von wo: 127.0.0.1"), "{}", notice.1);
+    let not_me = not_me_path(&notice.1);
+
+    // A web session and an API session of alice, which the block must end.
+    s.app
+        .service
+        .store()
+        .insert_web_session(&tessera_server::model::WebSession {
+            id_hash: "h".repeat(64),
+            user_id: user.id,
+            created_at: 0,
+            last_seen_at: now(&s).try_into().unwrap(),
+            expires_at: i64::MAX,
+            reauth_until: 0,
+            csrf_secret: "c".into(),
+        })
+        .await
+        .unwrap();
+    let tokens = s.app.service.store().tokens_of(user.id).await.unwrap();
+    let new_token = tokens.iter().max_by_key(|t| t.id.0).unwrap().id;
+
+    let page = get(&s, &not_me, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Das war ich nicht"));
+    // Without the form token nothing happens.
+    assert_eq!(post(&s, &not_me, &[("form_token", "x")]).await.status, 403);
+    let before = outbox(&s).len();
+    let token = form_token(&page.body);
+    let done = post(&s, &not_me, &[("form_token", &token)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Erledigt"));
+    // Single use.
+    assert_eq!(
+        post(&s, &not_me, &[("form_token", &token)]).await.status,
+        404
+    );
+    assert_eq!(get(&s, &not_me, &[]).await.status, 404);
+
+    let tokens = s.app.service.store().tokens_of(user.id).await.unwrap();
+    let new = tokens.iter().find(|t| t.id == new_token).unwrap();
+    assert_eq!(new.state, TokenState::Revoked, "the device of the event");
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t.id != new_token && t.state == TokenState::Active),
+        "her own device stays"
+    );
+    assert!(
+        s.app
+            .service
+            .store()
+            .web_session(&"h".repeat(64))
+            .await
+            .unwrap()
+            .is_none(),
+        "web sessions ended"
+    );
+    let policy = s
+        .app
+        .service
+        .store()
+        .recovery_policy(user.id)
+        .await
+        .unwrap();
+    assert!(policy.self_service_locked);
+    let log = actions(&s, "alice").await;
+    assert!(log.iter().any(|(a, _)| a == "security.blocked"), "{log:?}");
+    let mails = outbox(&s);
+    assert!(
+        mails[before..]
+            .iter()
+            .any(|(subject, _)| subject == "Tessera: account alice blocked"),
+        "the admin was told: {mails:?}"
+    );
+    // Self-service is locked: another recovery code sends nothing.
+    let n = outbox(&s).len();
+    recover(&mut attacker, "alice", &codes[1]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), n);
+    // Until an admin clears it.
+    s.app
+        .service
+        .clear_self_service_lock(&Actor::operator(), "alice")
+        .await
+        .unwrap();
+    recover(&mut attacker, "alice", &codes[1]).await;
+    code_after(&s, n).await;
+}
+
+#[tokio::test]
+async fn a_new_and_a_removed_device_are_notified_in_english() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "bob", Language::En).await;
+    let mails = outbox(&s);
+    let added = mails
+        .iter()
+        .find(|(subject, _)| subject == "A new device was added")
+        .expect("new device notice");
+    assert!(
+        added.1.contains("/not-me/") && added.1.contains("When: 2023-11-14"),
+        "{}",
+        added.1
+    );
+    let user = s.app.service.user_named("bob").await.unwrap();
+    let token = s.app.service.store().tokens_of(user.id).await.unwrap()[0].id;
+    s.app
+        .service
+        .delete_token(&Actor::operator(), token)
+        .await
+        .unwrap();
+    let (subject, text) = outbox(&s).pop().unwrap();
+    assert_eq!(subject, "A device was removed");
+    assert!(text.contains("If this wasn't you"));
+    let db = database_bytes(&s);
+    let link = not_me_path(&text);
+    assert!(
+        !contains(&db, link.trim_start_matches("/not-me/")),
+        "only the hash is stored"
+    );
+}
+
+/// Sends the reset request form for `email`.
+async fn request_reset(b: &mut Browser<'_>, email: &str) -> web_support::Page {
+    let form = b.get("/reset").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let value = hidden(&form.body, "reset_form");
+    b.post("/reset", &[("reset_form", &value), ("email", email)])
+        .await
+}
+
+/// The `/reset/<token>` path of the newest reset mail after the first `before` mails.
+async fn reset_link_after(s: &TestServer, before: usize) -> String {
+    for _ in 0..100 {
+        if let Some((_, text)) = outbox(s)
+            .into_iter()
+            .skip(before)
+            .find(|(subject, _)| subject == "Reset your account" || subject == "Konto zurücksetzen")
+        {
+            let start = text.find("/reset/").unwrap();
+            return text[start..].split_whitespace().next().unwrap().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no reset mail after {before}");
+}
+
+#[tokio::test]
+async fn reset_deletes_every_secret_keeps_the_account_and_starts_enrollment() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    let store = s.app.service.store().clone();
+    assert!(!store.recovery_codes_of(user.id).await.unwrap().is_empty());
+
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    let answer = request_reset(&mut b, "ALICE@example.org").await;
+    assert_eq!(answer.status, 200);
+    let link = reset_link_after(&s, n).await;
+    let page = get(&s, &link, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("deletes all your devices"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("never need a reset"));
+    assert!(page.body.contains("alice"));
+
+    let n = outbox(&s).len();
+    let done = post(
+        &s,
+        &link,
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("password", "a brand new long password"),
+            ("hint", "the usual one, with the year"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let enroll = done.headers["location"].to_str().unwrap().to_owned();
+    assert!(enroll.starts_with("/enroll/"), "{enroll}");
+
+    // Every secret gone, the account and its settings kept.
+    assert!(store.tokens_of(user.id).await.unwrap().is_empty());
+    assert!(store.recovery_codes_of(user.id).await.unwrap().is_empty());
+    let after = store.user(user.id).await.unwrap().unwrap();
+    assert_eq!(after.email, user.email);
+    assert_eq!(after.display_name, user.display_name);
+    assert_eq!(after.language, user.language);
+    assert_ne!(after.password_hash, user.password_hash);
+    // The notification went out.
+    assert!(
+        outbox(&s)[n..]
+            .iter()
+            .any(|(subject, text)| subject == "Your account was reset" && text.contains("/not-me/")),
+    );
+    // The link worked once.
+    assert_eq!(get(&s, &link, &[]).await.status, 404);
+    // The enrollment link works: a new device.
+    let enroll = enroll.split('?').next().unwrap().to_owned();
+    s.clock.advance(30);
+    enroll_new_device(&s, &enroll).await;
+    assert_eq!(store.tokens_of(user.id).await.unwrap().len(), 1);
+    let db = database_bytes(&s);
+    assert!(!contains(&db, link.trim_start_matches("/reset/")));
+    assert!(!contains(&db, "a brand new long password"));
+}
+
+#[tokio::test]
+async fn the_reset_request_answers_the_same_for_unknown_addresses() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    let mut bodies = Vec::new();
+    for email in ["nobody@example.org", "alice@example.org"] {
+        let mut b = Browser::new(&s);
+        let started = tokio::time::Instant::now();
+        let page = request_reset(&mut b, email).await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+        bodies.push((page.status, page.body));
+    }
+    assert_eq!(bodies[0], bodies[1]);
+}
+
+#[tokio::test]
+async fn an_expired_reset_link_and_a_weak_password_change_nothing() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    let user = s.app.service.user_named("alice").await.unwrap();
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    request_reset(&mut b, "alice@example.org").await;
+    let link = reset_link_after(&s, n).await;
+    let page = get(&s, &link, &[]).await;
+    let weak = post(
+        &s,
+        &link,
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("password", "short"),
+        ],
+    )
+    .await;
+    assert_eq!(weak.status, 400, "{}", weak.body);
+    assert_eq!(
+        s.app
+            .service
+            .store()
+            .tokens_of(user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    s.clock.advance(31 * 60);
+    assert_eq!(get(&s, &link, &[]).await.status, 404);
+    let late = post(
+        &s,
+        &link,
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("password", "a brand new long password"),
+        ],
+    )
+    .await;
+    assert_eq!(late.status, 404);
+    assert_eq!(
+        s.app
+            .service
+            .store()
+            .tokens_of(user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_reset_failing_midway_rolls_back_completely() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    enrolled_user(&s, "bob", Language::En).await;
+    let store = s.app.service.store().clone();
+    let alice = s.app.service.user_named("alice").await.unwrap();
+    let bob = s.app.service.user_named("bob").await.unwrap();
+    // Bob has an open invitation; a reset of alice whose new invitation collides with it fails
+    // at the very last step, after all deletions.
+    let taken = tessera_server::model::Invitation {
+        id_hash: "c".repeat(64),
+        user_id: bob.id,
+        created_at: 0,
+        expires_at: i64::MAX,
+        used_at: None,
+        superseded: false,
+        failed_attempts: 0,
+        token_id: None,
+    };
+    store.insert_invitation(&taken).await.unwrap();
+    let tokens = store.tokens_of(alice.id).await.unwrap();
+    let codes = store.recovery_codes_of(alice.id).await.unwrap();
+    let result = store
+        .reset_account(
+            alice.id,
+            None,
+            "new-hash",
+            "hint",
+            &tessera_server::model::Invitation {
+                user_id: alice.id,
+                ..taken.clone()
+            },
+            1_700_000_100,
+        )
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(store.tokens_of(alice.id).await.unwrap(), tokens);
+    assert_eq!(store.recovery_codes_of(alice.id).await.unwrap(), codes);
+    let after = store.user(alice.id).await.unwrap().unwrap();
+    assert_eq!(after.password_hash, alice.password_hash);
+}
+
+#[tokio::test]
+async fn an_admin_reissues_codes_on_the_cli_and_sees_the_history() {
+    let s = spawn(|_| {}).await;
+    let old = enrolled_user(&s, "alice", Language::En).await;
+    let dir = s.data_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        common::run_cli(&dir, &["recovery", "issue", "alice", "--json"], None)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let issued: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let codes: Vec<String> = issued["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    // The old set no longer works, the new one does.
+    let n = outbox(&s).len();
+    let mut b = Browser::new(&s);
+    recover(&mut b, "alice", &old[5]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outbox(&s).len(), n);
+    recover(&mut b, "alice", &codes[0]).await;
+    code_after(&s, n).await;
+
+    let dir = s.data_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        common::run_cli(&dir, &["recovery", "history", "alice"], None)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("recovery.issue") && text.contains("recovery.start"),
+        "{text}"
+    );
+    assert!(!text.contains("web.login"), "only recovery events: {text}");
+}
+
+#[tokio::test]
+async fn an_admin_resets_an_account_and_mails_new_codes_over_the_api_after_reauth() {
+    use reqwest::Method;
+    use serde_json::json;
+    let s = spawn(|c| {
+        c.recovery.admin_delivery = tessera_server::config::AdminDelivery::Email;
+    })
+    .await;
+    enrolled_user(&s, "alice", Language::De).await;
+    let admin = s.admin_session("root").await;
+    let body = json!({"password": "a brand new long password", "hint": "hint"});
+    let (st, answer) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/users/alice/reset",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        (st, answer["error"]["code"].as_str()),
+        (403, Some("reauth_required"))
+    );
+    let user = s.app.service.user_named("alice").await.unwrap();
+    assert_eq!(
+        s.app
+            .service
+            .store()
+            .tokens_of(user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (st, _) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/auth/reauth",
+            Some(json!({"password": common::ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let n = outbox(&s).len();
+    let (st, answer) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/users/alice/recovery-codes",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{answer}");
+    assert_eq!(
+        answer["codes"].as_array().unwrap().len(),
+        0,
+        "mailed, not shown"
+    );
+    assert_eq!(answer["emailed_to"], "alice@example.org");
+    assert!(
+        outbox(&s)[n..]
+            .iter()
+            .any(|(subject, _)| subject == "Neue Wiederherstellungscodes")
+    );
+    assert!(
+        outbox(&s)[n..].iter().any(|(subject, text)| {
+            subject == "Neue Wiederherstellungscodes ausgestellt" && text.contains("/not-me/")
+        }),
+        "the user is notified"
+    );
+
+    let (st, answer) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/users/alice/reset",
+            Some(body),
+        )
+        .await;
+    assert_eq!(st, 200, "{answer}");
+    assert!(
+        answer["enrollment_link"]
+            .as_str()
+            .unwrap()
+            .contains("/enroll/")
+    );
+    assert!(
+        s.app
+            .service
+            .store()
+            .tokens_of(user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.app
+            .service
+            .store()
+            .recovery_codes_of(user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        outbox(&s)
+            .iter()
+            .any(|(subject, _)| subject == "Ihr Konto wurde zurückgesetzt")
+    );
+}
+
+#[tokio::test]
+async fn the_cli_sets_a_users_recovery_policy() {
+    let s = spawn(|_| {}).await;
+    enrolled_user(&s, "alice", Language::En).await;
+    let dir = s.data_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        common::run_cli(
+            &dir,
+            &[
+                "recovery",
+                "policy",
+                "alice",
+                "--self-service",
+                "off",
+                "--revoke-old-devices",
+                "on",
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let user = s.app.service.user_named("alice").await.unwrap();
+    let policy = s
+        .app
+        .service
+        .store()
+        .recovery_policy(user.id)
+        .await
+        .unwrap();
+    assert_eq!(policy.self_recovery, Some(false));
+    assert_eq!(policy.revoke_on_recovery, Some(true));
+    let log = actions(&s, "alice").await;
+    assert!(
+        log.iter().any(|(a, _)| a == "user.recovery_policy"),
+        "{log:?}"
+    );
+}
