@@ -12,6 +12,7 @@ WORK=${WORK:-/tmp/tessera-bench}
 OUT=${OUT:-$WORK/results.jsonl}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 mkdir -p "$WORK"
+command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
 cargo build --release -p tessera-server -p tessera-load
 BIN=target/release
 export BENCH_PW='bench admin password'
