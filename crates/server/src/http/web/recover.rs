@@ -141,15 +141,15 @@ async fn post_code(
 }
 
 /// A link that does not work (any more): the same page for every reason.
-fn invalid_link(s: &AppState, t: Tr, e: &Error) -> Response {
+fn invalid_link(s: &AppState, t: Tr, e: &Error, title: &'static str, text: &str) -> Response {
     match e {
         Error::NotFound(_) => message(
             s,
             t,
             None,
             StatusCode::NOT_FOUND,
-            "recover.not_me_title",
-            t.t("recover.not_me_invalid").to_owned(),
+            title,
+            t.t(text).to_owned(),
         ),
         other => error_page(s, t, None, other),
     }
@@ -171,7 +171,7 @@ async fn get_not_me(
             }
             .into_response()
         }
-        Err(e) => invalid_link(&s, t, &e),
+        Err(e) => invalid_link(&s, t, &e, "recover.not_me_title", "recover.not_me_invalid"),
     }
 }
 
@@ -198,7 +198,7 @@ async fn post_not_me(
                 t.t("recover.not_me_done").to_owned(),
             )
         }
-        Err(e) => invalid_link(&s, t, &e),
+        Err(e) => invalid_link(&s, t, &e, "recover.not_me_title", "recover.not_me_invalid"),
     }
 }
 
@@ -246,20 +246,6 @@ async fn post_reset(
     }
 }
 
-fn invalid_reset(s: &AppState, t: Tr, e: &Error) -> Response {
-    match e {
-        Error::NotFound(_) => message(
-            s,
-            t,
-            None,
-            StatusCode::NOT_FOUND,
-            "reset.title",
-            t.t("reset.invalid").to_owned(),
-        ),
-        other => error_page(s, t, None, other),
-    }
-}
-
 async fn get_reset_link(
     State(s): State<AppState>,
     LoginLang(t): LoginLang,
@@ -277,7 +263,7 @@ async fn get_reset_link(
             }
             .into_response()
         }
-        Err(e) => invalid_reset(&s, t, &e),
+        Err(e) => invalid_link(&s, t, &e, "reset.title", "reset.invalid"),
     }
 }
 
@@ -300,6 +286,6 @@ async fn post_reset_link(
         .await
     {
         Ok(path) => see_other(&format!("{path}?lang={}", t.code())),
-        Err(e) => invalid_reset(&s, t, &e),
+        Err(e) => invalid_link(&s, t, &e, "reset.title", "reset.invalid"),
     }
 }
