@@ -11,10 +11,14 @@ USERS=${USERS:-1000}
 WORK=${WORK:-/tmp/tessera-bench}
 OUT=${OUT:-$WORK/results.jsonl}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+# Which runs: "case concurrency" pairs separated by commas, and which databases.
+CASES=${CASES:-hotp_valid 8,hotp_valid 1,hotp_wrong 8,totp_valid 8,password_hotp_valid 8,duplicate 50}
+DBS=${DBS:-sqlite postgres}
 mkdir -p "$WORK"
 command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
 cargo build --release -p tessera-server -p tessera-load
 BIN=target/release
+SERVER=${SERVER:-$BIN/tessera}  # another build of the server, e.g. one with symbols for perf
 export BENCH_PW='bench admin password'
 
 run_db() {
@@ -22,14 +26,16 @@ run_db() {
   rm -rf "$dir"; mkdir -p "$dir"
   local env=(TESSERA_LOG=warn)
   [ -n "$url" ] && env+=(TESSERA_DATABASE__URL="$url")
-  printf '%s\n' "$BENCH_PW" | env "${env[@]}" $BIN/tessera --data-dir "$dir/data" user add benchadmin --admin --password-stdin >/dev/null
-  env "${env[@]}" $BIN/tessera --data-dir "$dir/data" serve --listen 127.0.0.1:8181 >"$dir/serve.log" 2>&1 &
+  printf '%s\n' "$BENCH_PW" | env "${env[@]}" $SERVER --data-dir "$dir/data" user add benchadmin --admin --password-stdin >/dev/null
+  env "${env[@]}" $SERVER --data-dir "$dir/data" serve --listen 127.0.0.1:8181 >"$dir/serve.log" 2>&1 &
   local pid=$!
   trap 'kill $pid 2>/dev/null || true' RETURN
   for _ in $(seq 1 50); do curl -sf 127.0.0.1:8181/readyz >/dev/null && break; sleep 0.2; done
   $BIN/tessera-load prepare --url http://127.0.0.1:8181 --admin-user benchadmin \
     --admin-password-env BENCH_PW --users "$USERS" --prefix b --out "$dir/seeds.json" --with-password
-  for spec in "hotp_valid 8" "hotp_valid 1" "hotp_wrong 8" "totp_valid 8" "password_hotp_valid 8" "duplicate 50"; do
+  local specs
+  IFS=, read -ra specs <<<"$CASES"
+  for spec in "${specs[@]}"; do
     set -- $spec
     local extra=(--concurrency "$2")
     [ "$1" = duplicate ] && extra=(--parallel "$2" --tokens 50)
@@ -40,8 +46,8 @@ run_db() {
   kill $pid; wait $pid 2>/dev/null || true
 }
 
-run_db sqlite ""
-if pg_isready -h 127.0.0.1 -p 5432 -q; then
+[[ " $DBS " == *" sqlite "* ]] && run_db sqlite ""
+if [[ " $DBS " == *" postgres "* ]] && pg_isready -h 127.0.0.1 -p 5432 -q; then
   db="tessera_bench_$(date +%s)"
   psql "$PG_URL/test" -qc "CREATE DATABASE $db"
   run_db postgres "$PG_URL/$db"

@@ -13,6 +13,7 @@ use crate::model::{
     Session, Token, TokenId, TokenState, User, UserId, WebSession,
 };
 
+mod batch;
 #[cfg(test)]
 mod contract;
 mod postgres;

@@ -7,14 +7,15 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use super::batch;
+// StoreResult, WriteOp and WriteResult come with impl_store! below.
+
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: sqlx::PgPool,
     /// The same pool: PostgreSQL handles concurrent writers itself.
     writer: sqlx::PgPool,
-    /// Unused: with parallel writers the audit head is always read under its row lock.
-    head_cache: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
 }
 
 impl PgStore {
@@ -28,9 +29,79 @@ impl PgStore {
         Ok(PgStore {
             writer: pool.clone(),
             pool,
-            head_cache: Default::default(),
         })
     }
+}
+
+/// Group commit on PostgreSQL. Several batches run in parallel (see `writer_tasks`), on this node
+/// and on others: token rows are updated one by one in id order, so two batches cannot deadlock,
+/// and the audit head is locked last (`FOR UPDATE`), so every entry has exactly one predecessor.
+pub(super) async fn apply_writes(
+    store: &PgStore,
+    ops: &[WriteOp],
+) -> StoreResult<Vec<WriteResult>> {
+    if ops.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.writer.begin().await?;
+    let (firsts, repeats) = batch::advances(ops);
+    let mut order = firsts;
+    order.extend(repeats);
+    order.sort_by_key(|&i| match &ops[i] {
+        WriteOp::Advance { token, .. } => (token.0, i),
+        WriteOp::Audit(_) => (0, i),
+    });
+    let mut advanced = vec![false; ops.len()];
+    for i in order {
+        let WriteOp::Advance { token, advance, .. } = &ops[i] else {
+            continue;
+        };
+        advanced[i] = sqlx::query(batch::ADVANCE_ONE)
+            .bind(token.0)
+            .bind(batch::next_counter(advance)?)
+            .bind(advance.drift)
+            .bind(advance.to.as_str())
+            .bind(advance.now)
+            .bind(advance.matched)
+            .bind(advance.from.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+    }
+    let head = if batch::appends(ops, &advanced) {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+        Some((row.try_get("seq")?, row.try_get("hash")?))
+    } else {
+        None
+    };
+    let (results, entries, head) = batch::chain(ops, &advanced, head)?;
+    if let (Some((seq, hash)), false) = (&head, entries.is_empty()) {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(*seq)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(batch::INSERT_AUDIT);
+        insert.push_values(&entries, |mut b, a| {
+            b.push_bind(a.seq)
+                .push_bind(a.event.at)
+                .push_bind(&a.event.actor)
+                .push_bind(&a.event.action)
+                .push_bind(&a.event.target)
+                .push_bind(&a.event.username)
+                .push_bind(&a.event.source)
+                .push_bind(&a.event.result)
+                .push_bind(&a.event.reason)
+                .push_bind(&a.prev_hash)
+                .push_bind(&a.hash);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
 }
 
 super::sql::impl_store!(
@@ -38,11 +109,9 @@ super::sql::impl_store!(
     db = sqlx::Postgres,
     migrator = sqlx::migrate!("migrations/postgres"),
     begin_write = "BEGIN",
-    lock_audit_head = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
     ilike = "ILIKE",
     // Several batches commit in parallel, so one batch's wait for the disk (fsync of the WAL)
     // does not hold up the next.
     writer_tasks = 4,
-    // Batches run in parallel: rows are locked one by one in id order, so they cannot deadlock.
-    bulk_advance = false,
+    apply_writes = apply_writes,
 );

@@ -1,7 +1,8 @@
 //! The SQL both stores share. SQLite and PostgreSQL accept the same statements here (`$N`
 //! placeholders, `RETURNING`, `ON DELETE CASCADE`), so the [`Store`](super::Store) implementation
 //! is written once, as a macro expanded for each pool type; what differs is passed in by name:
-//! how a write transaction starts, how the audit head is locked, and the case-insensitive LIKE.
+//! how a write transaction starts, the case-insensitive LIKE, and group commit
+//! (`apply_writes`, in sqlite.rs and postgres.rs around the shared batch.rs).
 
 use std::str::FromStr;
 
@@ -84,10 +85,9 @@ macro_rules! impl_store {
         db = $db:ty,
         migrator = $migrator:expr,
         begin_write = $begin:literal,
-        lock_audit_head = $lock_head:literal,
         ilike = $ilike:literal,
         writer_tasks = $writers:literal,
-        bulk_advance = $bulk:literal $(,)?
+        apply_writes = $apply_writes:path $(,)?
     ) => {
         use sqlx::Row as _;
         use $crate::model::*;
@@ -766,209 +766,7 @@ macro_rules! impl_store {
             }
 
             async fn apply_writes(&self, ops: &[WriteOp]) -> StoreResult<Vec<WriteResult>> {
-                if ops.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // With a single writer (SQLite), the chain's head is remembered between batches
-                // instead of read each time; the first attempt trusts it, a second reads it.
-                for attempt in 0..2 {
-                    let cached: Option<(i64, String)> = if $bulk && attempt == 0 {
-                        self.head_cache.lock().ok().and_then(|c| c.clone())
-                    } else {
-                        None
-                    };
-                    let mut tx = self.writer.begin_with($begin).await?;
-                    // Lock order, the same in every transaction: token rows by id, then the audit
-                    // head. Batches committing in parallel (PostgreSQL) can then never deadlock.
-                    let mut order: Vec<usize> = (0..ops.len())
-                        .filter(|&i| matches!(ops[i], WriteOp::Advance { .. }))
-                        .collect();
-                    order.sort_by_key(|&i| match &ops[i] {
-                        WriteOp::Advance { token, .. } => token.0,
-                        WriteOp::Audit(_) => 0,
-                    });
-                    let mut advanced: Vec<Option<bool>> = vec![None; ops.len()];
-                    // The first advance of each token, all in one statement (SQLite, where only one
-                    // batch runs at a time): one round trip to the database's thread instead of one
-                    // per request. Further advances of a token in the same batch follow one by one,
-                    // so they see the first one's effect.
-                    let mut seen = std::collections::HashSet::new();
-                    let (firsts, repeats): (Vec<usize>, Vec<usize>) = order
-                        .into_iter()
-                        .partition(|&i| match &ops[i] {
-                            WriteOp::Advance { token, .. } => $bulk && seen.insert(token.0),
-                            WriteOp::Audit(_) => false,
-                        });
-                    if !firsts.is_empty() {
-                        let mut rows = Vec::with_capacity(firsts.len());
-                        for &i in &firsts {
-                            if let WriteOp::Advance { token, advance: adv, .. } = &ops[i] {
-                                let next = adv.matched.checked_add(1).ok_or_else(|| {
-                                    StoreError::Corrupt("counter out of range".into())
-                                })?;
-                                rows.push((token.0, next, adv));
-                            }
-                        }
-                        let mut q = sqlx::QueryBuilder::<$db>::new(
-                            "WITH v(tid, nxt, drift, to_state, at, matched, from_state) AS (",
-                        );
-                        q.push_values(&rows, |mut b, (id, next, adv)| {
-                            b.push_bind(*id)
-                                .push_bind(*next)
-                                .push_bind(adv.drift)
-                                .push_bind(adv.to.as_str())
-                                .push_bind(adv.now)
-                                .push_bind(adv.matched)
-                                .push_bind(adv.from.as_str());
-                        });
-                        // One conditional update: of two requests with the same code, only the
-                        // first changes the row (RFC 6238 §5.2, RFC 4226 §7.2).
-                        q.push(
-                            ") UPDATE tokens SET next_counter = v.nxt, drift = v.drift, \
-                             state = v.to_state, fail_count = 0, throttled_until = 0, \
-                             last_used_at = v.at FROM v WHERE tokens.id = v.tid \
-                             AND tokens.next_counter <= v.matched AND tokens.state = v.from_state \
-                             AND tokens.throttled_until <= v.at \
-                             RETURNING tokens.id AS id",
-                        );
-                        let changed: std::collections::HashSet<i64> = q
-                            .build()
-                            .fetch_all(&mut *tx)
-                            .await?
-                            .iter()
-                            .map(|r| r.try_get::<i64, _>("id"))
-                            .collect::<Result<_, _>>()?;
-                        for &i in &firsts {
-                            if let WriteOp::Advance { token, .. } = &ops[i] {
-                                advanced[i] = Some(changed.contains(&token.0));
-                            }
-                        }
-                    }
-                    for i in repeats {
-                        let WriteOp::Advance { token, advance: adv, .. } = &ops[i] else {
-                            continue;
-                        };
-                        // One conditional update: of two requests with the same code, only the
-                        // first changes the row (RFC 6238 §5.2, RFC 4226 §7.2).
-                        let next = adv.matched.checked_add(1).ok_or_else(|| {
-                            StoreError::Corrupt("counter out of range".into())
-                        })?;
-                        let done = sqlx::query(
-                            "UPDATE tokens SET next_counter = $2, drift = $3, state = $4, \
-                             fail_count = 0, throttled_until = 0, last_used_at = $5 \
-                             WHERE id = $1 AND next_counter <= $6 AND state = $7 \
-                             AND throttled_until <= $5",
-                        )
-                        .bind(token.0)
-                        .bind(next)
-                        .bind(adv.drift)
-                        .bind(adv.to.as_str())
-                        .bind(adv.now)
-                        .bind(adv.matched)
-                        .bind(adv.from.as_str())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                            == 1;
-                        advanced[i] = Some(done);
-                    }
-                    let mut results = Vec::with_capacity(ops.len());
-                    let mut audits: Vec<AuditEntry> = Vec::new();
-                    let mut head: Option<(i64, String)> = None;
-                    let mut head_before: Option<(i64, String)> = None;
-                    for (i, op) in ops.iter().enumerate() {
-                        let event = match op {
-                            WriteOp::Advance { audit: Some(e), .. } if advanced[i] == Some(true) => e,
-                            WriteOp::Advance { .. } => {
-                                results.push(WriteResult::Advanced(advanced[i] == Some(true), None));
-                                continue;
-                            }
-                            WriteOp::Audit(e) => e,
-                        };
-                        if head.is_none() {
-                            let start = match &cached {
-                                Some(h) => h.clone(),
-                                None => {
-                                    // Lock the head row: concurrent appenders (also on other nodes)
-                                    // queue here, so every entry has exactly one predecessor.
-                                    let row = sqlx::query($lock_head).fetch_one(&mut *tx).await?;
-                                    (row.try_get("seq")?, row.try_get("hash")?)
-                                }
-                            };
-                            head_before = Some(start.clone());
-                            head = Some(start);
-                        }
-                        let (seq, prev_hash) = head
-                            .as_mut()
-                            .ok_or_else(|| StoreError::Corrupt("audit head".into()))?;
-                        *seq += 1;
-                        let hash = audit_chain_hash(prev_hash, *seq, event);
-                        let entry = AuditEntry {
-                            seq: *seq,
-                            event: event.clone(),
-                            prev_hash: std::mem::replace(prev_hash, hash.clone()),
-                            hash,
-                        };
-                        audits.push(entry.clone());
-                        results.push(match op {
-                            WriteOp::Advance { .. } => WriteResult::Advanced(true, Some(entry)),
-                            WriteOp::Audit(_) => WriteResult::Audited(entry),
-                        });
-                    }
-                    if let (Some((seq, hash)), Some((old_seq, old_hash))) = (&head, &head_before) {
-                        // Move the head first, on the condition that it is where this batch started:
-                        // a remembered head that another process (the CLI) moved since is noticed
-                        // here, before any entry is written, and the batch starts over.
-                        let moved = sqlx::query(
-                            "UPDATE audit_head SET seq = $1, hash = $2 \
-                             WHERE id = 1 AND seq = $3 AND hash = $4",
-                        )
-                        .bind(*seq)
-                        .bind(hash)
-                        .bind(*old_seq)
-                        .bind(old_hash)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                            == 1;
-                        if !moved {
-                            if let Ok(mut c) = self.head_cache.lock() {
-                                *c = None;
-                            }
-                            if cached.is_some() {
-                                continue;
-                            }
-                            return Err(StoreError::Corrupt("audit head changed under its lock".into()));
-                        }
-                        // All entries of the batch in one statement.
-                        let mut insert = sqlx::QueryBuilder::<$db>::new(
-                            "INSERT INTO audit_log (seq, at, actor, action, target, username, source, \
-                             result, reason, prev_hash, hash) ",
-                        );
-                        insert.push_values(&audits, |mut b, a| {
-                            b.push_bind(a.seq)
-                                .push_bind(a.event.at)
-                                .push_bind(&a.event.actor)
-                                .push_bind(&a.event.action)
-                                .push_bind(&a.event.target)
-                                .push_bind(&a.event.username)
-                                .push_bind(&a.event.source)
-                                .push_bind(&a.event.result)
-                                .push_bind(&a.event.reason)
-                                .push_bind(&a.prev_hash)
-                                .push_bind(&a.hash);
-                        });
-                        insert.build().execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    if $bulk && head.is_some() {
-                        if let Ok(mut c) = self.head_cache.lock() {
-                            *c = head;
-                        }
-                    }
-                    return Ok(results);
-                }
-                Err(StoreError::Corrupt("the audit head kept moving".into()))
+                $apply_writes(self, ops).await
             }
 
             async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {

@@ -1,0 +1,173 @@
+//! Group commit ([`Store::apply_writes`](super::Store::apply_writes)), the part both databases
+//! share: the order in which token rows are advanced, and how the batch's audit entries extend
+//! the hash chain once it is known which advances succeeded. How the statements reach the
+//! database differs (sqlite.rs: few round trips to one writer; postgres.rs: row locks, parallel
+//! batches).
+
+use std::collections::HashSet;
+
+use crate::model::{AuditEntry, audit_chain_hash};
+
+use super::{Advance, StoreError, StoreResult, WriteOp, WriteResult};
+
+/// The audit chain's newest entry: sequence number and hash.
+pub(super) type Head = (i64, String);
+
+/// One conditional update: of two requests with the same code, only the first changes the row
+/// (RFC 6238 §5.2, RFC 4226 §7.2). Binds: token id, next counter, drift, new state, now, matched
+/// counter, required state.
+pub(super) const ADVANCE_ONE: &str = "UPDATE tokens SET next_counter = $2, drift = $3, \
+    state = $4, fail_count = 0, throttled_until = 0, last_used_at = $5 \
+    WHERE id = $1 AND next_counter <= $6 AND state = $7 AND throttled_until <= $5";
+
+/// The condition of [`ADVANCE_ONE`] for many tokens at once, joined with a `VALUES` list `v`
+/// of (tid, nxt, drift, to_state, at, matched, from_state).
+pub(super) const ADVANCE_MANY: &str = "UPDATE tokens SET next_counter = v.nxt, \
+    drift = v.drift, state = v.to_state, fail_count = 0, throttled_until = 0, last_used_at = v.at \
+    FROM v WHERE tokens.id = v.tid AND tokens.next_counter <= v.matched \
+    AND tokens.state = v.from_state AND tokens.throttled_until <= v.at";
+
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, target, \
+    username, source, result, reason, prev_hash, hash) ";
+
+/// The batch's advances, by token id: every transaction locks token rows in the same order, so
+/// batches committing in parallel (PostgreSQL) can never deadlock. Split into the first advance
+/// of each token and the rest, which must run one by one after it (they see its effect).
+pub(super) fn advances(ops: &[WriteOp]) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<(i64, usize)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            WriteOp::Advance { token, .. } => Some((token.0, i)),
+            WriteOp::Audit(_) => None,
+        })
+        .collect();
+    order.sort_unstable();
+    let mut seen = HashSet::new();
+    let (firsts, repeats): (Vec<_>, Vec<_>) = order
+        .into_iter()
+        .partition(|&(token, _)| seen.insert(token));
+    (
+        firsts.into_iter().map(|(_, i)| i).collect(),
+        repeats.into_iter().map(|(_, i)| i).collect(),
+    )
+}
+
+/// The counter stored after accepting `adv.matched`.
+pub(super) fn next_counter(adv: &Advance) -> StoreResult<i64> {
+    adv.matched
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Corrupt("counter out of range".into()))
+}
+
+/// Whether the batch appends to the audit chain, given which advances succeeded.
+pub(super) fn appends(ops: &[WriteOp], advanced: &[bool]) -> bool {
+    ops.iter().zip(advanced).any(|(op, &done)| match op {
+        WriteOp::Advance { audit, .. } => done && audit.is_some(),
+        WriteOp::Audit(_) => true,
+    })
+}
+
+/// The batch's results in order, and the audit entries to insert, chained from `head`
+/// (needed only if [`appends`]); returns the new head.
+pub(super) fn chain(
+    ops: &[WriteOp],
+    advanced: &[bool],
+    head: Option<Head>,
+) -> StoreResult<(Vec<WriteResult>, Vec<AuditEntry>, Option<Head>)> {
+    let mut results = Vec::with_capacity(ops.len());
+    let mut entries = Vec::new();
+    let mut head = head;
+    for (op, &done) in ops.iter().zip(advanced) {
+        let event = match op {
+            WriteOp::Advance {
+                audit: Some(event), ..
+            } if done => event,
+            WriteOp::Advance { .. } => {
+                results.push(WriteResult::Advanced(done, None));
+                continue;
+            }
+            WriteOp::Audit(event) => event,
+        };
+        let (seq, prev_hash) = head
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("audit head not read".into()))?;
+        *seq += 1;
+        let hash = audit_chain_hash(prev_hash, *seq, event);
+        let entry = AuditEntry {
+            seq: *seq,
+            event: event.clone(),
+            prev_hash: std::mem::replace(prev_hash, hash.clone()),
+            hash,
+        };
+        results.push(match op {
+            WriteOp::Advance { .. } => WriteResult::Advanced(true, Some(entry.clone())),
+            WriteOp::Audit(_) => WriteResult::Audited(entry.clone()),
+        });
+        entries.push(entry);
+    }
+    Ok((results, entries, head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AUDIT_GENESIS, AuditEvent, TokenId, TokenState};
+
+    fn event(n: i64) -> AuditEvent {
+        AuditEvent {
+            at: n,
+            actor: "a".into(),
+            action: "validate".into(),
+            target: String::new(),
+            username: "u".into(),
+            source: String::new(),
+            result: "success".into(),
+            reason: String::new(),
+        }
+    }
+
+    fn advance(token: i64, audit: bool) -> WriteOp {
+        WriteOp::Advance {
+            token: TokenId(token),
+            advance: Advance {
+                matched: 1,
+                drift: 0,
+                from: TokenState::Active,
+                to: TokenState::Active,
+                now: 0,
+            },
+            audit: audit.then(|| event(token)),
+        }
+    }
+
+    #[test]
+    fn advances_are_ordered_by_token_and_repeats_follow() {
+        let ops = [
+            advance(9, true),
+            WriteOp::Audit(event(0)),
+            advance(3, false),
+            advance(9, true),
+        ];
+        assert_eq!(advances(&ops), (vec![2, 0], vec![3]));
+    }
+
+    #[test]
+    fn only_successful_advances_and_plain_events_are_chained() {
+        let ops = [advance(1, true), advance(2, true), WriteOp::Audit(event(7))];
+        let advanced = [false, true, false];
+        assert!(appends(&ops, &advanced));
+        assert!(!appends(&ops[..1], &advanced[..1]));
+        let start = (4, AUDIT_GENESIS.to_owned());
+        let (results, entries, head) = chain(&ops, &advanced, Some(start)).unwrap();
+        assert_eq!(results[0], WriteResult::Advanced(false, None));
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].seq, 5);
+        assert_eq!(entries[0].prev_hash, AUDIT_GENESIS);
+        assert_eq!(entries[1].prev_hash, entries[0].hash);
+        assert_eq!(head, Some((6, entries[1].hash.clone())));
+        assert_eq!(results[2], WriteResult::Audited(entries[1].clone()));
+        // Appending without a head is refused, not invented.
+        assert!(chain(&ops, &advanced, None).is_err());
+    }
+}
