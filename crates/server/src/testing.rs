@@ -38,7 +38,7 @@ pub async fn fresh_postgres_database(base_url: &str) -> String {
 /// Every store the tests should run against, migrated and empty: `("sqlite", ..)` always,
 /// `("postgres", ..)` when configured.
 pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
-    let sqlite = SqliteStore::memory().await.expect("sqlite memory");
+    let sqlite = SqliteStore::scratch().await.expect("sqlite scratch");
     let mut out: Vec<(&'static str, Arc<dyn Store>)> = vec![("sqlite", Arc::new(sqlite))];
     if let Some(base) = postgres_url() {
         let url = fresh_postgres_database(&base).await;
@@ -56,8 +56,7 @@ pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
     out
 }
 
-/// A file-backed SQLite store in `dir` with a real pool (for concurrency tests: the in-memory
-/// store has a single connection).
+/// A SQLite store on the file `t.db` in `dir` (several stores on one file: the server and a CLI).
 pub async fn sqlite_file_store(dir: &std::path::Path) -> Arc<dyn Store> {
     let url = format!("sqlite://{}", dir.join("t.db").display());
     let s = SqliteStore::connect(&url, 8, false)

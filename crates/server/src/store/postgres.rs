@@ -31,6 +31,11 @@ impl PgStore {
             pool,
         })
     }
+
+    /// A connection to write on.
+    async fn write_conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, sqlx::Error> {
+        self.writer.acquire().await
+    }
 }
 
 /// Group commit on PostgreSQL. Several batches run in parallel (see `writer_tasks`), on this node

@@ -77,8 +77,8 @@ pub(super) const RETURNING_USER: [&str; 2] = [" RETURNING ", USER_COLS];
 pub(super) const RETURNING_TOKEN: [&str; 2] = [" RETURNING ", TOKEN_COLS];
 pub(super) const RETURNING_APP: [&str; 2] = [" RETURNING ", APP_COLS];
 
-/// Implements [`Store`](super::Store) for a struct with `pool` (reads) and `writer` (writes)
-/// fields of type `sqlx::Pool<$db>`.
+/// Implements [`Store`](super::Store) for a struct with a `pool` field of type `sqlx::Pool<$db>`
+/// (reads) and a method `write_conn()` that hands out the connection to write on.
 macro_rules! impl_store {
     (
         store = $store:ty,
@@ -217,7 +217,9 @@ macro_rules! impl_store {
             }
 
             async fn migrate(&self) -> StoreResult<()> {
-                $migrator.run(&self.writer).await?;
+                // Through the pool: nothing else writes while migrations run, and the migrator
+                // wants a connection source it can hold across its own transactions.
+                $migrator.run(&self.pool).await?;
                 Ok(())
             }
 
@@ -249,7 +251,7 @@ macro_rules! impl_store {
                 .bind(n.role.as_str())
                 .bind(&n.password_hash)
                 .bind(now)
-                .fetch_one(&self.writer)
+                .fetch_one(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 user_row(&row)
@@ -324,7 +326,7 @@ macro_rules! impl_store {
                 .bind(u.role.as_str())
                 .bind(&u.password_hash)
                 .bind(u.updated_at)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(done.rows_affected() == 1)
@@ -334,7 +336,7 @@ macro_rules! impl_store {
                 // Tokens and sessions go with the user (ON DELETE CASCADE), in one statement.
                 let done = sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(id.0)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -369,7 +371,7 @@ macro_rules! impl_store {
                 .bind(n.state.as_str())
                 .bind(n.next_counter)
                 .bind(now)
-                .fetch_one(&self.writer)
+                .fetch_one(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 token_row(&row)
@@ -415,7 +417,7 @@ macro_rules! impl_store {
                     .bind(id.0)
                     .bind(name)
                     .bind(state.as_str())
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -423,7 +425,7 @@ macro_rules! impl_store {
             async fn delete_token(&self, id: TokenId) -> StoreResult<bool> {
                 let done = sqlx::query("DELETE FROM tokens WHERE id = $1")
                     .bind(id.0)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -445,7 +447,7 @@ macro_rules! impl_store {
                 .bind(next)
                 .bind(drift)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -456,7 +458,7 @@ macro_rules! impl_store {
                      RETURNING fail_count",
                 )
                 .bind(id.0)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&mut *self.write_conn().await?)
                 .await?;
                 Ok(match row {
                     Some(r) => r.try_get("fail_count")?,
@@ -479,7 +481,7 @@ macro_rules! impl_store {
                 .bind(id.0)
                 .bind(until)
                 .bind(lock)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -491,7 +493,7 @@ macro_rules! impl_store {
                      WHERE id = $1",
                 )
                 .bind(id.0)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -514,7 +516,7 @@ macro_rules! impl_store {
                 .bind(key_hash)
                 .bind(mode.as_str())
                 .bind(now)
-                .fetch_one(&self.writer)
+                .fetch_one(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 app_row(&row)
@@ -557,7 +559,7 @@ macro_rules! impl_store {
                 )
                 .bind(id.0)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -573,7 +575,7 @@ macro_rules! impl_store {
                 .bind(s.last_seen_at)
                 .bind(s.expires_at)
                 .bind(s.reauth_until)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(())
@@ -596,7 +598,7 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1")
                     .bind(token_hash)
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -605,7 +607,7 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE sessions SET reauth_until = $2 WHERE token_hash = $1")
                     .bind(token_hash)
                     .bind(until)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -613,7 +615,7 @@ macro_rules! impl_store {
             async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
                     .bind(token_hash)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -621,7 +623,7 @@ macro_rules! impl_store {
             async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()> {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                     .bind(user.0)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -653,7 +655,7 @@ macro_rules! impl_store {
                     "UPDATE users SET fail_count = fail_count + 1 WHERE id = $1 RETURNING fail_count",
                 )
                 .bind(id.0)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&mut *self.write_conn().await?)
                 .await?;
                 Ok(match row {
                     Some(r) => r.try_get("fail_count")?,
@@ -668,7 +670,7 @@ macro_rules! impl_store {
                 )
                 .bind(id.0)
                 .bind(until)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -676,7 +678,7 @@ macro_rules! impl_store {
             async fn reset_account_failures(&self, id: UserId) -> StoreResult<()> {
                 sqlx::query("UPDATE users SET fail_count = 0, throttled_until = 0 WHERE id = $1")
                     .bind(id.0)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -691,7 +693,7 @@ macro_rules! impl_store {
                     .bind(id.0)
                     .bind(hint)
                     .bind(at)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -709,7 +711,7 @@ macro_rules! impl_store {
                 .bind(c.expires_at)
                 .bind(c.attempts)
                 .bind(c.used)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(())
@@ -734,7 +736,7 @@ macro_rules! impl_store {
                      RETURNING attempts",
                 )
                 .bind(id_hash)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&mut *self.write_conn().await?)
                 .await?;
                 Ok(match row {
                     Some(r) => r.try_get("attempts")?,
@@ -749,7 +751,7 @@ macro_rules! impl_store {
                 )
                 .bind(id_hash)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -806,7 +808,8 @@ macro_rules! impl_store {
             }
 
             async fn insert_invitation(&self, inv: &Invitation) -> StoreResult<()> {
-                let mut tx = self.writer.begin_with($begin).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 // Older links stop working in the same transaction that creates the new one.
                 sqlx::query(
                     "UPDATE invitations SET superseded = TRUE \
@@ -868,7 +871,7 @@ macro_rules! impl_store {
                 )
                 .bind(id_hash)
                 .bind(token.0)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -879,7 +882,7 @@ macro_rules! impl_store {
                      WHERE id_hash = $1 RETURNING failed_attempts",
                 )
                 .bind(id_hash)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&mut *self.write_conn().await?)
                 .await?;
                 Ok(match row {
                     Some(r) => r.try_get("failed_attempts")?,
@@ -894,7 +897,7 @@ macro_rules! impl_store {
                 )
                 .bind(id_hash)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -905,7 +908,7 @@ macro_rules! impl_store {
                      WHERE user_id = $1 AND used_at IS NULL",
                 )
                 .bind(user.0)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -942,7 +945,7 @@ macro_rules! impl_store {
                 let done = sqlx::query("UPDATE users SET recovery_enabled = $2 WHERE id = $1")
                     .bind(user.0)
                     .bind(enabled)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -953,7 +956,8 @@ macro_rules! impl_store {
                 code_hashes: &[String],
                 now: UnixTime,
             ) -> StoreResult<()> {
-                let mut tx = self.writer.begin_with($begin).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
                     .bind(user.0)
                     .execute(&mut *tx)
@@ -1007,7 +1011,7 @@ macro_rules! impl_store {
                 .bind(user.0)
                 .bind(code_hash)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -1024,7 +1028,7 @@ macro_rules! impl_store {
                 .bind(s.expires_at)
                 .bind(s.reauth_until)
                 .bind(&s.csrf_secret)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(())
@@ -1056,7 +1060,7 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE web_sessions SET last_seen_at = $2 WHERE id_hash = $1")
                     .bind(id_hash)
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -1069,7 +1073,7 @@ macro_rules! impl_store {
                 sqlx::query("UPDATE web_sessions SET reauth_until = $2 WHERE id_hash = $1")
                     .bind(id_hash)
                     .bind(until)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -1077,7 +1081,7 @@ macro_rules! impl_store {
             async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
                     .bind(id_hash)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -1086,7 +1090,7 @@ macro_rules! impl_store {
                 sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id_hash <> $2")
                     .bind(user.0)
                     .bind(keep)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -1124,7 +1128,7 @@ macro_rules! impl_store {
                 .bind(user.0)
                 .bind(self_recovery)
                 .bind(revoke_on_recovery)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -1135,7 +1139,8 @@ macro_rules! impl_store {
                 now: UnixTime,
                 since: UnixTime,
             ) -> StoreResult<i64> {
-                let mut tx = self.writer.begin_with($begin).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 sqlx::query("DELETE FROM recovery_attempts WHERE user_id = $1 AND created_at < $2")
                     .bind(user.0)
                     .bind(since)
@@ -1175,7 +1180,7 @@ macro_rules! impl_store {
                 .bind(r.used_at)
                 .bind(&r.invitation_hash)
                 .bind(&r.source)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(())
@@ -1201,7 +1206,7 @@ macro_rules! impl_store {
                      RETURNING attempts",
                 )
                 .bind(id_hash)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&mut *self.write_conn().await?)
                 .await?;
                 Ok(n.unwrap_or(i64::MAX))
             }
@@ -1219,7 +1224,7 @@ macro_rules! impl_store {
                 .bind(id_hash)
                 .bind(now)
                 .bind(invitation_hash)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -1251,7 +1256,7 @@ macro_rules! impl_store {
                 .bind(l.created_at)
                 .bind(l.expires_at)
                 .bind(l.used_at)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(())
@@ -1283,7 +1288,7 @@ macro_rules! impl_store {
                 )
                 .bind(id_hash)
                 .bind(now)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&mut *self.write_conn().await?)
                 .await?;
                 row.map(|r| block_link_row(&r)).transpose()
             }
@@ -1296,7 +1301,7 @@ macro_rules! impl_store {
                 let done = sqlx::query("UPDATE users SET self_service_locked = $2 WHERE id = $1")
                     .bind(user.0)
                     .bind(locked)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -1328,7 +1333,7 @@ macro_rules! impl_store {
                 .bind(r.created_at)
                 .bind(r.expires_at)
                 .bind(r.used_at)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
                 Ok(())
@@ -1366,7 +1371,8 @@ macro_rules! impl_store {
                 inv: &crate::model::Invitation,
                 now: UnixTime,
             ) -> StoreResult<bool> {
-                let mut tx = self.writer.begin_with($begin).await?;
+                let mut conn = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
                 if let Some(hash) = reset_hash {
                     let used = sqlx::query(
                         "UPDATE reset_requests SET used_at = $3 WHERE id_hash = $1 \

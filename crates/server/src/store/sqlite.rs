@@ -5,14 +5,17 @@
 //! between; SQLite has no `FOR UPDATE` (the immediate transaction already holds the write lock);
 //! SQLite's `LIKE` ignores ASCII case by itself.
 //!
-//! Writes go through a pool of one connection. SQLite lets one writer at a time in; with several
-//! connections writing, the losers wait in SQLite's busy handler, which sleeps in steps of
-//! milliseconds. Queueing on one connection instead keeps the waiting in Tokio, where it costs
-//! nothing, and lets reads run in parallel on the other pool (WAL readers never block).
+//! Writes go through one connection, held by the store behind a Tokio mutex. SQLite lets one
+//! writer at a time in; with several connections writing, the losers wait in SQLite's busy
+//! handler, which sleeps in steps of milliseconds. Queueing on one connection instead keeps the
+//! waiting in Tokio, where it costs nothing, and lets reads run in parallel on the pool (WAL
+//! readers never block). The connection is not in a pool because a pool tests every connection it
+//! gets back with a ping, one more call to the connection's thread for every write.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -24,9 +27,21 @@ use super::batch::{self, Head};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
-    writer: sqlx::SqlitePool,
+    writer: std::sync::Arc<tokio::sync::Mutex<SqliteConnection>>,
     /// The audit chain's newest entry as this process last wrote it (see [`apply_writes`]).
     head_cache: std::sync::Arc<std::sync::Mutex<Option<Head>>>,
+    /// The directory of a private scratch database, removed with the last clone (tests).
+    scratch: Option<std::sync::Arc<Scratch>>,
+}
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl SqliteStore {
@@ -53,19 +68,15 @@ impl SqliteStore {
         // checkpoints every second instead; the writer only steps in if the WAL grows far
         // (10,000 pages, ~40 MB), so the WAL stays bounded even if the task falls behind.
         //
-        // Connections are not pinged before use (`test_before_acquire`): a local file does not go
-        // away like a network peer, and each ping would cost a round trip to the connection's
-        // thread on every request. The writer keeps more prepared statements, since a batch's
-        // statement text depends on its size.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(
-                options
-                    .clone()
-                    .statement_cache_capacity(1024)
-                    .pragma("wal_autocheckpoint", "10000"),
-            )
+        // Pooled connections are not pinged before use (`test_before_acquire`): a local file does
+        // not go away like a network peer, and each ping would cost a round trip to the
+        // connection's thread on every request. The writer keeps more prepared statements, since
+        // a batch's statement text depends on its size.
+        let writer = options
+            .clone()
+            .statement_cache_capacity(1024)
+            .pragma("wal_autocheckpoint", "10000")
+            .connect()
             .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
@@ -91,25 +102,34 @@ impl SqliteStore {
         });
         Ok(SqliteStore {
             pool,
-            writer,
+            writer: std::sync::Arc::new(tokio::sync::Mutex::new(writer)),
             head_cache: Default::default(),
+            scratch: None,
         })
     }
 
-    /// A private in-memory database (tests). One connection, since each would get its own memory.
-    pub async fn memory() -> Result<SqliteStore, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
-        Ok(SqliteStore {
-            writer: pool.clone(),
-            pool,
-            head_cache: Default::default(),
-        })
+    /// A private database in a new temporary directory, removed with the store (tests). Not in
+    /// memory: each connection would get a database of its own.
+    pub async fn scratch() -> Result<SqliteStore, sqlx::Error> {
+        let name = crate::crypto::random_bytes(8)
+            .map_err(|e| sqlx::Error::Io(std::io::Error::other(e.to_string())))?;
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-store-{}",
+            data_encoding::HEXLOWER.encode(&name)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let scratch = std::sync::Arc::new(Scratch(dir));
+        let url = format!("sqlite://{}", scratch.0.join("t.db").display());
+        let mut store = SqliteStore::connect(&url, 4, false).await?;
+        store.scratch = Some(scratch);
+        Ok(store)
+    }
+
+    /// The connection all writes go through.
+    async fn write_conn(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, SqliteConnection>, sqlx::Error> {
+        Ok(self.writer.lock().await)
     }
 }
 
@@ -135,7 +155,7 @@ pub(super) async fn apply_writes(
     if ops.is_empty() {
         return Ok(Vec::new());
     }
-    let mut conn = store.writer.acquire().await?;
+    let mut conn = store.writer.lock().await;
     let mut attempt = store.head_cache.lock().ok().and_then(|c| c.clone());
     loop {
         let trusted = attempt.is_some();
