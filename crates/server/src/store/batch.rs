@@ -1,8 +1,8 @@
 //! Group commit ([`Store::apply_writes`](super::Store::apply_writes)), the part both databases
 //! share: the order in which token rows are advanced, and how the batch's audit entries extend
 //! the hash chain once it is known which advances succeeded. How the statements reach the
-//! database differs (sqlite.rs: few round trips to one writer; postgres.rs: row locks, parallel
-//! batches).
+//! database differs (sqlite.rs: one transaction on the calling thread; postgres.rs: row locks,
+//! parallel batches).
 
 use std::collections::HashSet;
 
@@ -19,13 +19,6 @@ pub(super) type Head = (i64, String);
 pub(super) const ADVANCE_ONE: &str = "UPDATE tokens SET next_counter = $2, drift = $3, \
     state = $4, fail_count = 0, throttled_until = 0, last_used_at = $5 \
     WHERE id = $1 AND next_counter <= $6 AND state = $7 AND throttled_until <= $5";
-
-/// The condition of [`ADVANCE_ONE`] for many tokens at once, joined with a `VALUES` list `v`
-/// of (tid, nxt, drift, to_state, at, matched, from_state).
-pub(super) const ADVANCE_MANY: &str = "UPDATE tokens SET next_counter = v.nxt, \
-    drift = v.drift, state = v.to_state, fail_count = 0, throttled_until = 0, last_used_at = v.at \
-    FROM v WHERE tokens.id = v.tid AND tokens.next_counter <= v.matched \
-    AND tokens.state = v.from_state AND tokens.throttled_until <= v.at";
 
 pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, target, \
     username, source, result, reason, prev_hash, hash) ";

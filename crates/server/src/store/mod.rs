@@ -33,6 +33,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite connection that commits validation batches (store/sqlite.rs).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A write batched with others failed; the message is the batch's error.
     #[error("batched write failed: {0}")]
     Batch(String),

@@ -5,12 +5,17 @@
 //! between; SQLite has no `FOR UPDATE` (the immediate transaction already holds the write lock);
 //! SQLite's `LIKE` ignores ASCII case by itself.
 //!
-//! Writes go through one connection, held by the store behind a Tokio mutex. SQLite lets one
-//! writer at a time in; with several connections writing, the losers wait in SQLite's busy
-//! handler, which sleeps in steps of milliseconds. Queueing on one connection instead keeps the
-//! waiting in Tokio, where it costs nothing, and lets reads run in parallel on the pool (WAL
-//! readers never block). The connection is not in a pool because a pool tests every connection it
-//! gets back with a ping, one more call to the connection's thread for every write.
+//! Writes are queued on one lock (a Tokio mutex) held by the store. SQLite lets one writer at a
+//! time in; with several connections writing, the losers wait in SQLite's busy handler, which
+//! sleeps in steps of milliseconds. Queueing on one lock instead keeps the waiting in Tokio, where
+//! it costs nothing, and lets reads run in parallel on the pool (WAL readers never block).
+//!
+//! Behind the lock are two connections to the same file, used one at a time. The shared SQL
+//! (`impl_store!`) runs on an sqlx connection, which executes each statement on a thread of its
+//! own. Group commit, the validation hot path, runs on a rusqlite connection instead, directly on
+//! the calling thread: a batch is a handful of statements, and handing each of them to another
+//! thread and back cost more than running them (on this project's 2-core machine, about half of
+//! a batch's time was spent waking threads). Both link the same SQLite library.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,6 +25,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use rusqlite::{TransactionBehavior, params};
+
 use super::batch::{self, Head};
 // StoreResult, WriteOp and WriteResult come with impl_store! below.
 
@@ -27,11 +34,22 @@ use super::batch::{self, Head};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
-    writer: std::sync::Arc<tokio::sync::Mutex<SqliteConnection>>,
+    writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
+    /// Commits wait for fsync (see [`SqliteStore::connect`]).
+    synchronous_full: bool,
     /// The audit chain's newest entry as this process last wrote it (see [`apply_writes`]).
     head_cache: std::sync::Arc<std::sync::Mutex<Option<Head>>>,
     /// The directory of a private scratch database, removed with the last clone (tests).
     scratch: Option<std::sync::Arc<Scratch>>,
+}
+
+/// The write connections, behind one lock (see the module notes).
+#[derive(Debug)]
+struct Writer {
+    /// For the shared SQL.
+    conn: SqliteConnection,
+    /// For group commit ([`apply_writes`]).
+    batch: rusqlite::Connection,
 }
 
 /// A directory removed when dropped.
@@ -45,7 +63,7 @@ impl Drop for Scratch {
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://PATH` or `sqlite::memory:`).
+    /// Opens (creating if missing) the database file at `url` (`sqlite://PATH`).
     /// `synchronous_full` makes every commit wait for fsync; otherwise a commit survives a killed
     /// process but a power loss may lose the last ones (WAL with `synchronous=NORMAL`).
     pub async fn connect(
@@ -70,14 +88,14 @@ impl SqliteStore {
         //
         // Pooled connections are not pinged before use (`test_before_acquire`): a local file does
         // not go away like a network peer, and each ping would cost a round trip to the
-        // connection's thread on every request. The writer keeps more prepared statements, since
-        // a batch's statement text depends on its size.
-        let writer = options
+        // connection's thread on every request.
+        let conn = options
             .clone()
-            .statement_cache_capacity(1024)
             .pragma("wal_autocheckpoint", "10000")
             .connect()
             .await?;
+        let batch = batch_connection(options.get_filename(), synchronous_full)
+            .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .test_before_acquire(false)
@@ -102,7 +120,8 @@ impl SqliteStore {
         });
         Ok(SqliteStore {
             pool,
-            writer: std::sync::Arc::new(tokio::sync::Mutex::new(writer)),
+            writer: std::sync::Arc::new(tokio::sync::Mutex::new(Writer { conn, batch })),
+            synchronous_full,
             head_cache: Default::default(),
             scratch: None,
         })
@@ -125,29 +144,41 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// The connection all writes go through.
+    /// The connection the shared SQL writes on.
     async fn write_conn(
         &self,
-    ) -> Result<tokio::sync::MutexGuard<'_, SqliteConnection>, sqlx::Error> {
-        Ok(self.writer.lock().await)
+    ) -> Result<tokio::sync::MappedMutexGuard<'_, SqliteConnection>, sqlx::Error> {
+        Ok(tokio::sync::MutexGuard::map(
+            self.writer.lock().await,
+            |w| &mut w.conn,
+        ))
     }
 }
 
-/// Group commit on SQLite. sqlx runs every statement on the connection's own thread, and each
-/// call there and back costs two thread switches, so a batch is sent in as few calls as possible,
-/// several statements per call:
-///
-/// 1. `BEGIN IMMEDIATE`; the first advance of every token, all in one `UPDATE ... RETURNING`;
-///    the audit head, if it is not remembered from the last batch;
-/// 2. (only when a token has several advances in the batch: those one by one);
-/// 3. the audit head moved, the batch's entries inserted, `COMMIT`.
-///
-/// Only one batch runs at a time (one writer connection), so the head this process wrote last is
-/// remembered. Another process (the CLI) may have appended since: the head is moved only on the
-/// condition that it is still where this batch started, and the entries' `hash` column is bound
-/// as `CASE WHEN changes() = 1 THEN ... END`, so that when the head did not move the insert
-/// fails on `NOT NULL` and `COMMIT` never runs. The batch is then rolled back and retried once
-/// with the head read inside the transaction.
+/// Opens the group-commit connection with the settings of the sqlx ones.
+fn batch_connection(
+    path: &std::path::Path,
+    synchronous_full: bool,
+) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if synchronous_full { "full" } else { "normal" },
+    )?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
+    Ok(conn)
+}
+
+/// Group commit on SQLite: the batch in one transaction on the rusqlite connection, on this
+/// thread (with `synchronous_full`, where each commit waits for the disk, on a thread the runtime
+/// may block). Only one batch runs at a time, so the audit head this process wrote last is
+/// remembered; another process (the CLI) may have appended since, so the head moves only if it
+/// is still where the batch started, else the batch is rolled back and redone on the head as read
+/// inside the transaction.
 pub(super) async fn apply_writes(
     store: &SqliteStore,
     ops: &[WriteOp],
@@ -155,143 +186,118 @@ pub(super) async fn apply_writes(
     if ops.is_empty() {
         return Ok(Vec::new());
     }
-    let mut conn = store.writer.lock().await;
-    let mut attempt = store.head_cache.lock().ok().and_then(|c| c.clone());
-    loop {
-        let trusted = attempt.is_some();
-        match write_batch(&mut conn, ops, attempt.take()).await {
-            Ok((results, head)) => {
-                if head.is_some()
-                    && let Ok(mut c) = store.head_cache.lock()
-                {
-                    *c = head;
-                }
-                return Ok(results);
-            }
-            Err(e) => {
-                // The transaction may still be open: end it (an error here only means it was not).
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                if let Ok(mut c) = store.head_cache.lock() {
-                    *c = None;
-                }
-                if !trusted {
-                    return Err(e);
-                }
-            }
-        }
+    let mut writer = store.writer.lock().await;
+    let remembered = store.head_cache.lock().ok().and_then(|c| c.clone());
+    let blocking = store.synchronous_full
+        && tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+    let mut run = || write_batch(&mut writer.batch, ops, remembered.clone());
+    let outcome = if blocking {
+        tokio::task::block_in_place(run)
+    } else {
+        run()
+    };
+    let head = match &outcome {
+        Ok((_, Some(head))) => Some(head.clone()),
+        Ok((_, None)) => remembered,
+        Err(_) => None,
+    };
+    if let Ok(mut c) = store.head_cache.lock() {
+        *c = head;
     }
+    outcome.map(|(results, _)| results)
 }
 
-/// One attempt of [`apply_writes`]; on error the caller rolls back.
-async fn write_batch(
-    conn: &mut SqliteConnection,
+/// [`batch::ADVANCE_ONE`] with SQLite's numbered placeholders (`?N`), as rusqlite binds by
+/// position.
+fn advance_one() -> &'static str {
+    static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    S.get_or_init(|| batch::ADVANCE_ONE.replace('$', "?"))
+}
+
+/// The batch's transaction; returns the results and, if it appended, the new head.
+fn write_batch(
+    conn: &mut rusqlite::Connection,
     ops: &[WriteOp],
-    mut head: Option<Head>,
+    remembered: Option<Head>,
 ) -> StoreResult<(Vec<WriteResult>, Option<Head>)> {
     let (firsts, repeats) = batch::advances(ops);
-    let mut advanced = vec![false; ops.len()];
-    let mut begun = false;
-    if !firsts.is_empty() || head.is_none() {
-        // Rows come back as (id) for advanced tokens, (seq, hash) for the head.
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("BEGIN IMMEDIATE; ");
-        if !firsts.is_empty() {
-            let mut rows = Vec::with_capacity(firsts.len());
-            for &i in &firsts {
+    let mut remembered = remembered;
+    loop {
+        let trusted = remembered.take();
+        let retry = trusted.is_some();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut advanced = vec![false; ops.len()];
+        {
+            // Token order; a token's later advances after its first, so they see its effect.
+            let mut stmt = tx.prepare_cached(advance_one())?;
+            for &i in firsts.iter().chain(&repeats) {
                 if let WriteOp::Advance { token, advance, .. } = &ops[i] {
-                    rows.push((token.0, batch::next_counter(advance)?, advance));
+                    advanced[i] = stmt.execute(params![
+                        token.0,
+                        batch::next_counter(advance)?,
+                        advance.drift,
+                        advance.to.as_str(),
+                        advance.now,
+                        advance.matched,
+                        advance.from.as_str(),
+                    ])? == 1;
                 }
             }
-            q.push("WITH v(tid, nxt, drift, to_state, at, matched, from_state) AS (");
-            q.push_values(&rows, |mut b, (id, next, adv)| {
-                b.push_bind(*id)
-                    .push_bind(*next)
-                    .push_bind(adv.drift)
-                    .push_bind(adv.to.as_str())
-                    .push_bind(adv.now)
-                    .push_bind(adv.matched)
-                    .push_bind(adv.from.as_str());
-            });
-            q.push(") ")
-                .push(batch::ADVANCE_MANY)
-                .push(" RETURNING tokens.id AS id, NULL AS seq, NULL AS hash; ");
         }
-        if head.is_none() {
-            q.push("SELECT NULL AS id, seq, hash FROM audit_head WHERE id = 1");
+        if !batch::appends(ops, &advanced) {
+            let (results, _, _) = batch::chain(ops, &advanced, None)?;
+            tx.commit()?;
+            return Ok((results, None));
         }
-        let rows = q.build().fetch_all(&mut *conn).await?;
-        begun = true;
-        let mut changed = std::collections::HashSet::new();
-        for row in &rows {
-            match row.try_get::<Option<i64>, _>("id")? {
-                Some(id) => {
-                    changed.insert(id);
-                }
-                None => head = Some((row.try_get("seq")?, row.try_get("hash")?)),
-            }
-        }
-        for &i in &firsts {
-            if let WriteOp::Advance { token, .. } = &ops[i] {
-                advanced[i] = changed.contains(&token.0);
-            }
-        }
-    }
-    for i in repeats {
-        let WriteOp::Advance { token, advance, .. } = &ops[i] else {
-            continue;
+        let start = match trusted {
+            Some(head) => head,
+            None => tx
+                .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?,
         };
-        advanced[i] = sqlx::query(batch::ADVANCE_ONE)
-            .bind(token.0)
-            .bind(batch::next_counter(advance)?)
-            .bind(advance.drift)
-            .bind(advance.to.as_str())
-            .bind(advance.now)
-            .bind(advance.matched)
-            .bind(advance.from.as_str())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
+        let (results, entries, head) = batch::chain(ops, &advanced, Some(start.clone()))?;
+        let head = head.ok_or_else(|| StoreError::Corrupt("audit head".into()))?;
+        let moved = tx
+            .prepare_cached(
+                "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1 AND seq = ?3 AND hash = ?4",
+            )?
+            .execute(params![head.0, head.1, start.0, start.1])?
             == 1;
+        if !moved {
+            // Rolled back when `tx` is dropped.
+            if retry {
+                continue;
+            }
+            return Err(StoreError::Corrupt(
+                "audit head changed under its lock".into(),
+            ));
+        }
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO audit_log (seq, at, actor, action, target, username, source, \
+                 result, reason, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for a in &entries {
+                insert.execute(params![
+                    a.seq,
+                    a.event.at,
+                    a.event.actor,
+                    a.event.action,
+                    a.event.target,
+                    a.event.username,
+                    a.event.source,
+                    a.event.result,
+                    a.event.reason,
+                    a.prev_hash,
+                    a.hash,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        return Ok((results, Some(head)));
     }
-    let start = head.clone();
-    let (results, entries, head) = batch::chain(ops, &advanced, head)?;
-    let mut q =
-        sqlx::QueryBuilder::<sqlx::Sqlite>::new(if begun { "" } else { "BEGIN IMMEDIATE; " });
-    if let (Some((seq, hash)), Some((old_seq, old_hash)), false) =
-        (&head, &start, entries.is_empty())
-    {
-        q.push("UPDATE audit_head SET seq = ")
-            .push_bind(*seq)
-            .push(", hash = ")
-            .push_bind(hash)
-            .push(" WHERE id = 1 AND seq = ")
-            .push_bind(*old_seq)
-            .push(" AND hash = ")
-            .push_bind(old_hash)
-            .push("; ")
-            .push(batch::INSERT_AUDIT);
-        q.push_values(&entries, |mut b, a| {
-            b.push_bind(a.seq)
-                .push_bind(a.event.at)
-                .push_bind(&a.event.actor)
-                .push_bind(&a.event.action)
-                .push_bind(&a.event.target)
-                .push_bind(&a.event.username)
-                .push_bind(&a.event.source)
-                .push_bind(&a.event.result)
-                .push_bind(&a.event.reason)
-                .push_bind(&a.prev_hash)
-                .push_unseparated(", CASE WHEN changes() = 1 THEN ")
-                .push_bind_unseparated(&a.hash)
-                .push_unseparated(" END");
-        });
-        q.push("; ");
-    } else if !begun {
-        // Nothing was written.
-        return Ok((results, None));
-    }
-    q.push("COMMIT");
-    q.build().execute(&mut *conn).await?;
-    Ok((results, (!entries.is_empty()).then_some(head).flatten()))
 }
 
 super::sql::impl_store!(
