@@ -6,16 +6,20 @@
 
 mod common;
 mod enroll_support;
+mod recovery_support;
 mod web_support;
 
 use std::path::PathBuf;
 
-use common::{Db, TestServer, oracle_totp};
+use common::{Db, TestServer};
 use enroll_support::{
     contains, database_bytes, form_token, get, invite, parse_mail, post, recovery_codes, start,
 };
+use recovery_support::{
+    actions, emailed_code, enroll_new_device, not_me_path, recover, request_reset, verify,
+};
 use tessera_server::Config;
-use tessera_server::model::{AuditFilter, Language, TokenState};
+use tessera_server::model::{Language, TokenState};
 use tessera_server::service::Actor;
 use web_support::{Browser, hidden, now};
 
@@ -63,14 +67,6 @@ async fn code_after(s: &TestServer, before: usize) -> String {
     panic!("no recovery code mail after {before}");
 }
 
-/// The 8-digit code in a recovery mail.
-fn emailed_code(text: &str) -> String {
-    text.split_whitespace()
-        .find(|w| w.len() == 8 && w.bytes().all(|b| b.is_ascii_digit()))
-        .expect("a code in the mail")
-        .to_owned()
-}
-
 async fn spawn(tweak: impl FnOnce(&mut Config)) -> TestServer {
     TestServer::spawn_with(Db::Sqlite, tweak).await
 }
@@ -84,85 +80,6 @@ async fn enrolled_user(s: &TestServer, name: &str, language: Language) -> Vec<St
     let codes = recovery_codes(&done.body);
     assert_eq!(codes.len(), 10, "{}", done.body);
     codes
-}
-
-/// Sends the first form; returns the page.
-async fn recover(b: &mut Browser<'_>, username: &str, code: &str) -> web_support::Page {
-    let form = b.get("/recover").await;
-    assert_eq!(form.status, 200, "{}", form.body);
-    let value = hidden(&form.body, "recover_form");
-    b.post(
-        "/recover",
-        &[
-            ("recover_form", &value),
-            ("username", username),
-            ("recovery_code", code),
-        ],
-    )
-    .await
-}
-
-/// Sends the second form with `code`.
-async fn verify(b: &mut Browser<'_>, page: &web_support::Page, code: &str) -> web_support::Page {
-    let value = hidden(&page.body, "recover_form");
-    let ticket = hidden(&page.body, "ticket");
-    b.post(
-        "/recover/code",
-        &[
-            ("recover_form", &value),
-            ("ticket", &ticket),
-            ("code", code),
-        ],
-    )
-    .await
-}
-
-/// Walks an enrollment link to an active token with a code of the server's current time;
-/// returns the new recovery codes shown at the end.
-async fn enroll_new_device(s: &TestServer, link: &str) -> Vec<String> {
-    let qr = start(s, link).await;
-    assert_eq!(qr.status, 200, "{}", qr.body);
-    let png = enroll_support::client()
-        .get(s.url(&format!("{link}/qr.png")))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let uri = enroll_support::rqrr_decode(&png);
-    let page = get(s, &format!("{link}/verify"), &[]).await;
-    let done = post(
-        s,
-        &format!("{link}/verify"),
-        &[
-            ("form_token", &form_token(&page.body)),
-            ("name", "Neues Handy"),
-            ("code", &oracle_totp(&uri, now(s))),
-        ],
-    )
-    .await;
-    assert_eq!(done.status, 200, "{}", done.body);
-    assert!(!uri.is_empty());
-    recovery_codes(&done.body)
-}
-
-async fn actions(s: &TestServer, user: &str) -> Vec<(String, String)> {
-    s.app
-        .service
-        .list_audit(
-            &Actor::operator(),
-            AuditFilter {
-                username: Some(user.into()),
-                limit: 100,
-                ..AuditFilter::default()
-            },
-        )
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.event.action, e.event.result))
-        .collect()
 }
 
 #[tokio::test]
@@ -416,12 +333,6 @@ async fn the_database_holds_only_hashes_of_tickets_codes_and_links() {
     assert!(!contains(&db, &format!("recovery:{ticket}:{code}")));
 }
 
-/// The `/not-me/<token>` path in a notification.
-fn not_me_path(text: &str) -> String {
-    let start = text.find("/not-me/").expect("a \"this wasn't me\" link");
-    text[start..].split_whitespace().next().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn this_wasnt_me_revokes_the_new_device_ends_sessions_and_locks_self_service() {
     let s = spawn(|_| {}).await;
@@ -568,15 +479,6 @@ async fn a_new_and_a_removed_device_are_notified_in_english() {
         !contains(&db, link.trim_start_matches("/not-me/")),
         "only the hash is stored"
     );
-}
-
-/// Sends the reset request form for `email`.
-async fn request_reset(b: &mut Browser<'_>, email: &str) -> web_support::Page {
-    let form = b.get("/reset").await;
-    assert_eq!(form.status, 200, "{}", form.body);
-    let value = hidden(&form.body, "reset_form");
-    b.post("/reset", &[("reset_form", &value), ("email", email)])
-        .await
 }
 
 /// The `/reset/<token>` path of the newest reset mail after the first `before` mails.
