@@ -56,6 +56,32 @@ pub async fn verify(
 /// Walks an enrollment link to an active token with a code of the server's current time;
 /// returns the new recovery codes shown at the end.
 pub async fn enroll_new_device(s: &TestServer, link: &str) -> Vec<String> {
+    enroll_device_by(s, link, oracle_totp).await.0
+}
+
+/// Like [`enroll_new_device`], with the first code computed by Debian's `oathtool`; returns the
+/// recovery codes and the device's Key URI.
+pub async fn enroll_with_oathtool(s: &TestServer, link: &str) -> (Vec<String>, String) {
+    enroll_device_by(s, link, oathtool_totp).await
+}
+
+/// The TOTP code of `uri` at `time` according to `oathtool` (an independent implementation).
+pub fn oathtool_totp(uri: &str, time: u64) -> String {
+    let parsed = tessera_otp::KeyUri::parse(uri).unwrap();
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", &parsed.secret.to_base32()])
+        .arg(format!("--now=@{time}"))
+        .output()
+        .expect("oathtool is needed: run .ci/install-tools");
+    assert!(out.status.success(), "oathtool failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn enroll_device_by(
+    s: &TestServer,
+    link: &str,
+    code_of: fn(&str, u64) -> String,
+) -> (Vec<String>, String) {
     let qr = start(s, link).await;
     assert_eq!(qr.status, 200, "{}", qr.body);
     let png = enroll_support::client()
@@ -74,13 +100,13 @@ pub async fn enroll_new_device(s: &TestServer, link: &str) -> Vec<String> {
         &[
             ("form_token", &form_token(&page.body)),
             ("name", "Neues Handy"),
-            ("code", &oracle_totp(&uri, now(s))),
+            ("code", &code_of(&uri, now(s))),
         ],
     )
     .await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(!uri.is_empty());
-    recovery_codes(&done.body)
+    (recovery_codes(&done.body), uri)
 }
 
 /// The (action, result) pairs of the user's audit trail, newest first.
