@@ -274,7 +274,13 @@ impl Service {
                 source: source.to_owned(),
             })
             .await?;
-        let email = recovery_code_mail(&user, &emailed, ttl_minutes, source);
+        let email = recovery_code_mail(
+            &user,
+            &self.config.enroll.organisation,
+            &emailed,
+            ttl_minutes,
+            source,
+        );
         // In the background: the page answers before the mail server does, so the time of the
         // answer does not depend on whether a mail was sent.
         let mailer = self.mailer.clone();
@@ -453,7 +459,13 @@ impl Service {
 }
 
 /// The e-mail with the one-time recovery code, in the user's language.
-fn recovery_code_mail(user: &User, code: &str, minutes: u64, source: &str) -> Email {
+fn recovery_code_mail(
+    user: &User,
+    organisation: &str,
+    code: &str,
+    minutes: u64,
+    source: &str,
+) -> Email {
     let name = super::invite::display_name(user);
     let (subject, text) = match user.language {
         Language::De => (
@@ -481,12 +493,7 @@ fn recovery_code_mail(user: &User, code: &str, minutes: u64, source: &str) -> Em
             ),
         ),
     };
-    Email {
-        to: user.email.clone(),
-        subject,
-        text,
-        html: None,
-    }
+    crate::emails::notice(&user.email, user.language, organisation, subject, text)
 }
 
 #[cfg(test)]

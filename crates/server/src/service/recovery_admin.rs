@@ -6,7 +6,6 @@
 //! web's admin extractors, the CLI as operator); changes need a fresh re-authentication.
 
 use crate::config::AdminDelivery;
-use crate::mail::Email;
 use crate::model::{Language, User, UserId};
 
 use super::audit::Outcome;
@@ -280,12 +279,13 @@ impl Service {
             ),
         };
         self.mailer
-            .send(&Email {
-                to: user.email.clone(),
+            .send(&crate::emails::notice(
+                &user.email,
+                user.language,
+                &self.config.enroll.organisation,
                 subject,
                 text,
-                html: None,
-            })
+            ))
             .await
             .map_err(|e| Error::MailFailed(e.to_string()))?;
         self.audit(

@@ -127,7 +127,13 @@ impl Service {
             })
             .await?;
         let link = format!("{}/reset/{link_token}", self.config.public_base_url());
-        let email = reset_mail(user, &link, minutes, source);
+        let email = reset_mail(
+            user,
+            &self.config.enroll.organisation,
+            &link,
+            minutes,
+            source,
+        );
         let mailer = self.mailer.clone();
         let who = user.username.clone();
         tokio::spawn(async move {
@@ -295,7 +301,7 @@ impl Service {
     }
 }
 
-fn reset_mail(user: &User, link: &str, minutes: u64, source: &str) -> Email {
+fn reset_mail(user: &User, organisation: &str, link: &str, minutes: u64, source: &str) -> Email {
     let name = super::invite::display_name(user);
     let (subject, text) = match user.language {
         Language::De => (
@@ -322,10 +328,5 @@ fn reset_mail(user: &User, link: &str, minutes: u64, source: &str) -> Email {
             ),
         ),
     };
-    Email {
-        to: user.email.clone(),
-        subject,
-        text,
-        html: None,
-    }
+    crate::emails::notice(&user.email, user.language, organisation, subject, text)
 }
