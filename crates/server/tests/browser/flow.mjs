@@ -80,7 +80,7 @@ try {
   await page.getByRole('link', { name: 'bob' }).click();
   await page.getByLabel('One-time password (OTP) required').check();
   await page.getByLabel('Phone number').fill('');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.getByRole('heading', { name: 'Confirm with your password' }).waitFor({ timeout: 10000 });
   expect(await page.getByRole('heading', { name: 'Confirm with your password' }).isVisible(),
     'saving asks for the password again');
