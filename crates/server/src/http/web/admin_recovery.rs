@@ -23,7 +23,7 @@ use super::portal::event_rows;
 use super::{AppState, FormData, Me, see_other, with_reauth};
 
 /// Entries of the recovery history on the user's page.
-const HISTORY: i64 = 20;
+const HISTORY: i64 = 10;
 
 pub fn router() -> Router<AppState> {
     Router::new()
