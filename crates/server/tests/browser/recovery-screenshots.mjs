@@ -60,8 +60,10 @@ try {
         await page.screenshot({ path: file(name), fullPage: true });
         console.log(file(name));
       };
-      const shotOf = async (locator, name) => {
-        await locator.screenshot({ path: file(name) });
+      // The viewport only, after scrolling `locator` to the top: one part of a long page.
+      const shotAt = async (page, locator, name) => {
+        await locator.evaluate((e) => e.scrollIntoView({ block: 'start' }));
+        await page.screenshot({ path: file(name) });
         console.log(file(name));
       };
       // A mail's HTML body, as a mail program would show it (no scripts, no network).
@@ -140,7 +142,7 @@ try {
       await admin.waitForURL('**/portal');
       const userPage = `${BASE}/admin/users/${anna}`;
       await admin.goto(userPage);
-      await shotOf(admin.locator('#recovery'), 'admin-locked');
+      await shotAt(admin, admin.locator('#recovery'), 'admin-locked');
       await admin.getByRole('button', { name: x.unlock }).click();
       await admin.getByLabel(x.pw, { exact: true }).waitFor();
       await shot(admin, 'admin-reauth');
@@ -151,7 +153,8 @@ try {
       await admin.getByLabel(x.revoke).selectOption('on');
       await admin.getByRole('button', { name: x.saveRec }).click();
       await admin.waitForURL('**done=recovery**');
-      await shotOf(admin.locator('#recovery'), 'admin-settings');
+      await shotAt(admin, admin.locator('#recovery'), 'admin-settings');
+      await shotAt(admin, admin.locator('#recovery h3').last(), 'admin-history');
       before = mails();
       await admin.getByRole('button', { name: x.issue }).click();
       await admin.locator('ol.codes').waitFor();
