@@ -24,7 +24,7 @@ const sizes = {
 };
 const texts = {
   en: {
-    signin: 'Sign in', user: 'Username', pw: 'Password', confirm: 'Confirm', name: 'Anna Smith',
+    signin: 'Sign in', user: 'Username', pw: 'Password', confirm: 'Confirm', name: 'Lena Walker',
     recoveryCode: 'Recovery code', next: 'Continue', emailed: 'Code from the e-mail', verify: 'Set up a new device',
     qr: 'Show QR code', passcode: 'Next: enter the passcode', block: 'Block my account now',
     unlock: 'Unlock self-service', selfRecovery: 'Self-recovery with a recovery code (/recover)',
@@ -36,7 +36,7 @@ const texts = {
     subjects: { code: 'Your recovery code', recovered: 'Your account was recovered', reissued: 'New recovery codes were issued', codes: 'New recovery codes', reset: 'Reset your account', wasReset: 'Your account was reset' },
   },
   de: {
-    signin: 'Anmelden', user: 'Benutzername', pw: 'Passwort', confirm: 'Bestätigen', name: 'Anna Schmidt',
+    signin: 'Anmelden', user: 'Benutzername', pw: 'Passwort', confirm: 'Bestätigen', name: 'Lena Weber',
     recoveryCode: 'Wiederherstellungscode', next: 'Weiter', emailed: 'Code aus der E-Mail', verify: 'Neues Gerät einrichten',
     qr: 'QR-Code anzeigen', passcode: 'Weiter: Passcode eingeben', block: 'Mein Konto jetzt sperren',
     unlock: 'Selbstbedienung entsperren', selfRecovery: 'Selbst wiederherstellen mit Wiederherstellungscode (/recover)',
@@ -76,8 +76,8 @@ try {
         await ctx.close();
       };
 
-      const anna = `anna-${tag}`;
-      const root = `admin-${tag}`;
+      const anna = `lena-${tag}`;
+      const root = `it-${tag}`;
       tessera(['user', 'add', anna, '--display-name', x.name, '--email', `${anna}@example.org`, '--language', lang, '--password-stdin'], `${PASSWORD}\n`);
       tessera(['user', 'add', root, '--display-name', 'IT', '--email', `${root}@example.org`, '--language', lang, '--admin', '--password-stdin'], `${PASSWORD}\n`);
       const t = JSON.parse(tessera(['--json', 'token', 'add', anna, '--name', 'Diensthandy']));
