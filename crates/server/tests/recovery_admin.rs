@@ -431,3 +431,67 @@ async fn the_hint_is_shown_for_the_cookie_never_for_a_typed_or_forged_name() {
         .unwrap();
     assert!(hint_on(&b.get("/login").await).is_none());
 }
+
+#[tokio::test]
+async fn the_cli_sets_and_clears_a_users_delivery() {
+    let s = spawn(|_| {}).await;
+    add_user(&s, "alice", Role::User, false).await;
+    let delivery = |args: &'static [&'static str]| {
+        let dir = s.data_dir();
+        let base = [
+            "recovery",
+            "policy",
+            "alice",
+            "--self-service",
+            "policy",
+            "--revoke-old-devices",
+            "policy",
+        ];
+        tokio::task::spawn_blocking(move || {
+            let all: Vec<&str> = base.iter().chain(args).copied().collect();
+            common::run_cli(&dir, &all, None)
+        })
+    };
+    let out = delivery(&["--delivery", "email"]).await.unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let settings = s
+        .app
+        .service
+        .recovery_settings(&Actor::operator(), "alice")
+        .await
+        .unwrap();
+    assert_eq!(settings.delivery.value, AdminDelivery::Email);
+    assert!(settings.delivery.overridden);
+    // Without --delivery it stays; with `policy` it follows the configuration again.
+    assert!(delivery(&[]).await.unwrap().status.success());
+    let settings = s
+        .app
+        .service
+        .recovery_settings(&Actor::operator(), "alice")
+        .await
+        .unwrap();
+    assert!(settings.delivery.overridden);
+    assert!(
+        delivery(&["--delivery", "policy"])
+            .await
+            .unwrap()
+            .status
+            .success()
+    );
+    let settings = s
+        .app
+        .service
+        .recovery_settings(&Actor::operator(), "alice")
+        .await
+        .unwrap();
+    assert!(!settings.delivery.overridden);
+    assert_eq!(settings.delivery.value, AdminDelivery::Show);
+    let log = actions(&s, "alice").await;
+    assert_eq!(
+        log.iter()
+            .filter(|(a, _)| a == "user.recovery_delivery")
+            .count(),
+        2,
+        "{log:?}"
+    );
+}
