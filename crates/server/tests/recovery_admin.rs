@@ -304,6 +304,23 @@ async fn the_admin_clears_a_self_service_lock_after_reauthentication() {
     assert!(page.body.contains("Self-service is unlocked again."));
     assert!(!page.body.contains("Unlock self-service"));
     assert!(page.body.contains("security.unlock"), "in the history");
+
+    // The devices on the same page: disabling one works (still elevated).
+    let token = s.app.service.store().tokens_of(id).await.unwrap()[0].id;
+    let done = b
+        .post(
+            &format!("/admin/tokens/{}/disable", token.0),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let info = s
+        .app
+        .service
+        .get_token(&Actor::operator(), token)
+        .await
+        .unwrap();
+    assert_eq!(info.state.as_str(), "disabled");
 }
 
 /// The hint line of the login page, if any.
@@ -316,6 +333,22 @@ fn hint_on(page: &web_support::Page) -> Option<String> {
 async fn an_admin_reset_deletes_the_devices_and_the_link_brings_the_hint() {
     let s = spawn(|_| {}).await;
     let (mut b, csrf) = admin_and_alice(&s).await;
+    // The form carries the admin's password: a wrong one changes nothing.
+    let wrong = b
+        .post(
+            "/admin/users/alice/reset",
+            &[
+                ("csrf", csrf.as_str()),
+                ("new_password", "a fresh long password"),
+                ("confirm", "yes"),
+                ("reauth_password", "not my password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("The password is not correct."));
+    let id = s.app.service.user_named("alice").await.unwrap().id;
+    assert_eq!(s.app.service.store().tokens_of(id).await.unwrap().len(), 1);
     let fields = [
         ("csrf", csrf.as_str()),
         ("new_password", "a fresh long password"),
@@ -334,7 +367,6 @@ async fn an_admin_reset_deletes_the_devices_and_the_link_brings_the_hint() {
     assert_eq!(page.status, 200, "still elevated: {}", page.body);
     assert!(page.body.contains("Account reset"));
     let link = hidden_link(&page.body);
-    let id = s.app.service.user_named("alice").await.unwrap().id;
     let tokens = s.app.service.store().tokens_of(id).await.unwrap();
     assert!(tokens.is_empty(), "every device deleted");
     assert!(

@@ -31,7 +31,7 @@ const texts = {
     revoke: 'After a recovery, the old devices are', delivery: 'New recovery codes issued by an admin are',
     saveRec: 'Save recovery settings', issue: 'Issue new recovery codes', back: 'Back to the user',
     newPw: 'New password', hint: 'Password hint (optional)', resetTick: 'Yes, delete all devices and recovery codes of this user',
-    resetBtn: 'Reset account', email: 'E-mail address', sendReset: 'Send me a reset link',
+    resetBtn: 'Reset account', ownPw: 'Your own password, to confirm', email: 'E-mail address', sendReset: 'Send me a reset link',
     resetConfirm: 'Delete everything and set the new password', hintText: 'the blue notebook, page 3',
     subjects: { code: 'Your recovery code', recovered: 'Your account was recovered', reissued: 'New recovery codes were issued', codes: 'New recovery codes', reset: 'Reset your account', wasReset: 'Your account was reset' },
   },
@@ -43,7 +43,7 @@ const texts = {
     revoke: 'Nach einer Wiederherstellung werden die alten Geräte', delivery: 'Neue Wiederherstellungscodes von der IT werden',
     saveRec: 'Einstellungen speichern', issue: 'Neue Wiederherstellungscodes ausstellen', back: 'Zurück zum Benutzer',
     newPw: 'Neues Passwort', hint: 'Passwort-Hinweis (optional)', resetTick: 'Ja, alle Geräte und Wiederherstellungscodes dieses Benutzers löschen',
-    resetBtn: 'Konto zurücksetzen', email: 'E-Mail-Adresse', sendReset: 'Link zum Zurücksetzen senden',
+    resetBtn: 'Konto zurücksetzen', ownPw: 'Ihr eigenes Passwort zur Bestätigung', email: 'E-Mail-Adresse', sendReset: 'Link zum Zurücksetzen senden',
     resetConfirm: 'Alles löschen und neues Passwort setzen', hintText: 'das blaue Notizbuch, Seite 3',
     subjects: { code: 'Ihr Wiederherstellungscode', recovered: 'Ihr Konto wurde wiederhergestellt', reissued: 'Neue Wiederherstellungscodes ausgestellt', codes: 'Neue Wiederherstellungscodes', reset: 'Konto zurücksetzen', wasReset: 'Ihr Konto wurde zurückgesetzt' },
   },
@@ -154,6 +154,7 @@ try {
       await admin.getByRole('button', { name: x.saveRec }).click();
       await admin.waitForURL('**done=recovery**');
       await shotAt(admin, admin.locator('#recovery'), 'admin-settings');
+      await shotAt(admin, admin.locator('#recovery h3').nth(1), 'admin-codes-reset');
       await shotAt(admin, admin.locator('#recovery h3').last(), 'admin-history');
       before = mails();
       await admin.getByRole('button', { name: x.issue }).click();
@@ -171,6 +172,7 @@ try {
       await admin.getByLabel(x.newPw).fill('an admin set this password');
       await admin.getByLabel(x.hint).fill(x.hintText);
       await admin.getByLabel(x.resetTick).check();
+      await admin.getByLabel(x.ownPw).fill(PASSWORD);
       before = mails();
       await admin.getByRole('button', { name: x.resetBtn }).click();
       await admin.locator('#enroll-link').waitFor();

@@ -96,6 +96,7 @@ try {
   await admin.getByLabel('New password').fill('dave has a new password');
   await admin.getByLabel('Password hint (optional)').fill('the one from the blue card');
   await admin.getByLabel('Yes, delete all devices and recovery codes of this user').check();
+  await admin.getByLabel('Your own password, to confirm').fill(PASSWORD);
   await admin.getByRole('button', { name: 'Reset account' }).click();
   await admin.getByRole('heading', { name: 'Account reset' }).waitFor();
   const link = (await admin.locator('#enroll-link').textContent()).trim();

@@ -316,7 +316,9 @@ async fn post_unlock(
 }
 
 /// Resets the account (SPEC F6): every device, recovery code, link and session goes, the admin
-/// sets the new password (and hint); the answer shows the enrollment link to pass on.
+/// sets the new password (and hint); the answer shows the enrollment link to pass on. The form
+/// carries the admin's own password, so the usual path re-authenticates in the same request and
+/// no password page has to carry the user's new password along in a hidden field.
 async fn post_reset(
     State(s): State<AppState>,
     AdminMe(me): AdminMe,
