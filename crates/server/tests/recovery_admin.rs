@@ -455,6 +455,18 @@ async fn the_hint_is_shown_for_the_cookie_never_for_a_typed_or_forged_name() {
         f.cookies.insert("tessera_hint".into(), forged.clone());
         assert!(hint_on(&f.get("/login").await).is_none(), "{forged}");
     }
+    // A later hint is not shown to a browser that got its cookie for an earlier one.
+    s.app
+        .service
+        .admin_reset_account(
+            &Actor::operator(),
+            "alice",
+            "another long password",
+            "the new one",
+        )
+        .await
+        .unwrap();
+    assert!(hint_on(&b.get("/login").await).is_none());
     // Without a hint (e.g. after the next reset without one) nothing is shown either.
     s.app
         .service

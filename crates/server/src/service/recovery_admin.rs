@@ -67,15 +67,14 @@ const HINT_COOKIE_PURPOSE: &str = "login-hint-cookie";
 
 impl Service {
     /// The delivery of re-issued codes in force for `user`, and whether it is the user's own.
-    async fn effective_delivery(&self, user: &User) -> Result<(AdminDelivery, bool)> {
+    async fn effective_delivery(&self, user: &User) -> Result<Setting<AdminDelivery>> {
         let own = self
             .store
             .recovery_delivery(user.id)
             .await?
             .as_deref()
             .and_then(parse_delivery);
-        let s = Setting::of(own, self.config.recovery.admin_delivery);
-        Ok((s.value, s.overridden))
+        Ok(Setting::of(own, self.config.recovery.admin_delivery))
     }
 
     /// The user's recovery settings, each with where it comes from.
@@ -87,7 +86,6 @@ impl Service {
         let user = self.user_named(username).await?;
         let policy = self.store.recovery_policy(user.id).await?;
         let cfg = &self.config;
-        let (delivery, delivery_own) = self.effective_delivery(&user).await?;
         let codes = self.store.recovery_codes_of(user.id).await?;
         Ok(RecoverySettings {
             codes_at_enrollment: Setting::of(
@@ -99,10 +97,7 @@ impl Service {
                 policy.revoke_on_recovery,
                 cfg.recovery.revoke_old_devices,
             ),
-            delivery: Setting {
-                value: delivery,
-                overridden: delivery_own,
-            },
+            delivery: self.effective_delivery(&user).await?,
             self_service_locked: policy.self_service_locked,
             codes_left: codes.iter().filter(|c| c.used_at.is_none()).count(),
             codes_issued: codes.len(),
@@ -144,24 +139,26 @@ impl Service {
         Ok(())
     }
 
-    fn hint_cookie_mac_input(user: &User) -> String {
-        // The creation time too: a cookie of a deleted account never names a later account that
-        // happens to get the same id.
-        format!("{}:{}", user.id.0, user.created_at)
+    /// What the hint cookie's MAC covers: the account (id and creation time, so a cookie of a
+    /// deleted account never names a later one with the same id) and the hint itself (so a
+    /// cookie shows only the hint that was set when the browser got it, never a later one).
+    fn hint_cookie_mac_input(user: &User, hint: &str) -> String {
+        format!("{}:{}:{}", user.id.0, user.created_at, hint.trim())
     }
 
-    /// The value of the login-hint cookie for `user`: the user id with a MAC under the server
-    /// key, so a browser can neither forge it nor point it at another account.
-    pub(crate) fn hint_cookie(&self, user: &User) -> Result<String> {
+    /// The value of the login-hint cookie for `user` and its current `hint`: the user id with a
+    /// MAC under the server key, so a browser can neither forge it nor point it at another
+    /// account. It holds no hint.
+    pub(crate) fn hint_cookie(&self, user: &User, hint: &str) -> Result<String> {
         let mac = self.keys.keyed_hash(
             HINT_COOKIE_PURPOSE,
-            Self::hint_cookie_mac_input(user).as_bytes(),
+            Self::hint_cookie_mac_input(user, hint).as_bytes(),
         )?;
         Ok(format!("{}.{mac}", user.id.0))
     }
 
-    /// The password hint for the login page, if `cookie` is a hint cookie this server made and
-    /// its user (still active) has a hint. Anything else is `None`, never an error: the login
+    /// The password hint for the login page, if `cookie` is a hint cookie this server made for
+    /// this user and this very hint, and the user is still active. Anything else is `None`, never an error: the login
     /// page must look the same for a forged or stale cookie as for none.
     pub async fn login_hint(&self, cookie: &str) -> Result<Option<String>> {
         let Some((id, mac)) = cookie.split_once('.') else {
@@ -173,22 +170,22 @@ impl Service {
         let Some(user) = self.store.user(UserId(id)).await? else {
             return Ok(None);
         };
+        if user.state != crate::model::UserState::Active {
+            return Ok(None);
+        }
+        let hint = self.store.password_hint(user.id).await?.unwrap_or_default();
+        if hint.trim().is_empty() {
+            return Ok(None);
+        }
         let valid = self
             .keys
             .keyed_hash_candidates(
                 HINT_COOKIE_PURPOSE,
-                Self::hint_cookie_mac_input(&user).as_bytes(),
+                Self::hint_cookie_mac_input(&user, &hint).as_bytes(),
             )
             .iter()
             .any(|c| crate::crypto::ct_eq(c.as_bytes(), mac.as_bytes()));
-        if !valid || user.state != crate::model::UserState::Active {
-            return Ok(None);
-        }
-        Ok(self
-            .store
-            .password_hint(user.id)
-            .await?
-            .filter(|h| !h.trim().is_empty()))
+        Ok(valid.then_some(hint))
     }
 
     /// The hint cookie for the user of an enrollment link, when that user has a password hint
@@ -202,7 +199,7 @@ impl Service {
         if hint.trim().is_empty() {
             return Ok(None);
         }
-        Ok(Some(self.hint_cookie(&user)?))
+        Ok(Some(self.hint_cookie(&user, &hint)?))
     }
 }
 
@@ -242,7 +239,7 @@ impl Service {
     ) -> Result<ReissuedCodes> {
         let user = self.user_named(username).await?;
         actor.require_reauth(self.clock.now())?;
-        let email = self.effective_delivery(&user).await?.0 == AdminDelivery::Email;
+        let email = self.effective_delivery(&user).await?.value == AdminDelivery::Email;
         if email && user.email.is_empty() {
             return Err(Error::Invalid(format!(
                 "user {} has no e-mail address, and the policy mails re-issued codes",

@@ -224,7 +224,7 @@ impl Service {
         let hint_cookie = if hint.trim().is_empty() {
             None
         } else {
-            Some(self.hint_cookie(&user)?)
+            Some(self.hint_cookie(&user, hint)?)
         };
         Ok(ResetDone {
             enroll_path,
