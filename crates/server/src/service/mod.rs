@@ -42,7 +42,7 @@ pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCod
 pub use invite::InvitationSent;
 pub use notify::BlockView;
 pub use recovery::RECOVERY_CODE_COUNT;
-pub use recovery_admin::{RecoverySettings, ReissuedCodes, Setting};
+pub use recovery_admin::{RecoveryChanges, RecoverySettings, ReissuedCodes, Setting};
 pub use reset::{ResetDone, ResetView};
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};

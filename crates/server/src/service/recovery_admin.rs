@@ -62,6 +62,20 @@ fn parse_delivery(v: &str) -> Option<AdminDelivery> {
     }
 }
 
+/// Changes to a user's recovery settings. For each: `None` leaves it as it is, `Some(None)`
+/// follows the configuration again, `Some(Some(v))` is the user's own setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryChanges {
+    pub self_recovery: Option<Option<bool>>,
+    pub revoke_old_devices: Option<Option<bool>>,
+    pub delivery: Option<Option<AdminDelivery>>,
+    pub codes_at_enrollment: Option<Option<bool>>,
+}
+
+fn own<T: Copy>(s: Setting<T>) -> Option<T> {
+    s.overridden.then_some(s.value)
+}
+
 /// Purpose label of the login-hint cookie's MAC (its own subkey of the server key).
 const HINT_COOKIE_PURPOSE: &str = "login-hint-cookie";
 
@@ -102,6 +116,39 @@ impl Service {
             codes_left: codes.iter().filter(|c| c.used_at.is_none()).count(),
             codes_issued: codes.len(),
         })
+    }
+
+    /// Changes the user's recovery settings (a policy change: needs re-authentication, even
+    /// when nothing changes). Only what differs is written, each through the method the CLI
+    /// uses, so each change is its own audit entry. Returns the settings now in force.
+    pub async fn change_recovery_settings(
+        &self,
+        actor: &Actor,
+        username: &str,
+        changes: RecoveryChanges,
+    ) -> Result<RecoverySettings> {
+        self.user_named(username).await?;
+        actor.require_reauth(self.clock.now())?;
+        let now = self.recovery_settings(actor, username).await?;
+        let self_recovery = changes.self_recovery.unwrap_or(own(now.self_recovery));
+        let revoke = changes
+            .revoke_old_devices
+            .unwrap_or(own(now.revoke_old_devices));
+        if self_recovery != own(now.self_recovery) || revoke != own(now.revoke_old_devices) {
+            self.set_self_recovery_policy(actor, username, self_recovery, revoke)
+                .await?;
+        }
+        if let Some(delivery) = changes.delivery.filter(|d| *d != own(now.delivery)) {
+            self.set_recovery_delivery(actor, username, delivery)
+                .await?;
+        }
+        if let Some(codes) = changes
+            .codes_at_enrollment
+            .filter(|c| *c != own(now.codes_at_enrollment))
+        {
+            self.set_recovery_policy(actor, username, codes).await?;
+        }
+        self.recovery_settings(actor, username).await
     }
 
     /// Sets how re-issued recovery codes reach this user (`None`: follow

@@ -15,7 +15,7 @@ use axum::routing::post;
 
 use crate::config::AdminDelivery;
 use crate::i18n::Tr;
-use crate::service::{Error, RecoverySettings, Setting};
+use crate::service::{Error, RecoveryChanges, RecoverySettings, Setting};
 
 use super::admin::{AdminMe, user_href};
 use super::pages::{AdminCodesPage, AdminResetDonePage, PolicyChoice, PolicyRow, RecoverySection};
@@ -207,12 +207,8 @@ fn delivery_choice(v: &str) -> Result<Option<AdminDelivery>, Error> {
     }
 }
 
-fn own<T: Copy>(s: Setting<T>) -> Option<T> {
-    s.overridden.then_some(s.value)
-}
-
-/// Saves the user's recovery settings. Only what changed is set (each change is its own audit
-/// entry); the first change asks for re-authentication before anything is written.
+/// Saves the user's recovery settings: only what changed is written (each change is its own
+/// audit entry), after re-authentication.
 async fn post_policy(
     State(s): State<AppState>,
     AdminMe(me): AdminMe,
@@ -228,22 +224,14 @@ async fn post_policy(
         let s = s.clone();
         let form = form.clone();
         async move {
-            let actor = web.actor();
-            let self_recovery = bool_choice(form.get("self_recovery"))?;
-            let revoke = bool_choice(form.get("revoke_old_devices"))?;
-            let delivery = delivery_choice(form.get("delivery"))?;
-            let codes = bool_choice(form.get("codes_at_enrollment"))?;
-            let now = s.recovery_settings(&actor, &name).await?;
-            if self_recovery != own(now.self_recovery) || revoke != own(now.revoke_old_devices) {
-                s.set_self_recovery_policy(&actor, &name, self_recovery, revoke)
-                    .await?;
-            }
-            if delivery != own(now.delivery) {
-                s.set_recovery_delivery(&actor, &name, delivery).await?;
-            }
-            if codes != own(now.codes_at_enrollment) {
-                s.set_recovery_policy(&actor, &name, codes).await?;
-            }
+            let changes = RecoveryChanges {
+                self_recovery: Some(bool_choice(form.get("self_recovery"))?),
+                revoke_old_devices: Some(bool_choice(form.get("revoke_old_devices"))?),
+                delivery: Some(delivery_choice(form.get("delivery"))?),
+                codes_at_enrollment: Some(bool_choice(form.get("codes_at_enrollment"))?),
+            };
+            s.change_recovery_settings(&web.actor(), &name, changes)
+                .await?;
             Ok(see_other(&format!(
                 "{}?done=recovery#recovery",
                 user_href(&name)
