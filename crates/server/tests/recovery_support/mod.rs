@@ -1,13 +1,18 @@
 //! What the recovery tests share: the steps of `/recover` and `/reset` in a cookie-keeping
-//! browser, a new device through an enrollment link, the audit trail, values out of mails.
+//! browser, an enrolled user, a new device through an enrollment link, the audit trail, the
+//! outbox and values out of mails.
 #![allow(dead_code)] // each test binary uses a different part
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
-use tessera_server::model::AuditFilter;
+use std::path::PathBuf;
+
+use tessera_server::model::{AuditFilter, Language};
 use tessera_server::service::Actor;
 
 use crate::common::{TestServer, oracle_totp};
-use crate::enroll_support::{self, form_token, get, post, recovery_codes, start};
+use crate::enroll_support::{
+    self, form_token, get, invite, parse_mail, post, recovery_codes, start,
+};
 use crate::web_support::{self, Browser, hidden, now};
 
 /// The 8-digit code in a recovery mail.
@@ -170,4 +175,59 @@ pub async fn outbox_text(s: &TestServer, subject: &str) -> String {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("no mail {subject:?} in the outbox");
+}
+
+/// The `.eml` files in the outbox, oldest first, parsed: (subject, text).
+pub fn outbox(s: &TestServer) -> Vec<(String, String)> {
+    let Ok(dir) = std::fs::read_dir(s.data_dir().join("outbox")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = dir
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    files
+        .iter()
+        .map(|p| {
+            let (subject, text, _) = parse_mail(&std::fs::read(p).unwrap());
+            (subject, text)
+        })
+        .collect()
+}
+
+/// Waits (the recovery mail is sent in the background) until the outbox holds `n` mails.
+pub async fn wait_for_mails(s: &TestServer, n: usize) -> Vec<(String, String)> {
+    for _ in 0..100 {
+        let mails = outbox(s);
+        if mails.len() >= n {
+            return mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} mails, found {}", outbox(s).len());
+}
+
+/// The code of the first recovery-code mail after the first `before` mails (waiting for it).
+pub async fn code_after(s: &TestServer, before: usize) -> String {
+    for _ in 0..100 {
+        if let Some((_, text)) = outbox(s).into_iter().skip(before).find(|(subject, _)| {
+            subject == "Your recovery code" || subject == "Ihr Wiederherstellungscode"
+        }) {
+            return emailed_code(&text);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no recovery code mail after {before}");
+}
+
+/// A user enrolled through an invitation: returns the recovery codes shown at the end.
+pub async fn enrolled_user(s: &TestServer, name: &str, language: Language) -> Vec<String> {
+    enroll_support::add_user(s, name, &format!("{name}@example.org"), language).await;
+    let link = invite(s, name).await;
+    let qr = start(s, &link).await;
+    let (done, _) = enroll_support::complete(s, &link, &qr).await;
+    let codes = recovery_codes(&done.body);
+    assert_eq!(codes.len(), 10, "{}", done.body);
+    codes
 }
