@@ -171,13 +171,17 @@ pub async fn recovery_section(s: &AppState, me: &Me, name: &str) -> Result<Recov
     Ok(RecoverySection {
         policies,
         locked: r.self_service_locked,
-        codes_left: t.f2(
-            "admin_recovery.codes_left",
-            "left",
-            &r.codes_left.to_string(),
-            "issued",
-            &r.codes_issued.to_string(),
-        ),
+        codes_left: if r.codes_issued == 0 {
+            t.t("admin_recovery.codes_none").to_owned()
+        } else {
+            t.f2(
+                "admin_recovery.codes_left",
+                "left",
+                &r.codes_left.to_string(),
+                "issued",
+                &r.codes_issued.to_string(),
+            )
+        },
         delivery_text: t
             .t(match r.delivery.value {
                 AdminDelivery::Show => "admin_recovery.issue_show",
