@@ -1,5 +1,6 @@
 //! E-mails people read, rendered from `templates/email/` and the message catalogue (`i18n.rs`):
-//! the enrollment invitation (plain text and HTML) and the operator's test mail. The mail module
+//! the enrollment invitation (plain text and HTML), the security mails of recovery and reset
+//! (their text, also as HTML) and the operator's test mail. The mail module
 //! only transports what these functions build.
 
 use askama::Template;
@@ -65,6 +66,83 @@ pub fn invitation(m: &InvitationMail<'_>) -> Result<Email, askama::Error> {
     })
 }
 
+/// One block of a security mail's HTML body, taken from its plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    /// A paragraph; its lines.
+    Text(Vec<String>),
+    /// An indented line that is a link: a button and the address.
+    Link {
+        url: String,
+        label_key: &'static str,
+    },
+    /// Indented lines that are not links: codes, in large monospace.
+    Code(Vec<String>),
+}
+
+/// The blocks of a plain-text mail: paragraphs split at empty lines; indented paragraphs are
+/// links or codes.
+fn blocks_of(text: &str) -> Vec<Block> {
+    text.split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let lines: Vec<String> = p.lines().map(|l| l.trim().to_owned()).collect();
+            let indented = p.lines().all(|l| l.starts_with("    "));
+            match (indented, lines.as_slice()) {
+                (true, [one]) if one.starts_with("http://") || one.starts_with("https://") => {
+                    Block::Link {
+                        url: one.clone(),
+                        label_key: if one.contains("/not-me/") {
+                            "mail.button_not_me"
+                        } else if one.contains("/reset/") {
+                            "mail.button_reset"
+                        } else {
+                            "mail.button_open"
+                        },
+                    }
+                }
+                (true, _) => Block::Code(lines),
+                (false, _) => Block::Text(lines),
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "email/notice.html")]
+struct NoticeHtml<'a> {
+    t: Tr,
+    organisation: &'a str,
+    subject: &'a str,
+    blocks: Vec<Block>,
+}
+
+/// A security mail (recovery code, notification, reset link, re-issued codes) in plain text and
+/// the same text as HTML in the invitation's look; links become buttons, codes stand out.
+pub fn notice(
+    to: &str,
+    language: Language,
+    organisation: &str,
+    subject: String,
+    text: String,
+) -> Email {
+    let html = NoticeHtml {
+        t: Tr(language),
+        organisation,
+        subject: &subject,
+        blocks: blocks_of(&text),
+    }
+    .render()
+    // Rendering a fixed template into a String does not fail; the text alone is still a mail.
+    .ok();
+    Email {
+        to: to.to_owned(),
+        subject,
+        text,
+        html,
+    }
+}
+
 /// A short bilingual test mail for `tessera send-test-email`.
 pub fn test_mail(to: &str, organisation: &str) -> Email {
     let (en, de) = (Tr(Language::En), Tr(Language::De));
@@ -100,6 +178,25 @@ mod tests {
             expires_at: 1_700_000_000,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn notice_html_turns_links_into_buttons_and_escapes_text() {
+        let m = notice(
+            "a@example.org",
+            Language::En,
+            "Example & Co",
+            "Your recovery code".into(),
+            "Hello <A>,\n\nYour code:\n\n    12345678\n\nIf not you:\n\n    \
+             https://otp.example.org/not-me/TOKEN\n"
+                .into(),
+        );
+        let html = m.html.unwrap();
+        assert!(html.contains("Hello &#60;A&#62;,") || html.contains("Hello &lt;A&gt;,"));
+        assert!(html.contains(">12345678<"), "{html}");
+        assert!(html.contains("href=\"https://otp.example.org/not-me/TOKEN\""));
+        assert!(html.contains("This wasn't me") || html.contains("This wasn&#39;t me"));
+        assert!(m.text.starts_with("Hello <A>,"));
     }
 
     #[test]

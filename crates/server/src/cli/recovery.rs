@@ -9,13 +9,15 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::output::{Ctx, Table, read_password, time};
+use crate::config::AdminDelivery;
 
 #[derive(Debug, Subcommand)]
 pub enum RecoveryCommand {
     /// Issue a new set of recovery codes for a user; the old set stops working.
     ///
-    /// With recovery.admin_delivery = "show" the codes are printed this once, to pass on by
-    /// phone, post or in person; with "email" they are mailed to the user and not printed.
+    /// With delivery "show" (the user's setting, else recovery.admin_delivery) the codes are
+    /// printed this once, to pass on by phone, post or in person; with "email" they are mailed
+    /// to the user and not printed.
     Issue {
         /// Username.
         #[arg(value_name = "USER")]
@@ -41,6 +43,10 @@ pub enum RecoveryCommand {
         /// Revoke the user's old devices after a recovery? (recovery.revoke_old_devices)
         #[arg(long, value_name = "SETTING")]
         revoke_old_devices: Setting,
+        /// How re-issued recovery codes reach this user (recovery.admin_delivery); unchanged
+        /// when not given.
+        #[arg(long, value_name = "DELIVERY")]
+        delivery: Option<Delivery>,
     },
     /// Clear a user's self-service lock (set after "this wasn't me").
     Unlock {
@@ -74,6 +80,26 @@ impl Setting {
             Setting::On => Some(true),
             Setting::Off => Some(false),
             Setting::Policy => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Delivery {
+    /// Shown once to the admin.
+    Show,
+    /// Mailed to the user.
+    Email,
+    /// Follow recovery.admin_delivery.
+    Policy,
+}
+
+impl Delivery {
+    fn value(self) -> Option<AdminDelivery> {
+        match self {
+            Delivery::Show => Some(AdminDelivery::Show),
+            Delivery::Email => Some(AdminDelivery::Email),
+            Delivery::Policy => None,
         }
     }
 }
@@ -136,6 +162,7 @@ pub async fn run(ctx: &Ctx, cmd: RecoveryCommand) -> anyhow::Result<ExitCode> {
             user,
             self_service,
             revoke_old_devices,
+            delivery,
         } => {
             service
                 .set_self_recovery_policy(
@@ -145,6 +172,11 @@ pub async fn run(ctx: &Ctx, cmd: RecoveryCommand) -> anyhow::Result<ExitCode> {
                     revoke_old_devices.value(),
                 )
                 .await?;
+            if let Some(d) = delivery {
+                service
+                    .set_recovery_delivery(actor, &user, d.value())
+                    .await?;
+            }
             ctx.emit(&user, |o, u| writeln!(o, "Recovery policies of {u} set."))?;
         }
         RecoveryCommand::Unlock { user } => {

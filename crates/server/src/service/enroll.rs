@@ -180,7 +180,7 @@ impl Service {
     }
 
     /// The invitation behind a link token, if it still works, with its user.
-    async fn open_invitation(&self, link_token: &str) -> Result<(Invitation, User)> {
+    pub(super) async fn open_invitation(&self, link_token: &str) -> Result<(Invitation, User)> {
         let unknown = Error::NotFound("enrollment link");
         let Some(inv) = self.store.invitation(&token_hash(link_token)).await? else {
             return Err(unknown);

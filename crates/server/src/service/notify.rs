@@ -5,7 +5,6 @@
 //! session of the user, locks self-service until an admin clears it, and tells the admins.
 
 use crate::crypto::{ct_eq, random_token, token_hash};
-use crate::mail::Email;
 use crate::model::{BlockLink, Language, Role, TokenId, TokenState, User};
 
 use super::audit::Outcome;
@@ -174,12 +173,13 @@ impl Service {
             ),
         };
         self.mailer
-            .send(&Email {
-                to: user.email.clone(),
-                subject: subject.to_owned(),
+            .send(&crate::emails::notice(
+                &user.email,
+                user.language,
+                &self.config.enroll.organisation,
+                subject.to_owned(),
                 text,
-                html: None,
-            })
+            ))
             .await
             .map_err(|e| Error::MailFailed(e.to_string()))?;
         self.audit_as(
@@ -318,12 +318,13 @@ impl Service {
             };
             if let Err(e) = self
                 .mailer
-                .send(&Email {
-                    to: admin.email.clone(),
+                .send(&crate::emails::notice(
+                    &admin.email,
+                    admin.language,
+                    &self.config.enroll.organisation,
                     subject,
                     text,
-                    html: None,
-                })
+                ))
                 .await
             {
                 tracing::warn!(admin = %admin.username, error = %e, "admin not told about a blocked account");

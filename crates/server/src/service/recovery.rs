@@ -274,7 +274,13 @@ impl Service {
                 source: source.to_owned(),
             })
             .await?;
-        let email = recovery_code_mail(&user, &emailed, ttl_minutes, source);
+        let email = recovery_code_mail(
+            &user,
+            &self.config.enroll.organisation,
+            &emailed,
+            ttl_minutes,
+            source,
+        );
         // In the background: the page answers before the mail server does, so the time of the
         // answer does not depend on whether a mail was sent.
         let mailer = self.mailer.clone();
@@ -452,131 +458,14 @@ impl Service {
     }
 }
 
-/// Recovery codes an admin re-issued: shown once, or mailed to the user.
-pub struct ReissuedCodes {
-    /// The codes, when the policy shows them to the admin; empty when they were mailed.
-    pub codes: Vec<String>,
-    /// The address they were mailed to.
-    pub emailed_to: Option<String>,
-}
-
-impl std::fmt::Debug for ReissuedCodes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReissuedCodes")
-            .field("codes", &self.codes.len())
-            .field("emailed_to", &self.emailed_to)
-            .finish()
-    }
-}
-
-/// Audit actions that belong to a user's recovery history.
-const HISTORY_PREFIXES: &[&str] = &[
-    "recovery.",
-    "reset.",
-    "account.reset",
-    "security.",
-    "user.recovery",
-];
-
-impl Service {
-    /// An admin issues a new set of recovery codes for a user (re-authentication; the old set
-    /// stops working), delivered as `recovery.admin_delivery` allows.
-    pub async fn admin_issue_recovery_codes(
-        &self,
-        actor: &Actor,
-        username: &str,
-    ) -> Result<ReissuedCodes> {
-        let user = self.user_named(username).await?;
-        actor.require_reauth(self.clock.now())?;
-        let email = self.config.recovery.admin_delivery == crate::config::AdminDelivery::Email;
-        if email && user.email.is_empty() {
-            return Err(Error::Invalid(format!(
-                "user {} has no e-mail address, and the policy mails re-issued codes",
-                user.username
-            )));
-        }
-        let codes = self.issue_recovery_codes(actor, &user).await?;
-        self.notify(&user, Notice::CodesReissued, None, &actor.source)
-            .await;
-        if !email {
-            return Ok(ReissuedCodes {
-                codes,
-                emailed_to: None,
-            });
-        }
-        let list = codes.join("\n    ");
-        let name = super::invite::display_name(&user);
-        let (subject, text) = match user.language {
-            Language::De => (
-                "Neue Wiederherstellungscodes".to_owned(),
-                format!(
-                    "Hallo {name},\n\nIhre IT hat Ihnen neue Wiederherstellungscodes ausgestellt; \
-                     die bisherigen gelten nicht mehr. Jeder Code funktioniert einmal. Bewahren \
-                     Sie sie sicher auf und löschen Sie diese E-Mail danach:\n\n    {list}\n"
-                ),
-            ),
-            Language::En => (
-                "New recovery codes".to_owned(),
-                format!(
-                    "Hello {name},\n\nyour IT team issued new recovery codes for you; the earlier \
-                     ones no longer work. Each code works once. Keep them safe and delete this \
-                     e-mail afterwards:\n\n    {list}\n"
-                ),
-            ),
-        };
-        self.mailer
-            .send(&Email {
-                to: user.email.clone(),
-                subject,
-                text,
-                html: None,
-            })
-            .await
-            .map_err(|e| Error::MailFailed(e.to_string()))?;
-        self.audit(
-            actor,
-            "recovery.deliver",
-            format!("user:{}", user.username),
-            &user.username,
-            Outcome::Success,
-            format!("re-issued recovery codes mailed to {}", user.email),
-        )
-        .await?;
-        Ok(ReissuedCodes {
-            codes: Vec::new(),
-            emailed_to: Some(user.email),
-        })
-    }
-
-    /// The user's recovery history: recoveries, resets, re-issued codes, blocks and policy
-    /// changes, newest first.
-    pub async fn recovery_history(
-        &self,
-        _actor: &Actor,
-        username: &str,
-        limit: i64,
-    ) -> Result<Vec<crate::model::AuditEntry>> {
-        let user = self.user_named(username).await?;
-        let mut entries = self
-            .store
-            .list_audit(&crate::model::AuditFilter {
-                username: Some(user.username.to_lowercase()),
-                limit: super::MAX_AUDIT_PAGE,
-                ..crate::model::AuditFilter::default()
-            })
-            .await?;
-        entries.retain(|e| {
-            HISTORY_PREFIXES
-                .iter()
-                .any(|p| e.event.action.starts_with(p))
-        });
-        entries.truncate(usize::try_from(limit.max(1)).unwrap_or(50));
-        Ok(entries)
-    }
-}
-
 /// The e-mail with the one-time recovery code, in the user's language.
-fn recovery_code_mail(user: &User, code: &str, minutes: u64, source: &str) -> Email {
+fn recovery_code_mail(
+    user: &User,
+    organisation: &str,
+    code: &str,
+    minutes: u64,
+    source: &str,
+) -> Email {
     let name = super::invite::display_name(user);
     let (subject, text) = match user.language {
         Language::De => (
@@ -604,12 +493,7 @@ fn recovery_code_mail(user: &User, code: &str, minutes: u64, source: &str) -> Em
             ),
         ),
     };
-    Email {
-        to: user.email.clone(),
-        subject,
-        text,
-        html: None,
-    }
+    crate::emails::notice(&user.email, user.language, organisation, subject, text)
 }
 
 #[cfg(test)]

@@ -28,6 +28,20 @@ pub struct ResetView {
     pub form_token: String,
 }
 
+/// A confirmed reset: where enrollment starts, and the login-hint cookie for this browser.
+pub struct ResetDone {
+    /// `/enroll/{token}`.
+    pub enroll_path: String,
+    /// Set when the user gave a hint.
+    pub hint_cookie: Option<String>,
+}
+
+impl std::fmt::Debug for ResetDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetDone").finish_non_exhaustive()
+    }
+}
+
 impl Service {
     /// Mails a reset link to every account with this address that may use self-service. The
     /// same answer, in at least `MIN_ANSWER`, whatever happened.
@@ -113,7 +127,13 @@ impl Service {
             })
             .await?;
         let link = format!("{}/reset/{link_token}", self.config.public_base_url());
-        let email = reset_mail(user, &link, minutes, source);
+        let email = reset_mail(
+            user,
+            &self.config.enroll.organisation,
+            &link,
+            minutes,
+            source,
+        );
         let mailer = self.mailer.clone();
         let who = user.username.clone();
         tokio::spawn(async move {
@@ -161,7 +181,8 @@ impl Service {
         })
     }
 
-    /// Confirms a reset from a mailed link: returns the path of the enrollment link.
+    /// Confirms a reset from a mailed link: returns the path of the enrollment link, and the
+    /// login-hint cookie when the user set a hint.
     pub async fn confirm_reset(
         &self,
         source: &str,
@@ -169,7 +190,7 @@ impl Service {
         form_token: &str,
         password: &str,
         hint: &str,
-    ) -> Result<String> {
+    ) -> Result<ResetDone> {
         let id_hash = token_hash(link_token);
         let valid = self
             .keys
@@ -195,8 +216,20 @@ impl Service {
             },
             source: source.to_owned(),
         };
-        self.reset(&actor, &user, Some(&id_hash), password, hint)
-            .await
+        let enroll_path = self
+            .reset(&actor, &user, Some(&id_hash), password, hint)
+            .await?;
+        // The browser that confirmed the reset may show the hint at the login later (see
+        // `login_hint`); the hint was just typed there.
+        let hint_cookie = if hint.trim().is_empty() {
+            None
+        } else {
+            Some(self.hint_cookie(&user, hint)?)
+        };
+        Ok(ResetDone {
+            enroll_path,
+            hint_cookie,
+        })
     }
 
     /// An admin resets a user's account (re-authentication): the same deletion, the admin sets
@@ -268,7 +301,7 @@ impl Service {
     }
 }
 
-fn reset_mail(user: &User, link: &str, minutes: u64, source: &str) -> Email {
+fn reset_mail(user: &User, organisation: &str, link: &str, minutes: u64, source: &str) -> Email {
     let name = super::invite::display_name(user);
     let (subject, text) = match user.language {
         Language::De => (
@@ -295,10 +328,5 @@ fn reset_mail(user: &User, link: &str, minutes: u64, source: &str) -> Email {
             ),
         ),
     };
-    Email {
-        to: user.email.clone(),
-        subject,
-        text,
-        html: None,
-    }
+    crate::emails::notice(&user.email, user.language, organisation, subject, text)
 }

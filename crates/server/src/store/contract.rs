@@ -688,3 +688,55 @@ async fn audit_chain_stays_linear_when_another_process_appends_between_batches()
     }
     assert_eq!(server.audit_head().await.unwrap(), (6, prev));
 }
+
+#[tokio::test]
+async fn recovery_delivery_and_password_hint_per_user() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("hilde"), 1).await.unwrap();
+        assert_eq!(s.recovery_delivery(u.id).await.unwrap(), None, "{db}");
+        assert!(s.set_recovery_delivery(u.id, Some("email")).await.unwrap());
+        assert_eq!(
+            s.recovery_delivery(u.id).await.unwrap().as_deref(),
+            Some("email"),
+            "{db}"
+        );
+        assert!(s.set_recovery_delivery(u.id, None).await.unwrap());
+        assert_eq!(s.recovery_delivery(u.id).await.unwrap(), None, "{db}");
+        assert!(
+            !s.set_recovery_delivery(UserId(u.id.0 + 100), Some("show"))
+                .await
+                .unwrap()
+        );
+
+        assert_eq!(
+            s.password_hint(u.id).await.unwrap().as_deref(),
+            Some(""),
+            "{db}"
+        );
+        let invitation = Invitation {
+            id_hash: "inv-hilde".into(),
+            user_id: u.id,
+            created_at: 2,
+            expires_at: 1000,
+            used_at: None,
+            superseded: false,
+            failed_attempts: 0,
+            token_id: None,
+        };
+        assert!(
+            s.reset_account(u.id, None, "new-hash", "the red one", &invitation, 2)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.password_hint(u.id).await.unwrap().as_deref(),
+            Some("the red one"),
+            "{db}"
+        );
+        assert_eq!(
+            s.password_hint(UserId(u.id.0 + 100)).await.unwrap(),
+            None,
+            "{db}"
+        );
+    }
+}

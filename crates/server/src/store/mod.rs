@@ -334,6 +334,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         invitation: &crate::model::Invitation,
         now: UnixTime,
     ) -> StoreResult<bool>;
+    /// How re-issued recovery codes reach the user: `None` follows the configuration, else
+    /// `show` or `email`.
+    async fn recovery_delivery(&self, user: UserId) -> StoreResult<Option<String>>;
+    /// Sets the per-user delivery of re-issued recovery codes (`None`: follow the
+    /// configuration). False if there is no such user.
+    async fn set_recovery_delivery(
+        &self,
+        user: UserId,
+        delivery: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// The user's password hint (empty when none was set); `None` if there is no such user.
+    async fn password_hint(&self, user: UserId) -> StoreResult<Option<String>>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

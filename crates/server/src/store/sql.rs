@@ -1432,6 +1432,37 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 Ok(true)
             }
+
+            async fn recovery_delivery(&self, user: UserId) -> StoreResult<Option<String>> {
+                let row: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT recovery_delivery FROM users WHERE id = $1")
+                        .bind(user.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.flatten())
+            }
+
+            async fn set_recovery_delivery(
+                &self,
+                user: UserId,
+                delivery: Option<&str>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE users SET recovery_delivery = $2 WHERE id = $1")
+                    .bind(user.0)
+                    .bind(delivery)
+                    .execute(&mut *self.write_conn().await?)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn password_hint(&self, user: UserId) -> StoreResult<Option<String>> {
+                Ok(
+                    sqlx::query_scalar("SELECT password_hint FROM users WHERE id = $1")
+                        .bind(user.0)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
         }
 
         fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {

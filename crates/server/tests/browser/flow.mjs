@@ -6,44 +6,12 @@
 // Started by tests/browser.rs with: BASE (server URL), NOW (the server's fixed Unix time),
 // PASSWORD, SECRET (base32 seed of alice's first token). Prints one line per step; any failed
 // expectation throws, and the exit status is not 0.
-import { createHmac } from 'node:crypto';
 import { chromium } from 'playwright-core';
+import { expect, launch, totp } from './lib.mjs';
 
 const { BASE, NOW, PASSWORD, SECRET } = process.env;
 
-function base32(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of text.replace(/[\s=]/g, '').toUpperCase()) {
-    const v = alphabet.indexOf(c);
-    if (v < 0) throw new Error('not base32');
-    bits += v.toString(2).padStart(5, '0');
-  }
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
-
-// RFC 6238 with the defaults Tessera issues: SHA-1, 6 digits, 30 s.
-function totp(secret, time) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(time / 30)));
-  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(value).padStart(6, '0');
-}
-
-function expect(condition, what) {
-  if (!condition) throw new Error(`expected: ${what}`);
-  console.log(`ok - ${what}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(chromium);
 try {
   const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
   const now = Number(NOW);
@@ -112,7 +80,7 @@ try {
   await page.getByRole('link', { name: 'bob' }).click();
   await page.getByLabel('One-time password (OTP) required').check();
   await page.getByLabel('Phone number').fill('');
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.getByRole('heading', { name: 'Confirm with your password' }).waitFor({ timeout: 10000 });
   expect(await page.getByRole('heading', { name: 'Confirm with your password' }).isVisible(),
     'saving asks for the password again');

@@ -94,7 +94,7 @@ try {
       await shot(apage, 'admin', 'user');
       await apage.getByLabel(x.otp).check();
       await apage.getByLabel(x.phone).fill('');
-      await apage.getByRole('button', { name: x.save }).click();
+      await apage.getByRole('button', { name: x.save, exact: true }).click();
       await apage.getByLabel(x.pw).waitFor();
       await shot(apage, 'admin', 'reauth');
       await apage.getByLabel(x.pw).fill(PASSWORD);

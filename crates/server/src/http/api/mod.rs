@@ -12,6 +12,7 @@ mod apps;
 mod audit;
 mod auth;
 mod enroll;
+mod recovery;
 mod tokens;
 mod users;
 mod validate;
@@ -78,6 +79,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             OpenApiRouter::new()
                 .merge(auth::router())
                 .merge(users::router())
+                .merge(recovery::router())
                 .merge(tokens::router())
                 .merge(apps::router())
                 .merge(audit::router())

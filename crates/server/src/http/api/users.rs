@@ -178,15 +178,15 @@ async fn post_reset(
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecoveryCodesIssued {
-    /// The new codes when `recovery.admin_delivery` is "show" (shown this once); empty when
-    /// they were mailed.
+    /// The new codes when the delivery is "show" (shown this once); empty when they were
+    /// mailed.
     codes: Vec<String>,
     /// The address the codes were mailed to.
     emailed_to: Option<String>,
 }
 
 /// Issue a new set of recovery codes for the user (needs re-authentication); the old set stops
-/// working. Delivered as `recovery.admin_delivery` allows.
+/// working. Delivered as the user's delivery setting, else `recovery.admin_delivery`, allows.
 #[utoipa::path(post, path = "/users/{username}/recovery-codes", tag = "users",
     security(("session" = [])),
     params(("username" = String, Path)), responses((status = 200, body = RecoveryCodesIssued)))]

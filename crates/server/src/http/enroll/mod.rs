@@ -244,7 +244,17 @@ async fn get_landing(
         start_action: href(&token, "/start", t),
         view,
     };
-    page.into_response()
+    // After an admin's reset with a password hint, the browser that opens the link may show the
+    // hint at the login later (see `Service::login_hint`).
+    match s.enrollment_hint_cookie(&token).await {
+        Ok(Some(v)) => (
+            [(header::SET_COOKIE, crate::http::web::hint_cookie(&s, &v))],
+            page,
+        )
+            .into_response(),
+        Ok(None) => page.into_response(),
+        Err(e) => problem(&s, &reader, &token, &e),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,7 @@
 //! The admin area (`/admin`): users (search, paging, create, disable, delete), a user's page
 //! with the OTP requirement and phone number (SPEC F3: saving either asks for the admin's own
-//! password again), the user's devices and audit trail, applications, and the audit log.
+//! password again), the user's devices and audit trail, applications, and the audit log. The
+//! user's recovery settings and help live in `admin_recovery.rs`.
 //!
 //! Admins only: every handler takes [`AdminMe`] first, which answers everyone else with 403.
 //! Every action calls the same service method as the API and the CLI, with the admin's actor.
@@ -61,7 +62,7 @@ impl FromRequestParts<AppState> for AdminMe {
     }
 }
 
-fn user_href(name: &str) -> String {
+pub(super) fn user_href(name: &str) -> String {
     format!(
         "/admin/users/{}",
         url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
@@ -191,8 +192,15 @@ async fn get_user(
         Ok(e) => e,
         Err(e) => return error_page(&s, t, Some(&me.web), &e),
     };
+    let rec = match super::admin_recovery::recovery_section(&s, &me, &user.username).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&s, t, Some(&me.web), &e),
+    };
     let notice = match done.done.as_str() {
         d @ ("saved" | "invited" | "token") => t.t(&format!("web.done_{d}")).to_owned(),
+        d @ ("recovery" | "codes_mailed" | "unlocked") => {
+            t.t(&format!("admin_recovery.done_{d}")).to_owned()
+        }
         _ => String::new(),
     };
     AdminUserPage {
@@ -202,6 +210,7 @@ async fn get_user(
         events: event_rows(t, events),
         u: user,
         notice,
+        rec,
     }
     .into_response()
 }

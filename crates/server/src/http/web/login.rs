@@ -20,8 +20,8 @@ use crate::service::{ErrorCode, WebLogin};
 
 use super::pages::{LoginPage, LoginStep, Nav};
 use super::{
-    AppState, FormData, LOGIN_COOKIE, Me, SESSION_COOKIE, cookie, error_page, message, see_other,
-    set_cookie,
+    AppState, FormData, LOGIN_COOKIE, Me, SESSION_COOKIE, cookie, error_page, hint_of, message,
+    see_other, set_cookie,
 };
 use crate::http::extract::Source;
 
@@ -61,6 +61,7 @@ fn login_page(s: &AppState, t: Tr, form_value: String) -> LoginPage {
         transaction_id: String::new(),
         failed: false,
         lang: t.code(),
+        hint: String::new(),
     }
 }
 
@@ -78,7 +79,11 @@ async fn get_login(
         },
     };
     let cookie = set_cookie(&s, LOGIN_COOKIE, &value, Some(3600));
-    ([(header::SET_COOKIE, cookie)], login_page(&s, t, value)).into_response()
+    let page = LoginPage {
+        hint: hint_of(&s, &headers).await,
+        ..login_page(&s, t, value)
+    };
+    ([(header::SET_COOKIE, cookie)], page).into_response()
 }
 
 async fn post_login(
@@ -131,6 +136,7 @@ async fn post_login(
             let page = LoginPage {
                 username: form.get("username").trim().to_owned(),
                 failed: true,
+                hint: hint_of(&s, &headers).await,
                 ..login_page(&s, t, bound)
             };
             (StatusCode::UNAUTHORIZED, page).into_response()

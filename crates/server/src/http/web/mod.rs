@@ -25,6 +25,7 @@ use super::AppState;
 use super::extract::source_of;
 
 mod admin;
+mod admin_recovery;
 mod login;
 mod pages;
 mod portal;
@@ -34,6 +35,12 @@ use pages::{MessagePage, Nav, ReauthPage};
 
 pub const SESSION_COOKIE: &str = "tessera_session";
 const LOGIN_COOKIE: &str = "tessera_login";
+/// The login-hint cookie: the user id with a MAC under the server key (see
+/// `Service::login_hint`). Set only where the user proved control of the account's reset or
+/// enrollment link, never from a typed username: the login page must not tell which names exist.
+pub(crate) const HINT_COOKIE: &str = "tessera_hint";
+/// How long the browser keeps the hint cookie: 180 days.
+const HINT_COOKIE_SECS: u64 = 180 * 24 * 3600;
 const CSS: &str = include_str!("../../../static/web.css");
 
 /// No scripts at all, no foreign resources, no framing.
@@ -49,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .merge(portal::router())
         .merge(recover::router())
         .merge(admin::router())
+        .merge(admin_recovery::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -108,6 +116,26 @@ fn set_cookie(s: &AppState, name: &str, value: &str, max_age: Option<u64>) -> He
         "{name}={value}; Path=/; HttpOnly; SameSite=Lax{age}{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// The `Set-Cookie` value of the login-hint cookie.
+pub(crate) fn hint_cookie(s: &AppState, value: &str) -> HeaderValue {
+    set_cookie(s, HINT_COOKIE, value, Some(HINT_COOKIE_SECS))
+}
+
+/// The password hint the login page shows for this browser: empty without a valid hint
+/// cookie, or when the user has no hint.
+async fn hint_of(s: &AppState, headers: &HeaderMap) -> String {
+    let Some(value) = cookie(headers, HINT_COOKIE) else {
+        return String::new();
+    };
+    match s.login_hint(&value).await {
+        Ok(hint) => hint.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "password hint not read");
+            String::new()
+        }
+    }
 }
 
 /// The `?lang=` of a request.

@@ -105,6 +105,8 @@ pub struct LoginPage {
     pub transaction_id: String,
     pub failed: bool,
     pub lang: &'static str,
+    /// The password hint of the browser's hint cookie (never looked up by a typed username).
+    pub hint: String,
 }
 
 /// `/recover`: the first step (empty `ticket`) or the e-mailed code's step.
@@ -209,6 +211,59 @@ pub struct AdminUserPage {
     pub devices: Vec<DeviceRow>,
     pub events: Vec<EventRow>,
     pub notice: String,
+    pub rec: RecoverySection,
+}
+
+/// One choice of a recovery setting's list.
+#[derive(Debug, Clone)]
+pub struct PolicyChoice {
+    pub value: &'static str,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// One recovery setting on the admin's user page: the value in force and where it comes from.
+#[derive(Debug, Clone)]
+pub struct PolicyRow {
+    /// The form field.
+    pub field: &'static str,
+    pub label: String,
+    /// "Allowed (default of this server)" or "Forbidden (set for this user)".
+    pub in_force: String,
+    pub choices: Vec<PolicyChoice>,
+}
+
+/// The recovery part of the admin's user page (SPEC F4, F6).
+#[derive(Debug, Clone)]
+pub struct RecoverySection {
+    pub policies: Vec<PolicyRow>,
+    pub locked: bool,
+    /// "7 of 10 recovery codes unused".
+    pub codes_left: String,
+    /// How "issue new codes" delivers them, in words.
+    pub delivery_text: String,
+    pub history: Vec<EventRow>,
+}
+
+/// Recovery codes an admin re-issued, shown this once with how to pass them on.
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/admin_codes.html")]
+pub struct AdminCodesPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub username: String,
+    pub codes: Vec<String>,
+}
+
+/// The answer to an admin's account reset: what happened and the enrollment link to pass on.
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/admin_reset_done.html")]
+pub struct AdminResetDonePage {
+    pub n: Nav,
+    pub t: Tr,
+    pub username: String,
+    pub link: String,
+    pub hint_set: bool,
 }
 
 #[derive(Debug, Template, WebTemplate)]

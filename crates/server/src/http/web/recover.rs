@@ -19,7 +19,10 @@ use crate::service::ErrorCode;
 
 use super::login::LoginLang;
 use super::pages::{Nav, NotMePage, RecoverPage, ResetConfirmPage, ResetPage};
-use super::{AppState, FormData, LOGIN_COOKIE, cookie, error_page, message, see_other, set_cookie};
+use super::{
+    AppState, FormData, LOGIN_COOKIE, cookie, error_page, hint_cookie, message, see_other,
+    set_cookie,
+};
 use crate::http::extract::Source;
 
 pub fn router() -> Router<AppState> {
@@ -285,7 +288,13 @@ async fn post_reset_link(
         )
         .await
     {
-        Ok(path) => see_other(&format!("{path}?lang={}", t.code())),
+        Ok(done) => {
+            let to = see_other(&format!("{}?lang={}", done.enroll_path, t.code()));
+            match done.hint_cookie {
+                Some(v) => ([(header::SET_COOKIE, hint_cookie(&s, &v))], to).into_response(),
+                None => to,
+            }
+        }
         Err(e) => invalid_link(&s, t, &e, "reset.title", "reset.invalid"),
     }
 }
