@@ -41,7 +41,7 @@ run_db() {
     [ "$1" = duplicate ] && extra=(--parallel "$2" --tokens 50)
     $BIN/tessera-load unlock --seeds "$dir/seeds.json" --admin-user benchadmin --admin-password-env BENCH_PW >/dev/null
     $BIN/tessera-load run --seeds "$dir/seeds.json" --case "$1" "${extra[@]}" --duration "$DURATION" \
-      --server-pid "$pid" --json | jq -c --arg db "$label" '. + {db: $db}' | tee -a "$OUT"
+      --server-pid "$pid" ${TOOL_ARGS:-} --json | jq -c --arg db "$label" '. + {db: $db}' | tee -a "$OUT"
   done
   kill $pid; wait $pid 2>/dev/null || true
 }
