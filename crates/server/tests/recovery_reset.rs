@@ -45,6 +45,22 @@ async fn reset_deletes_every_secret_keeps_the_account_and_starts_enrollment() {
     let user = s.app.service.user_named("alice").await.unwrap();
     let store = s.app.service.store().clone();
     assert!(!store.recovery_codes_of(user.id).await.unwrap().is_empty());
+    // The account's stored secrets before the reset: sealed seeds and recovery-code hashes.
+    let old_seeds: Vec<Vec<u8>> = store
+        .tokens_of(user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.sealed_secret)
+        .collect();
+    let old_codes: Vec<String> = store
+        .recovery_codes_of(user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.code_hash)
+        .collect();
+    assert!(!old_seeds.is_empty());
 
     let n = outbox(&s).len();
     let mut b = Browser::new(&s);
@@ -100,6 +116,36 @@ async fn reset_deletes_every_secret_keeps_the_account_and_starts_enrollment() {
     let db = database_bytes(&s);
     assert!(!contains(&db, link.trim_start_matches("/reset/")));
     assert!(!contains(&db, "a brand new long password"));
+    // A dump of the database (every row it holds) has none of the old secrets left.
+    let dump = logical_dump(&s).await;
+    for seed in &old_seeds {
+        assert!(
+            !dump.windows(seed.len()).any(|w| w == seed.as_slice()),
+            "an old seed"
+        );
+    }
+    for code in &old_codes {
+        assert!(!contains(&dump, code), "an old recovery-code hash");
+    }
+}
+
+/// Every row of the server's database, as `VACUUM INTO` writes it to a new file.
+async fn logical_dump(s: &TestServer) -> Vec<u8> {
+    use sqlx::Connection as _;
+    let copy = s.data_dir().join("dump.db");
+    let url = format!("sqlite://{}", s.data_dir().join("tessera.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "VACUUM INTO '{}'",
+        copy.display()
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let bytes = std::fs::read(&copy).unwrap();
+    std::fs::remove_file(&copy).unwrap();
+    assert!(bytes.len() > 4096, "the dump holds the database");
+    bytes
 }
 
 #[tokio::test]
