@@ -1,0 +1,162 @@
+//! The store contract: the audit chain and group commit (see `mod.rs`).
+
+use crate::model::*;
+use crate::testing;
+
+use super::{adv, new_token, new_user};
+
+fn event(n: i64, user: &str, action: &str) -> AuditEvent {
+    AuditEvent {
+        at: 1000 + n,
+        actor: "cli:operator".into(),
+        action: action.into(),
+        target: format!("user:{user}"),
+        username: user.into(),
+        source: "cli".into(),
+        result: "success".into(),
+        reason: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn audit_appends_a_chain_and_filters() {
+    for (db, s) in testing::stores().await {
+        let first = s.append_audit(&event(1, "amy", "user.add")).await.unwrap();
+        assert_eq!(first.seq, 1);
+        assert_eq!(first.prev_hash, AUDIT_GENESIS);
+        let second = s.append_audit(&event(2, "ben", "token.add")).await.unwrap();
+        assert_eq!(second.prev_hash, first.hash, "{db}");
+        assert_eq!(
+            second.hash,
+            audit_chain_hash(&first.hash, 2, &event(2, "ben", "token.add"))
+        );
+        s.append_audit(&event(3, "amy", "token.add")).await.unwrap();
+        assert_eq!(s.audit_head().await.unwrap().0, 3);
+        let all = s
+            .list_audit(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![3, 2, 1],
+            "{db}"
+        );
+        let amy = s
+            .list_audit(&AuditFilter {
+                username: Some("amy".into()),
+                action: Some("token.add".into()),
+                since: Some(1002),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(amy.len(), 1, "{db}");
+        assert_eq!(amy[0].seq, 3);
+        let after = s.audit_after(1, 10).await.unwrap();
+        assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_audit_appends_stay_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores = testing::stores().await;
+    stores.push(("sqlite-file", testing::sqlite_file_store(dir.path()).await));
+    for (db, s) in stores {
+        let tasks: Vec<_> = (0..20)
+            .map(|n| {
+                let s = s.clone();
+                tokio::spawn(async move { s.append_audit(&event(n, "x", "a")).await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let entries = s.audit_after(0, 100).await.unwrap();
+        assert_eq!(entries.len(), 20, "{db}");
+        let mut prev = AUDIT_GENESIS.to_owned();
+        for e in &entries {
+            assert_eq!(e.prev_hash, prev, "{db}: entry {}", e.seq);
+            assert_eq!(e.hash, audit_chain_hash(&prev, e.seq, &e.event));
+            prev = e.hash.clone();
+        }
+    }
+}
+
+#[tokio::test]
+async fn batched_writes_keep_order_and_audit_only_won_advances() {
+    use crate::store::{WriteOp, WriteResult};
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("olaf"), 1).await.unwrap();
+        let t1 = s.insert_token(&new_token(u.id, "B1"), 1).await.unwrap();
+        let t2 = s.insert_token(&new_token(u.id, "B2"), 1).await.unwrap();
+        let ops = vec![
+            WriteOp::Audit(event(1, "olaf", "first")),
+            // Same counter twice in one batch: the first wins, the second is a replay.
+            WriteOp::Advance {
+                token: t2.id,
+                advance: adv(3),
+                audit: Some(event(2, "olaf", "won")),
+            },
+            WriteOp::Advance {
+                token: t2.id,
+                advance: adv(3),
+                audit: Some(event(3, "olaf", "lost")),
+            },
+            WriteOp::Advance {
+                token: t1.id,
+                advance: adv(1),
+                audit: None,
+            },
+            WriteOp::Audit(event(4, "olaf", "last")),
+        ];
+        let r = s.apply_writes(&ops).await.unwrap();
+        assert_eq!(r.len(), 5, "{db}");
+        assert!(matches!(&r[1], WriteResult::Advanced(true, Some(e)) if e.event.action == "won"));
+        assert_eq!(r[2], WriteResult::Advanced(false, None), "{db}");
+        assert_eq!(r[3], WriteResult::Advanced(true, None), "{db}");
+        let actions: Vec<String> = s
+            .audit_after(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.action)
+            .collect();
+        assert_eq!(actions, ["first", "won", "last"], "{db}");
+    }
+}
+
+#[tokio::test]
+async fn audit_chain_stays_linear_when_another_process_appends_between_batches() {
+    // Two stores on one SQLite file: the server and a CLI run beside it. Each remembers the
+    // chain's head between its own batches; the other's appends must be noticed.
+    let dir = tempfile::tempdir().unwrap();
+    let server = testing::sqlite_file_store(dir.path()).await;
+    let cli = testing::sqlite_file_store(dir.path()).await;
+    for (n, s) in [
+        (1, &server),
+        (2, &cli),
+        (3, &server),
+        (4, &server),
+        (5, &cli),
+        (6, &server),
+    ] {
+        s.append_audit(&event(n, "x", "a")).await.unwrap();
+    }
+    let entries = server.audit_after(0, 100).await.unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    let mut prev = AUDIT_GENESIS.to_owned();
+    for e in &entries {
+        assert_eq!(e.prev_hash, prev, "entry {}", e.seq);
+        assert_eq!(e.hash, audit_chain_hash(&prev, e.seq, &e.event));
+        prev = e.hash.clone();
+    }
+    assert_eq!(server.audit_head().await.unwrap(), (6, prev));
+}

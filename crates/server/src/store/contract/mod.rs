@@ -1,0 +1,359 @@
+//! The store contract: one set of behaviours, run against SQLite always and against PostgreSQL
+//! when `TESSERA_TEST_POSTGRES_URL` is set (each test in its own new database).
+//! Split by resource: users, tokens, applications and sessions here; the audit chain and group
+//! commit in `audit.rs`; invitations and recovery in `enrollment.rs`.
+
+mod audit;
+mod enrollment;
+
+use std::sync::Arc;
+
+use crate::model::*;
+use crate::store::{Advance, Store, StoreError};
+use crate::testing;
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.to_owned(),
+        display_name: format!("{name} display"),
+        email: format!("{name}@example.com"),
+        phone: String::new(),
+        language: Language::En,
+        otp_required: false,
+        role: Role::User,
+        password_hash: None,
+    }
+}
+
+fn new_token(user: UserId, serial: &str) -> NewToken {
+    NewToken {
+        user_id: user,
+        serial: Serial(serial.to_owned()),
+        kind: TokenKind::Totp,
+        name: "phone".into(),
+        algorithm: tessera_otp::HashAlgorithm::Sha1,
+        digits: 6,
+        period: 30,
+        sealed_secret: vec![1, 2, 3],
+        state: TokenState::Active,
+        next_counter: 0,
+    }
+}
+
+fn adv(matched: i64) -> Advance {
+    Advance {
+        matched,
+        drift: 0,
+        from: TokenState::Active,
+        to: TokenState::Active,
+        now: 1000,
+    }
+}
+
+#[test]
+fn migration_lists_are_the_same_for_both_dialects() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let list = |d: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let sqlite = list("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, list("postgres"));
+}
+
+#[tokio::test]
+async fn applied_migrations_match_files() {
+    for (db, s) in testing::stores().await {
+        let applied = s.applied_migrations().await.unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let files = std::fs::read_dir(dir).unwrap().count();
+        assert_eq!(applied.len(), files, "{db}: {applied:?}");
+        // Applying again is a no-op.
+        s.migrate().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn usernames_are_unique_ignoring_case() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("Alice"), 10).await.unwrap();
+        assert_eq!(u.username, "Alice");
+        let found = s.user_by_name("alice").await.unwrap().expect(db);
+        assert_eq!(found.id, u.id);
+        let dup = s.insert_user(&new_user("ALICE"), 10).await;
+        assert!(matches!(dup, Err(StoreError::Conflict)), "{db}: {dup:?}");
+        assert!(s.user_by_name("bob").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn user_update_and_search_with_paging() {
+    for (db, s) in testing::stores().await {
+        for n in ["carol", "dave", "erin", "frank_x"] {
+            s.insert_user(&new_user(n), 1).await.unwrap();
+        }
+        let (page, total) = s.list_users("", 2, 0).await.unwrap();
+        assert_eq!(total, 4, "{db}");
+        assert_eq!(page.len(), 2);
+        assert_eq!(page[0].username, "carol");
+        let (found, total) = s.list_users("DAV", 10, 0).await.unwrap();
+        assert_eq!((found.len(), total), (1, 1), "{db}");
+        // LIKE wildcards in the search are literal.
+        let (found, _) = s.list_users("_x", 10, 0).await.unwrap();
+        assert_eq!(found.len(), 1, "{db}");
+        let mut u = found[0].clone();
+        u.phone = "+49 30 1234".into();
+        u.otp_required = true;
+        u.role = Role::Admin;
+        u.updated_at = 99;
+        assert!(s.update_user(&u).await.unwrap());
+        assert_eq!(s.user(u.id).await.unwrap().unwrap(), u, "{db}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_user_removes_tokens_and_sessions() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("gina"), 1).await.unwrap();
+        let t = s.insert_token(&new_token(u.id, "S1"), 1).await.unwrap();
+        s.insert_session(&Session {
+            token_hash: "h".into(),
+            user_id: u.id,
+            created_at: 1,
+            last_seen_at: 1,
+            expires_at: 100,
+            reauth_until: 0,
+        })
+        .await
+        .unwrap();
+        assert!(s.delete_user(u.id).await.unwrap());
+        assert!(s.token(t.id).await.unwrap().is_none(), "{db}");
+        assert!(s.session("h").await.unwrap().is_none(), "{db}");
+        assert!(!s.delete_user(u.id).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn token_round_trip_and_serial_conflict() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("hank"), 1).await.unwrap();
+        let t = s.insert_token(&new_token(u.id, "TOTP-1"), 5).await.unwrap();
+        assert_eq!(t.sealed_secret, vec![1, 2, 3]);
+        assert_eq!(t.created_at, 5);
+        assert_eq!(s.token(t.id).await.unwrap().unwrap(), t, "{db}");
+        let dup = s.insert_token(&new_token(u.id, "TOTP-1"), 5).await;
+        assert!(matches!(dup, Err(StoreError::Conflict)), "{db}");
+        assert!(
+            s.update_token(t.id, "work phone", TokenState::Disabled)
+                .await
+                .unwrap()
+        );
+        let t2 = s.token(t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (t2.name.as_str(), t2.state),
+            ("work phone", TokenState::Disabled)
+        );
+        assert_eq!(s.tokens_of(u.id).await.unwrap().len(), 1);
+        assert!(s.delete_token(t.id).await.unwrap());
+        assert!(s.tokens_of(u.id).await.unwrap().is_empty(), "{db}");
+    }
+}
+
+#[tokio::test]
+async fn advance_accepts_each_counter_once() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("ivan"), 1).await.unwrap();
+        let t = s.insert_token(&new_token(u.id, "T"), 1).await.unwrap();
+        assert!(s.advance_token(t.id, adv(5)).await.unwrap(), "{db}");
+        assert!(
+            !s.advance_token(t.id, adv(5)).await.unwrap(),
+            "{db}: replay"
+        );
+        assert!(!s.advance_token(t.id, adv(4)).await.unwrap(), "{db}: older");
+        assert!(s.advance_token(t.id, adv(6)).await.unwrap(), "{db}");
+        let t = s.token(t.id).await.unwrap().unwrap();
+        assert_eq!(t.next_counter, 7);
+        assert_eq!(t.last_used_at, Some(1000));
+        // The state guard: a pending token is not advanced as if active.
+        let p = s.insert_token(&new_token(u.id, "P"), 1).await.unwrap();
+        s.update_token(p.id, "p", TokenState::Pending)
+            .await
+            .unwrap();
+        assert!(!s.advance_token(p.id, adv(1)).await.unwrap(), "{db}");
+        let activate = Advance {
+            from: TokenState::Pending,
+            to: TokenState::Active,
+            ..adv(1)
+        };
+        assert!(s.advance_token(p.id, activate).await.unwrap(), "{db}");
+        assert_eq!(
+            s.token(p.id).await.unwrap().unwrap().state,
+            TokenState::Active
+        );
+    }
+}
+
+async fn concurrent_advance_accepts_once(db: &str, s: Arc<dyn Store>) {
+    let u = s.insert_user(&new_user("judy"), 1).await.unwrap();
+    let t = s.insert_token(&new_token(u.id, "C"), 1).await.unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.advance_token(t.id, adv(42)).await.unwrap() })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(
+        accepted, 1,
+        "{db}: exactly one of 50 concurrent advances wins"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_advances_accept_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_advance_accepts_once("sqlite-file", testing::sqlite_file_store(dir.path()).await)
+        .await;
+    for (db, s) in testing::stores().await {
+        concurrent_advance_accepts_once(db, s).await;
+    }
+}
+
+#[tokio::test]
+async fn failures_throttle_lock_and_unlock() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("kim"), 1).await.unwrap();
+        let t = s.insert_token(&new_token(u.id, "F"), 1).await.unwrap();
+        assert_eq!(s.record_token_failure(t.id).await.unwrap(), 1);
+        assert_eq!(s.record_token_failure(t.id).await.unwrap(), 2, "{db}");
+        s.throttle_token(t.id, 500, false).await.unwrap();
+        // A shorter throttle never shortens a longer one.
+        s.throttle_token(t.id, 400, false).await.unwrap();
+        let got = s.token(t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.throttled_until, got.state),
+            (500, TokenState::Active),
+            "{db}"
+        );
+        s.throttle_token(t.id, 900, true).await.unwrap();
+        assert_eq!(
+            s.token(t.id).await.unwrap().unwrap().state,
+            TokenState::Locked
+        );
+        assert!(s.unlock_token(t.id).await.unwrap());
+        let got = s.token(t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.state, got.fail_count, got.throttled_until),
+            (TokenState::Active, 0, 0),
+            "{db}"
+        );
+        assert!(s.resync_token(t.id, 77, -2, 5).await.unwrap());
+        let got = s.token(t.id).await.unwrap().unwrap();
+        assert_eq!((got.next_counter, got.drift), (77, -2));
+    }
+}
+
+#[tokio::test]
+async fn applications_by_key_hash_and_revocation() {
+    for (db, s) in testing::stores().await {
+        let a = s
+            .insert_app("vpn", "tk_abcd", "hash1", AppMode::OtpOnly, 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.app_by_key_hash("hash1").await.unwrap().unwrap(),
+            a,
+            "{db}"
+        );
+        let dup = s.insert_app("vpn", "x", "hash2", AppMode::OtpOnly, 3).await;
+        assert!(matches!(dup, Err(StoreError::Conflict)), "{db}");
+        assert!(s.revoke_app(a.id, 9).await.unwrap());
+        assert!(
+            !s.revoke_app(a.id, 9).await.unwrap(),
+            "{db}: revoking twice"
+        );
+        let a = s.app(a.id).await.unwrap().unwrap();
+        assert_eq!((a.state, a.revoked_at), (AppState::Revoked, Some(9)));
+        assert_eq!(s.list_apps().await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn sessions_touch_reauth_delete() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("leo"), 1).await.unwrap();
+        let mut sess = Session {
+            token_hash: "abc".into(),
+            user_id: u.id,
+            created_at: 1,
+            last_seen_at: 1,
+            expires_at: 100,
+            reauth_until: 0,
+        };
+        s.insert_session(&sess).await.unwrap();
+        s.touch_session("abc", 7).await.unwrap();
+        s.set_session_reauth("abc", 300).await.unwrap();
+        sess.last_seen_at = 7;
+        sess.reauth_until = 300;
+        assert_eq!(s.session("abc").await.unwrap().unwrap(), sess, "{db}");
+        s.delete_session("abc").await.unwrap();
+        assert!(s.session("abc").await.unwrap().is_none(), "{db}");
+    }
+}
+
+#[tokio::test]
+async fn user_with_tokens_in_one_call() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("Nora"), 1).await.unwrap();
+        let (got, tokens) = s.user_with_tokens("NORA").await.unwrap().expect(db);
+        assert_eq!((got.id, tokens.len()), (u.id, 0), "{db}");
+        let a = s.insert_token(&new_token(u.id, "A"), 1).await.unwrap();
+        let b = s.insert_token(&new_token(u.id, "B"), 2).await.unwrap();
+        let (_, tokens) = s.user_with_tokens("nora").await.unwrap().unwrap();
+        assert_eq!(tokens, vec![a, b], "{db}");
+        assert!(s.user_with_tokens("nobody").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn web_sessions_touch_reauth_and_end_except_the_current_one() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("wanda"), 1).await.unwrap();
+        let mut sess = WebSession {
+            id_hash: "one".into(),
+            user_id: u.id,
+            created_at: 1,
+            last_seen_at: 1,
+            expires_at: 100,
+            reauth_until: 0,
+            csrf_secret: "csrf".into(),
+        };
+        s.insert_web_session(&sess).await.unwrap();
+        s.insert_web_session(&WebSession {
+            id_hash: "two".into(),
+            ..sess.clone()
+        })
+        .await
+        .unwrap();
+        s.touch_web_session("one", 7).await.unwrap();
+        s.set_web_session_reauth("one", 300).await.unwrap();
+        sess.last_seen_at = 7;
+        sess.reauth_until = 300;
+        assert_eq!(s.web_session("one").await.unwrap().unwrap(), sess, "{db}");
+        s.delete_web_sessions_of(u.id, "one").await.unwrap();
+        assert!(s.web_session("two").await.unwrap().is_none(), "{db}");
+        assert!(s.web_session("one").await.unwrap().is_some(), "{db}");
+        s.delete_web_session("one").await.unwrap();
+        assert!(s.web_session("one").await.unwrap().is_none(), "{db}");
+    }
+}
