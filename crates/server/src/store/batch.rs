@@ -4,8 +4,6 @@
 //! database differs (sqlite.rs: one transaction on the calling thread; postgres.rs: row locks,
 //! parallel batches).
 
-use std::collections::HashSet;
-
 use crate::model::{AuditEntry, audit_chain_hash};
 
 use super::{Advance, StoreError, StoreResult, WriteOp, WriteResult};
@@ -23,10 +21,10 @@ pub(super) const ADVANCE_ONE: &str = "UPDATE tokens SET next_counter = $2, drift
 pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, target, \
     username, source, result, reason, prev_hash, hash) ";
 
-/// The batch's advances, by token id: every transaction locks token rows in the same order, so
-/// batches committing in parallel (PostgreSQL) can never deadlock. Split into the first advance
-/// of each token and the rest, which must run one by one after it (they see its effect).
-pub(super) fn advances(ops: &[WriteOp]) -> (Vec<usize>, Vec<usize>) {
+/// The batch's advances in the order they are applied: by token id, so every transaction locks
+/// token rows in the same order and batches committing in parallel (PostgreSQL) can never
+/// deadlock; a token's later advances after its first, so they see its effect.
+pub(super) fn advances_by_token(ops: &[WriteOp]) -> Vec<usize> {
     let mut order: Vec<(i64, usize)> = ops
         .iter()
         .enumerate()
@@ -36,14 +34,7 @@ pub(super) fn advances(ops: &[WriteOp]) -> (Vec<usize>, Vec<usize>) {
         })
         .collect();
     order.sort_unstable();
-    let mut seen = HashSet::new();
-    let (firsts, repeats): (Vec<_>, Vec<_>) = order
-        .into_iter()
-        .partition(|&(token, _)| seen.insert(token));
-    (
-        firsts.into_iter().map(|(_, i)| i).collect(),
-        repeats.into_iter().map(|(_, i)| i).collect(),
-    )
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The counter stored after accepting `adv.matched`.
@@ -142,7 +133,7 @@ mod tests {
             advance(3, false),
             advance(9, true),
         ];
-        assert_eq!(advances(&ops), (vec![2, 0], vec![3]));
+        assert_eq!(advances_by_token(&ops), [2, 0, 3]);
     }
 
     #[test]

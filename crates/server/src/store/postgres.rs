@@ -49,15 +49,8 @@ pub(super) async fn apply_writes(
         return Ok(Vec::new());
     }
     let mut tx = store.writer.begin().await?;
-    let (firsts, repeats) = batch::advances(ops);
-    let mut order = firsts;
-    order.extend(repeats);
-    order.sort_by_key(|&i| match &ops[i] {
-        WriteOp::Advance { token, .. } => (token.0, i),
-        WriteOp::Audit(_) => (0, i),
-    });
     let mut advanced = vec![false; ops.len()];
-    for i in order {
+    for i in batch::advances_by_token(ops) {
         let WriteOp::Advance { token, advance, .. } = &ops[i] else {
             continue;
         };

@@ -218,13 +218,24 @@ fn advance_one() -> &'static str {
     S.get_or_init(|| batch::ADVANCE_ONE.replace('$', "?"))
 }
 
+/// [`batch::INSERT_AUDIT`] for one entry, with rusqlite's placeholders.
+fn insert_audit() -> &'static str {
+    static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        format!(
+            "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            batch::INSERT_AUDIT
+        )
+    })
+}
+
 /// The batch's transaction; returns the results and, if it appended, the new head.
 fn write_batch(
     conn: &mut rusqlite::Connection,
     ops: &[WriteOp],
     remembered: Option<Head>,
 ) -> StoreResult<(Vec<WriteResult>, Option<Head>)> {
-    let (firsts, repeats) = batch::advances(ops);
+    let order = batch::advances_by_token(ops);
     let mut remembered = remembered;
     loop {
         let trusted = remembered.take();
@@ -232,9 +243,8 @@ fn write_batch(
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut advanced = vec![false; ops.len()];
         {
-            // Token order; a token's later advances after its first, so they see its effect.
             let mut stmt = tx.prepare_cached(advance_one())?;
-            for &i in firsts.iter().chain(&repeats) {
+            for &i in &order {
                 if let WriteOp::Advance { token, advance, .. } = &ops[i] {
                     advanced[i] = stmt.execute(params![
                         token.0,
@@ -277,11 +287,7 @@ fn write_batch(
             ));
         }
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO audit_log (seq, at, actor, action, target, username, source, \
-                 result, reason, prev_hash, hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
+            let mut insert = tx.prepare_cached(insert_audit())?;
             for a in &entries {
                 insert.execute(params![
                     a.seq,
