@@ -58,6 +58,39 @@ pub(crate) struct Writer {
 /// Writes committed together at most.
 const MAX_BATCH: usize = 256;
 
+/// How often the audit log's newest entries are added to the user index (see
+/// [`Store::index_audit`]); a user's entries newer than that are found by scanning the log's tail.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Entries added to the user index in one transaction at most (a bigger backlog is taken in
+/// several, one after the other, so that validations are not held up for long).
+const INDEX_BATCH: i64 = 25_000;
+
+/// Starts the task that keeps the audit log's user index up to date, on the current Tokio
+/// runtime. It ends when the store is dropped.
+pub(crate) fn start_indexer(store: &Arc<dyn Store>) {
+    let store = Arc::downgrade(store);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(INDEX_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(store) = store.upgrade() else {
+                return;
+            };
+            loop {
+                match store.index_audit(INDEX_BATCH).await {
+                    Ok(added) if added as i64 >= INDEX_BATCH => tokio::task::yield_now().await,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot update the audit log's user index");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
 impl Writer {
     /// Starts the writer tasks (as many as the store can run in parallel) on the current Tokio
     /// runtime.

@@ -85,6 +85,7 @@ impl Service {
         mailer: Arc<dyn Mailer>,
         sms: Arc<dyn SmsSender>,
     ) -> Service {
+        audit::start_indexer(&store);
         Service {
             hasher: PasswordHasher::new(config.auth.max_concurrent_password_hashes),
             validate_hasher: PasswordHasher::new(config.validate.max_concurrent_password_checks),

@@ -215,8 +215,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             _ => Err(StoreError::Corrupt("audit append returned nothing".into())),
         }
     }
-    /// Entries matching `filter`, newest first.
+    /// Entries matching `filter`, newest first. A user's entries come from the user index
+    /// (see [`Store::index_audit`]) and, for entries it does not hold yet, from the log's tail.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Adds up to `max` of the oldest entries not yet in the user index to it, in one
+    /// transaction, and returns how many it added. Appends do not touch that index (it would cost
+    /// every commit one page write per user in it); the service calls this about once a second.
+    /// Concurrent callers (other processes, other nodes) do not add an entry twice.
+    async fn index_audit(&self, max: i64) -> StoreResult<u64>;
     /// Entries with `seq > after`, oldest first, at most `limit` (for verifying the chain).
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
     /// The newest entry's sequence number and hash, as recorded when it was appended.

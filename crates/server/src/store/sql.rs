@@ -40,6 +40,9 @@ const TOKEN_COLS: &str = "id, user_id, serial, kind, name, algorithm, digits, pe
 const APP_COLS: &str = "id, name, key_prefix, key_hash, mode, state, created_at, revoked_at";
 const AUDIT_COLS: &str =
     "seq, at, actor, action, target, username, source, result, reason, prev_hash, hash";
+/// [`AUDIT_COLS`] of `audit_log a` in a join.
+pub(super) const AUDIT_COLS_JOINED: &str = "a.seq, a.at, a.actor, a.action, a.target, a.username, \
+    a.source, a.result, a.reason, a.prev_hash, a.hash";
 
 /// `SELECT` of a user and all tokens (token columns as `t_<name>`), by lower-case username.
 pub(super) fn user_with_tokens_sql() -> &'static str {
@@ -772,22 +775,104 @@ macro_rules! impl_store {
             }
 
             async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+                // Each query names only the filters given, so that the planner can pick the
+                // index for them (a `$1 IS NULL OR ...` condition keeps it from using any).
+                fn filters(qb: &mut sqlx::QueryBuilder<$db>, f: &AuditFilter, t: &str) {
+                    if let Some(action) = &f.action {
+                        qb.push(format_args!(" AND {t}action = ")).push_bind(action.clone());
+                    }
+                    if let Some(since) = f.since {
+                        qb.push(format_args!(" AND {t}at >= ")).push_bind(since);
+                    }
+                    if let Some(until) = f.until {
+                        qb.push(format_args!(" AND {t}at < ")).push_bind(until);
+                    }
+                    if let Some(before) = f.before_seq {
+                        qb.push(format_args!(" AND {t}seq < ")).push_bind(before);
+                    }
+                }
                 let [a, b, c] = sql::SELECT_AUDIT;
-                let rows = sqlx::query(q!(
-                    a, b, c,
-                    "WHERE ($1 IS NULL OR username = $1) AND ($2 IS NULL OR action = $2) \
-                     AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4) \
-                     AND ($5 IS NULL OR seq < $5) ORDER BY seq DESC LIMIT $6"
-                ))
-                .bind(f.username.as_deref())
-                .bind(f.action.as_deref())
-                .bind(f.since)
-                .bind(f.until)
-                .bind(f.before_seq)
-                .bind(f.limit)
-                .fetch_all(&self.pool)
+                let Some(user) = &f.username else {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!("{a}{b}{c}WHERE 1 = 1"));
+                    filters(&mut qb, f, "");
+                    qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit);
+                    return all(qb.build().fetch_all(&self.pool).await?, audit_row);
+                };
+                // Entries up to `upto` are in the index; newer ones are read from the log's
+                // tail. Reading `upto` once and using it on both sides leaves no gap and no
+                // overlap, even if the index grows in between (it only ever grows).
+                let upto: i64 =
+                    sqlx::query_scalar("SELECT upto FROM audit_user_index_state WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("{a}{b}{c}WHERE seq > "));
+                qb.push_bind(upto).push(" AND username = ").push_bind(user.clone());
+                filters(&mut qb, f, "");
+                qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit);
+                let mut entries = all(qb.build().fetch_all(&self.pool).await?, audit_row)?;
+                let wanted = f.limit - entries.len() as i64;
+                if wanted > 0 {
+                    // CROSS JOIN: SQLite then reads the user's index range first, newest first,
+                    // and stops after `wanted` matches (PostgreSQL plans it as an inner join).
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {} FROM audit_user_index i CROSS JOIN audit_log a \
+                         WHERE a.seq = i.seq AND i.username = ",
+                        sql::AUDIT_COLS_JOINED
+                    ));
+                    qb.push_bind(user.clone()).push(" AND i.seq <= ").push_bind(upto);
+                    filters(&mut qb, f, "a.");
+                    qb.push(" ORDER BY i.seq DESC LIMIT ").push_bind(wanted);
+                    entries.extend(all(qb.build().fetch_all(&self.pool).await?, audit_row)?);
+                }
+                Ok(entries)
+            }
+
+            async fn index_audit(&self, max: i64) -> StoreResult<u64> {
+                let mut conn = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                let upto: i64 =
+                    sqlx::query_scalar("SELECT upto FROM audit_user_index_state WHERE id = 1")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                // Appends commit in seq order (each one holds the audit head until it commits),
+                // so every entry up to the newest one seen here is committed and visible.
+                let newest: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(seq) FROM \
+                     (SELECT seq FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2) n",
+                )
+                .bind(upto)
+                .bind(max)
+                .fetch_one(&mut *tx)
                 .await?;
-                all(rows, audit_row)
+                let Some(newest) = newest else {
+                    return Ok(0);
+                };
+                // The compare-and-set claims the range: a concurrent indexer that read the same
+                // `upto` waits for this row and then changes nothing.
+                let claimed = sqlx::query(
+                    "UPDATE audit_user_index_state SET upto = $1 WHERE id = 1 AND upto = $2",
+                )
+                .bind(newest)
+                .bind(upto)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    return Ok(0);
+                }
+                // In index order, so that each user's index page is written once.
+                let added = sqlx::query(
+                    "INSERT INTO audit_user_index (username, seq) \
+                     SELECT username, seq FROM audit_log WHERE seq > $1 AND seq <= $2 \
+                     ORDER BY username, seq",
+                )
+                .bind(upto)
+                .bind(newest)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(added)
             }
 
             async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
@@ -1494,3 +1579,15 @@ macro_rules! impl_store {
     };
 }
 pub(super) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn joined_audit_columns_are_the_audit_columns() {
+        let prefixed: Vec<String> = super::AUDIT_COLS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect();
+        assert_eq!(super::AUDIT_COLS_JOINED, prefixed.join(", "));
+    }
+}

@@ -160,3 +160,121 @@ async fn audit_chain_stays_linear_when_another_process_appends_between_batches()
     }
     assert_eq!(server.audit_head().await.unwrap(), (6, prev));
 }
+
+/// What `list_audit` must answer, computed from the whole log.
+fn expected(log: &[AuditEntry], f: &AuditFilter) -> Vec<i64> {
+    let mut seqs: Vec<i64> = log
+        .iter()
+        .filter(|e| f.username.as_ref().is_none_or(|u| &e.event.username == u))
+        .filter(|e| f.action.as_ref().is_none_or(|a| &e.event.action == a))
+        .filter(|e| f.since.is_none_or(|t| e.event.at >= t))
+        .filter(|e| f.until.is_none_or(|t| e.event.at < t))
+        .filter(|e| f.before_seq.is_none_or(|s| e.seq < s))
+        .map(|e| e.seq)
+        .rev()
+        .collect();
+    seqs.truncate(f.limit as usize);
+    seqs
+}
+
+#[tokio::test]
+async fn a_users_trail_joins_the_index_and_the_unindexed_tail() {
+    for (db, s) in testing::stores().await {
+        assert_eq!(s.index_audit(100).await.unwrap(), 0, "{db}: empty log");
+        for n in 1..=30 {
+            let user = ["amy", "ben", "amy", "cy"][n as usize % 4];
+            let action = if n % 3 == 0 { "validate" } else { "token.add" };
+            s.append_audit(&event(n, user, action)).await.unwrap();
+        }
+        let log = s.audit_after(0, 100).await.unwrap();
+        let mut filters = Vec::new();
+        for username in [Some("amy"), Some("ben"), Some("nobody"), None] {
+            for limit in [1, 4, 30] {
+                for before_seq in [None, Some(12), Some(25)] {
+                    filters.push(AuditFilter {
+                        username: username.map(Into::into),
+                        limit,
+                        before_seq,
+                        ..Default::default()
+                    });
+                }
+            }
+            filters.push(AuditFilter {
+                username: username.map(Into::into),
+                action: Some("validate".into()),
+                since: Some(1005),
+                until: Some(1027),
+                limit: 30,
+                before_seq: None,
+            });
+        }
+        // Nothing indexed, part of it (twice), all of it.
+        for (step, max) in [(0, 0), (1, 10), (2, 7), (3, 100)] {
+            let added = if max > 0 {
+                s.index_audit(max).await.unwrap()
+            } else {
+                0
+            };
+            assert_eq!(added, [0, 10, 7, 13][step], "{db}: step {step}");
+            for f in &filters {
+                let got: Vec<i64> = s
+                    .list_audit(f)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.seq)
+                    .collect();
+                assert_eq!(got, expected(&log, f), "{db}: step {step}, {f:?}");
+            }
+        }
+        assert_eq!(s.index_audit(100).await.unwrap(), 0, "{db}: up to date");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_indexers_add_each_entry_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores: Vec<_> = testing::stores()
+        .await
+        .into_iter()
+        .map(|(db, s)| (db, vec![s]))
+        .collect();
+    // Two stores on one file, as two processes would have.
+    let file = vec![
+        testing::sqlite_file_store(dir.path()).await,
+        testing::sqlite_file_store(dir.path()).await,
+    ];
+    stores.push(("sqlite-file", file));
+    for (db, pair) in stores {
+        let s = pair[0].clone();
+        for n in 1..=40 {
+            s.append_audit(&event(n, "amy", "validate")).await.unwrap();
+        }
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let s = pair[i % pair.len()].clone();
+                tokio::spawn(async move {
+                    let mut added = 0;
+                    for _ in 0..10 {
+                        added += s.index_audit(3).await.unwrap();
+                    }
+                    added
+                })
+            })
+            .collect();
+        let mut added = 0;
+        for t in tasks {
+            added += t.await.unwrap();
+        }
+        assert_eq!(added, 40, "{db}");
+        let amy = s
+            .list_audit(&AuditFilter {
+                username: Some("amy".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(amy.len(), 40, "{db}");
+    }
+}
