@@ -11,7 +11,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use common::{ADMIN_PASSWORD, Db, TestServer, databases};
-use tessera_server::model::Role;
+use tessera_server::clock::Clock;
+use tessera_server::model::{AuditEvent, Role};
 use web_support::add_user;
 
 async fn reauth(s: &TestServer, token: &str) {
@@ -109,6 +110,23 @@ async fn recovery_settings_read_change_and_return_to_the_default_over_the_api() 
             (404, Some("not_found"))
         );
 
+        // Many later logins do not push the history out of reach.
+        let store = s.app.service.store();
+        for _ in 0..1_100 {
+            store
+                .append_audit(&AuditEvent {
+                    at: s.clock.now(),
+                    actor: "app:vpn".into(),
+                    action: "validate".into(),
+                    target: "user:alice".into(),
+                    username: "alice".into(),
+                    source: "192.0.2.1".into(),
+                    result: "success".into(),
+                    reason: "accepted".into(),
+                })
+                .await
+                .unwrap();
+        }
         let (st, history) = s
             .call(
                 &admin,

@@ -77,6 +77,7 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 until: time_arg("--until", until)?,
                 limit,
                 before_seq: before,
+                ..AuditFilter::default()
             };
             let entries = service.list_audit(actor, filter).await?;
             ctx.emit(&entries, |out, entries| {

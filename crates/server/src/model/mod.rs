@@ -349,6 +349,8 @@ pub struct AuditEntry {
 pub struct AuditFilter {
     pub username: Option<String>,
     pub action: Option<String>,
+    /// Entries whose action starts with one of these (none: any action).
+    pub action_prefixes: Vec<String>,
     pub since: Option<UnixTime>,
     pub until: Option<UnixTime>,
     pub limit: i64,

@@ -356,20 +356,14 @@ impl Service {
         limit: i64,
     ) -> Result<Vec<crate::model::AuditEntry>> {
         let user = self.user_named(username).await?;
-        let mut entries = self
+        Ok(self
             .store
             .list_audit(&crate::model::AuditFilter {
                 username: Some(user.username.to_lowercase()),
-                limit: super::MAX_AUDIT_PAGE,
+                action_prefixes: HISTORY_PREFIXES.iter().map(|p| (*p).to_owned()).collect(),
+                limit: limit.clamp(1, super::MAX_AUDIT_PAGE),
                 ..crate::model::AuditFilter::default()
             })
-            .await?;
-        entries.retain(|e| {
-            HISTORY_PREFIXES
-                .iter()
-                .any(|p| e.event.action.starts_with(p))
-        });
-        entries.truncate(usize::try_from(limit.max(1)).unwrap_or(50));
-        Ok(entries)
+            .await?)
     }
 }

@@ -781,6 +781,22 @@ macro_rules! impl_store {
                     if let Some(action) = &f.action {
                         qb.push(format_args!(" AND {t}action = ")).push_bind(action.clone());
                     }
+                    // substr compares characters exactly on both databases (LIKE folds case
+                    // on SQLite, and a range would follow PostgreSQL's collation).
+                    let mut prefixes = qb.separated(" OR ");
+                    for (i, p) in f.action_prefixes.iter().enumerate() {
+                        if i == 0 {
+                            prefixes.push_unseparated(" AND (");
+                        }
+                        prefixes
+                            .push(format_args!("substr({t}action, 1, "))
+                            .push_bind_unseparated(i32::try_from(p.chars().count()).unwrap_or(i32::MAX))
+                            .push_unseparated(") = ")
+                            .push_bind_unseparated(p.clone());
+                    }
+                    if !f.action_prefixes.is_empty() {
+                        qb.push(")");
+                    }
                     if let Some(since) = f.since {
                         qb.push(format_args!(" AND {t}at >= ")).push_bind(since);
                     }

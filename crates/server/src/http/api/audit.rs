@@ -63,6 +63,7 @@ async fn get_audit(
         action: q.action,
         limit: q.limit.unwrap_or(100),
         before_seq: q.before,
+        ..AuditFilter::default()
     };
     Ok(Json(s.list_audit(&admin.actor, filter).await?))
 }

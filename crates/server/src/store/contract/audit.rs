@@ -167,6 +167,12 @@ fn expected(log: &[AuditEntry], f: &AuditFilter) -> Vec<i64> {
         .iter()
         .filter(|e| f.username.as_ref().is_none_or(|u| &e.event.username == u))
         .filter(|e| f.action.as_ref().is_none_or(|a| &e.event.action == a))
+        .filter(|e| {
+            f.action_prefixes.is_empty()
+                || f.action_prefixes
+                    .iter()
+                    .any(|p| e.event.action.starts_with(p))
+        })
         .filter(|e| f.since.is_none_or(|t| e.event.at >= t))
         .filter(|e| f.until.is_none_or(|t| e.event.at < t))
         .filter(|e| f.before_seq.is_none_or(|s| e.seq < s))
@@ -205,8 +211,21 @@ async fn a_users_trail_joins_the_index_and_the_unindexed_tail() {
                 since: Some(1005),
                 until: Some(1027),
                 limit: 30,
-                before_seq: None,
+                ..Default::default()
             });
+            for prefixes in [
+                &["token."][..],
+                &["Token."],
+                &["valid", "nothing"],
+                &["t", "v"],
+            ] {
+                filters.push(AuditFilter {
+                    username: username.map(Into::into),
+                    action_prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
+                    limit: 4,
+                    ..Default::default()
+                });
+            }
         }
         // Nothing indexed, part of it (twice), all of it.
         for (step, max) in [(0, 0), (1, 10), (2, 7), (3, 100)] {
@@ -265,6 +284,15 @@ async fn concurrent_indexers_add_each_entry_once() {
         let mut added = 0;
         for t in tasks {
             added += t.await.unwrap();
+        }
+        // An indexer that loses the race for a range adds nothing that time, so the tasks may
+        // leave a rest: one indexer alone takes it (and would repeat nothing already added).
+        loop {
+            let more = s.index_audit(3).await.unwrap();
+            if more == 0 {
+                break;
+            }
+            added += more;
         }
         assert_eq!(added, 40, "{db}");
         let amy = s
