@@ -124,7 +124,7 @@ async fn recover_reset_and_the_admins_recovery_controls_in_chromium() {
             s.data_dir().join("outbox").to_string_lossy().into_owned(),
         ),
     ];
-    run_script("recovery.mjs", env, 16).await;
+    run_script("recovery.mjs", env, 17).await;
 
     // What the browser did is in the database.
     let settings = s

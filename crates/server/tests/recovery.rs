@@ -38,7 +38,44 @@ async fn lost_phone_recovery_code_and_emailed_code_lead_to_a_new_device() {
     assert_eq!(subject, "Your recovery code");
     let code = emailed_code(text);
 
-    let next = verify(&mut b, &sent, &code).await;
+    // Switching the language on the code step keeps the step (the form re-sends its fields).
+    assert!(
+        sent.body.contains(r#"action="/recover/lang?lang=de""#),
+        "{}",
+        sent.body
+    );
+    let german = b
+        .post(
+            "/recover/lang?lang=de",
+            &[
+                ("recover_form", &hidden(&sent.body, "recover_form")),
+                ("ticket", &hidden(&sent.body, "ticket")),
+            ],
+        )
+        .await;
+    assert_eq!(german.status, 200, "{}", german.body);
+    assert!(
+        german.body.contains("Code aus der E-Mail"),
+        "{}",
+        german.body
+    );
+    assert_eq!(hidden(&german.body, "ticket"), hidden(&sent.body, "ticket"));
+    assert!(german.body.contains(r#"action="/recover/lang?lang=en""#));
+    // Without the form's value bound to the browser's cookie, nothing is shown.
+    let forged = b
+        .post(
+            "/recover/lang?lang=de",
+            &[
+                ("recover_form", "x"),
+                ("ticket", &hidden(&sent.body, "ticket")),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    // The first step has its plain link.
+    assert!(!b.get("/recover").await.body.contains("/recover/lang"));
+
+    let next = verify(&mut b, &german, &code).await;
     assert_eq!(next.status, 303, "{}", next.body);
     let link = next.location.split('?').next().unwrap().to_owned();
     assert!(link.starts_with("/enroll/"), "{link}");

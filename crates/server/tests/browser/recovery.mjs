@@ -46,6 +46,11 @@ try {
   const codeMail = await mailAfter(OUTBOX, before, 'Your recovery code');
   const emailed = codeMail.text.match(/\b\d{8}\b/)[0];
   expect(true, 'the recovery code was accepted; a one-time code arrived by e-mail');
+  await user.getByRole('button', { name: 'Auf Deutsch' }).click();
+  await user.getByLabel('Code aus der E-Mail').waitFor();
+  await user.getByRole('button', { name: 'In English' }).click();
+  await user.getByLabel('Code from the e-mail').waitFor();
+  expect(true, 'switching the language on the code step keeps the step');
   await user.getByLabel('Code from the e-mail').fill(emailed);
   before = mails();
   await user.getByRole('button', { name: 'Set up a new device' }).click();

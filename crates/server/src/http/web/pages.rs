@@ -23,6 +23,9 @@ pub struct Nav {
     /// `portal`, `admin`, `audit`, `apps` or empty: the current navigation entry.
     pub section: &'static str,
     pub other_lang: &'static str,
+    /// When set, the language switch re-sends this form (action, hidden fields) instead of
+    /// following a link, so that a step held in hidden fields survives the switch.
+    pub switch_form: Option<(&'static str, Vec<(&'static str, String)>)>,
 }
 
 impl Nav {
@@ -51,7 +54,18 @@ impl Nav {
                 Language::De => "en",
                 Language::En => "de",
             },
+            switch_form: None,
         }
+    }
+
+    /// The language switch as a form posted to `action` with `fields` (see [`Nav::switch_form`]).
+    pub fn switch_by_post(
+        mut self,
+        action: &'static str,
+        fields: Vec<(&'static str, String)>,
+    ) -> Nav {
+        self.switch_form = Some((action, fields));
+        self
     }
 
     /// `aria-current` for the navigation entry of this page.

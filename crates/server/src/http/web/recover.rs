@@ -29,14 +29,26 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/recover", get(get_recover).post(post_recover))
         .route("/recover/code", post(post_code))
+        .route("/recover/lang", post(post_lang))
         .route("/not-me/{link}", get(get_not_me).post(post_not_me))
         .route("/reset", get(get_reset).post(post_reset))
         .route("/reset/{link}", get(get_reset_link).post(post_reset_link))
 }
 
 fn page(s: &AppState, t: Tr, form_value: String, ticket: String, failed: bool) -> RecoverPage {
+    let mut n = Nav::new(t, s, "recover.title", None, "");
+    if !ticket.is_empty() {
+        // The code step lives in hidden fields: switching the language re-sends them.
+        n = n.switch_by_post(
+            "/recover/lang",
+            vec![
+                ("recover_form", form_value.clone()),
+                ("ticket", ticket.clone()),
+            ],
+        );
+    }
     RecoverPage {
-        n: Nav::new(t, s, "recover.title", None, ""),
+        n,
         t,
         form_value,
         ticket,
@@ -141,6 +153,26 @@ async fn post_code(
             .into_response(),
         Err(e) => error_page(&s, t, None, &e),
     }
+}
+
+/// The code step again, in the language of `?lang=`: nothing is checked or spent, the ticket is
+/// only carried (an unknown one fails at the next step, as it would have).
+async fn post_lang(
+    State(s): State<AppState>,
+    LoginLang(t): LoginLang,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let bound = match bound_form(&s, t, &headers, &form) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let ticket = form.get("ticket");
+    if ticket.is_empty() || ticket.len() > 128 {
+        return see_other(&format!("/recover?lang={}", t.code()));
+    }
+    page(&s, t, bound, ticket.to_owned(), false).into_response()
 }
 
 /// A link that does not work (any more): the same page for every reason.
