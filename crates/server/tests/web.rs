@@ -128,6 +128,24 @@ async fn the_session_ends_after_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn housekeeping_removes_idle_sessions_and_keeps_live_ones() {
+    let s = TestServer::spawn().await;
+    add_user(&s, "alice", Role::User, false).await;
+    add_user(&s, "bob", Role::User, false).await;
+    let mut idle = Browser::new(&s);
+    assert_eq!(idle.login("alice", PASSWORD, "").await.status, 303);
+    s.clock.advance(20 * 60);
+    let mut live = Browser::new(&s);
+    assert_eq!(live.login("bob", PASSWORD, "").await.status, 303);
+    assert_eq!(s.app.service.purge_expired().await.unwrap(), 0);
+    s.clock.advance(11 * 60);
+    // Alice's session was idle for 31 minutes: removed; Bob's for 11: kept and still usable.
+    assert_eq!(s.app.service.purge_expired().await.unwrap(), 1);
+    assert_eq!(live.get("/portal").await.status, 200);
+    assert_eq!(idle.get("/portal").await.status, 303);
+}
+
+#[tokio::test]
 async fn a_user_who_must_enroll_is_led_into_the_enrollment_pages() {
     let s = TestServer::spawn().await;
     add_user(&s, "newbie", Role::User, true).await;

@@ -33,6 +33,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             password.expose()
         );
     }
+    crate::service::housekeeping::start(&app.service);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

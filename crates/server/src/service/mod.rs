@@ -22,6 +22,7 @@ mod challenge;
 mod codes;
 mod enroll;
 mod error;
+pub mod housekeeping;
 mod invite;
 mod limits;
 mod notify;

@@ -271,6 +271,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Ends every web session of the user except `keep` (after a password change).
     async fn delete_web_sessions_of(&self, user: UserId, keep: &str) -> StoreResult<()>;
 
+    /// Housekeeping: removes the sessions (API and web) that can no longer be used at `now`
+    /// (past their absolute end, or last seen at `idle_since` or earlier), and the e-mail/SMS
+    /// challenges that expired and were created before `challenges_before` (newer ones still
+    /// count against the sending limit). Returns the rows removed.
+    async fn purge_expired(
+        &self,
+        now: UnixTime,
+        idle_since: UnixTime,
+        challenges_before: UnixTime,
+    ) -> StoreResult<u64>;
+
     /// The user's recovery policies and self-service lock.
     async fn recovery_policy(&self, user: UserId) -> StoreResult<crate::model::RecoveryPolicy>;
     /// Sets the per-user recovery policies (`None`: follow the configuration). False if no user.

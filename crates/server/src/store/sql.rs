@@ -1196,6 +1196,38 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn purge_expired(
+                &self,
+                now: UnixTime,
+                idle_since: UnixTime,
+                challenges_before: UnixTime,
+            ) -> StoreResult<u64> {
+                let mut conn = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                let mut removed = 0;
+                for sql in [
+                    "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+                    "DELETE FROM web_sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+                ] {
+                    removed += sqlx::query(sql)
+                    .bind(now)
+                    .bind(idle_since)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                removed += sqlx::query(
+                    "DELETE FROM challenges WHERE expires_at <= $1 AND created_at < $2",
+                )
+                .bind(now)
+                .bind(challenges_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(removed)
+            }
+
             async fn recovery_policy(
                 &self,
                 user: UserId,

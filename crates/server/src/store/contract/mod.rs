@@ -312,6 +312,90 @@ async fn sessions_touch_reauth_delete() {
 }
 
 #[tokio::test]
+async fn expired_sessions_and_spent_challenges_are_purged() {
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("pia"), 1).await.unwrap();
+        let t = s.insert_token(&new_token(u.id, "P1"), 1).await.unwrap();
+        // now = 1000; idle since 900 or earlier = too long; challenges kept from 400 on.
+        let sessions = [
+            ("ended", 50, 1000),
+            ("idle", 900, 5000),
+            ("live", 950, 5000),
+        ];
+        for (hash, last_seen_at, expires_at) in sessions {
+            s.insert_session(&Session {
+                token_hash: hash.into(),
+                user_id: u.id,
+                created_at: 1,
+                last_seen_at,
+                expires_at,
+                reauth_until: 0,
+            })
+            .await
+            .unwrap();
+            s.insert_web_session(&WebSession {
+                id_hash: hash.into(),
+                user_id: u.id,
+                created_at: 1,
+                last_seen_at,
+                expires_at,
+                reauth_until: 0,
+                csrf_secret: "c".into(),
+            })
+            .await
+            .unwrap();
+        }
+        let challenges = [
+            ("old", 100, 400),
+            ("counted", 500, 800),
+            ("open", 990, 1200),
+        ];
+        for (id_hash, created_at, expires_at) in challenges {
+            s.insert_challenge(&Challenge {
+                id_hash: id_hash.into(),
+                user_id: u.id,
+                token_id: t.id,
+                code_hash: "h".into(),
+                created_at,
+                expires_at,
+                attempts: 0,
+                used: false,
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(s.purge_expired(1000, 900, 400).await.unwrap(), 5, "{db}");
+        for (hash, ..) in sessions {
+            let kept = hash == "live";
+            assert_eq!(
+                s.session(hash).await.unwrap().is_some(),
+                kept,
+                "{db} {hash}"
+            );
+            assert_eq!(
+                s.web_session(hash).await.unwrap().is_some(),
+                kept,
+                "{db} {hash}"
+            );
+        }
+        for (id_hash, ..) in challenges {
+            let kept = id_hash != "old";
+            assert_eq!(
+                s.challenge(id_hash).await.unwrap().is_some(),
+                kept,
+                "{db} {id_hash}"
+            );
+        }
+        assert_eq!(
+            s.count_challenges_since(u.id, 401).await.unwrap(),
+            2,
+            "{db}: what still counts is kept"
+        );
+        assert_eq!(s.purge_expired(1000, 900, 400).await.unwrap(), 0, "{db}");
+    }
+}
+
+#[tokio::test]
 async fn user_with_tokens_in_one_call() {
     for (db, s) in testing::stores().await {
         let u = s.insert_user(&new_user("Nora"), 1).await.unwrap();

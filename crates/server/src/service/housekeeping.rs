@@ -1,0 +1,57 @@
+//! Housekeeping: rows that can never be used again are removed now and then, so that the
+//! database does not keep dead sessions (with their CSRF secrets) and spent challenges forever.
+//! Nothing here decides anything: an expired session or challenge is refused where it is used,
+//! whether or not it was removed yet.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Result, Service};
+
+/// How often `tessera serve` removes what has expired.
+const EVERY: Duration = Duration::from_secs(600);
+
+/// Challenges count against the per-user sending limit for this long after they were created
+/// (see `send_challenge`), so they are kept at least as long.
+const CHALLENGE_LIMIT_WINDOW: i64 = 3600;
+
+impl Service {
+    /// Removes sessions (API and web) that are past their end or idle too long, and challenges
+    /// that expired and no longer count against the sending limit. Returns the rows removed.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        let now = self.clock.now();
+        let idle = i64::try_from(self.config.auth.session_idle_minutes.saturating_mul(60))
+            .unwrap_or(i64::MAX);
+        Ok(self
+            .store
+            .purge_expired(
+                now,
+                now.saturating_sub(idle),
+                now.saturating_sub(CHALLENGE_LIMIT_WINDOW),
+            )
+            .await?)
+    }
+}
+
+/// Starts the task that calls [`Service::purge_expired`] every ten minutes, on the current
+/// Tokio runtime (`tessera serve` only; several nodes doing it at once is harmless).
+pub fn start(service: &Arc<Service>) {
+    let service = Arc::downgrade(service);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(service) = service.upgrade() else {
+                return;
+            };
+            match service.purge_expired().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "expired sessions and challenges removed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot remove expired sessions and challenges")
+                }
+            }
+        }
+    });
+}
