@@ -30,6 +30,14 @@ impl std::fmt::Debug for LoginResult {
 }
 
 impl Service {
+    /// Sessions (API and web) last used at this time or earlier have ended
+    /// (`auth.session_idle_minutes`).
+    pub(super) fn session_idle_since(&self, now: UnixTime) -> UnixTime {
+        let idle = i64::try_from(self.config.auth.session_idle_minutes.saturating_mul(60))
+            .unwrap_or(i64::MAX);
+        now.saturating_sub(idle)
+    }
+
     /// Checks password and (when the user has active tokens) a code. The code is checked first,
     /// so someone without the token learns nothing about the password (SPEC F2). Returns the
     /// user, or the reason for the audit log.
@@ -197,9 +205,7 @@ impl Service {
             .await?
             .ok_or(Error::Unauthenticated)?;
         let now = self.clock.now();
-        let idle = i64::try_from(self.config.auth.session_idle_minutes.saturating_mul(60))
-            .unwrap_or(i64::MAX);
-        if session.expires_at <= now || session.last_seen_at.saturating_add(idle) <= now {
+        if session.expires_at <= now || session.last_seen_at <= self.session_idle_since(now) {
             self.store.delete_session(&hash).await?;
             return Err(Error::Unauthenticated);
         }

@@ -28,6 +28,9 @@ pub(super) fn random_code(digits: u32) -> Result<String> {
     Ok(out)
 }
 
+/// Challenges count against the per-user sending limit for this long after they were sent.
+pub(super) const SENDING_LIMIT_WINDOW: i64 = 3600;
+
 impl Service {
     /// Creates a challenge for `token` and sends its code. Rate-limited per user.
     pub(crate) async fn send_challenge(&self, user: &User, token: &Token) -> Result<Decision> {
@@ -37,7 +40,10 @@ impl Service {
         // challenge is expired exactly at its TTL.
         let sent = self
             .store
-            .count_challenges_since(user.id, now.saturating_sub(3600).saturating_add(1))
+            .count_challenges_since(
+                user.id,
+                now.saturating_sub(SENDING_LIMIT_WINDOW).saturating_add(1),
+            )
             .await?;
         if u64::try_from(sent).unwrap_or(u64::MAX) >= cfg.challenge_max_per_hour {
             return Ok(Decision::reject("challenge not sent: hourly limit reached"));

@@ -6,28 +6,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::challenge::SENDING_LIMIT_WINDOW;
 use super::{Result, Service};
 
 /// How often `tessera serve` removes what has expired.
 const EVERY: Duration = Duration::from_secs(600);
-
-/// Challenges count against the per-user sending limit for this long after they were created
-/// (see `send_challenge`), so they are kept at least as long.
-const CHALLENGE_LIMIT_WINDOW: i64 = 3600;
 
 impl Service {
     /// Removes sessions (API and web) that are past their end or idle too long, and challenges
     /// that expired and no longer count against the sending limit. Returns the rows removed.
     pub async fn purge_expired(&self) -> Result<u64> {
         let now = self.clock.now();
-        let idle = i64::try_from(self.config.auth.session_idle_minutes.saturating_mul(60))
-            .unwrap_or(i64::MAX);
+        // Challenges are kept while they count against the sending limit.
         Ok(self
             .store
             .purge_expired(
                 now,
-                now.saturating_sub(idle),
-                now.saturating_sub(CHALLENGE_LIMIT_WINDOW),
+                self.session_idle_since(now),
+                now.saturating_sub(SENDING_LIMIT_WINDOW),
             )
             .await?)
     }

@@ -308,9 +308,7 @@ impl Service {
             .await?
             .ok_or(Error::Unauthenticated)?;
         let now = self.clock.now();
-        let idle = i64::try_from(self.config.auth.session_idle_minutes.saturating_mul(60))
-            .unwrap_or(i64::MAX);
-        if session.expires_at <= now || session.last_seen_at.saturating_add(idle) <= now {
+        if session.expires_at <= now || session.last_seen_at <= self.session_idle_since(now) {
             self.store.delete_web_session(&hash).await?;
             return Err(Error::Unauthenticated);
         }

@@ -783,18 +783,16 @@ macro_rules! impl_store {
                     }
                     // substr compares characters exactly on both databases (LIKE folds case
                     // on SQLite, and a range would follow PostgreSQL's collation).
-                    let mut prefixes = qb.separated(" OR ");
-                    for (i, p) in f.action_prefixes.iter().enumerate() {
-                        if i == 0 {
-                            prefixes.push_unseparated(" AND (");
-                        }
-                        prefixes
-                            .push(format_args!("substr({t}action, 1, "))
-                            .push_bind_unseparated(i32::try_from(p.chars().count()).unwrap_or(i32::MAX))
-                            .push_unseparated(") = ")
-                            .push_bind_unseparated(p.clone());
-                    }
                     if !f.action_prefixes.is_empty() {
+                        qb.push(" AND (");
+                        let mut any = qb.separated(" OR ");
+                        for p in &f.action_prefixes {
+                            let len = i32::try_from(p.chars().count()).unwrap_or(i32::MAX);
+                            any.push(format_args!("substr({t}action, 1, "))
+                                .push_bind_unseparated(len)
+                                .push_unseparated(") = ")
+                                .push_bind_unseparated(p.clone());
+                        }
                         qb.push(")");
                     }
                     if let Some(since) = f.since {
@@ -1210,11 +1208,11 @@ macro_rules! impl_store {
                     "DELETE FROM web_sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
                 ] {
                     removed += sqlx::query(sql)
-                    .bind(now)
-                    .bind(idle_since)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                        .bind(now)
+                        .bind(idle_since)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 }
                 removed += sqlx::query(
                     "DELETE FROM challenges WHERE expires_at <= $1 AND created_at < $2",

@@ -23,9 +23,27 @@ pub struct Nav {
     /// `portal`, `admin`, `audit`, `apps` or empty: the current navigation entry.
     pub section: &'static str,
     pub other_lang: &'static str,
-    /// When set, the language switch re-sends this form (action, hidden fields) instead of
-    /// following a link, so that a step held in hidden fields survives the switch.
-    pub switch_form: Option<(&'static str, Vec<(&'static str, String)>)>,
+    /// When set, the language switch re-sends this form instead of following a link, so that a
+    /// step held in hidden fields survives the switch.
+    pub switch_form: Option<SwitchForm>,
+}
+
+/// The language switch as a form: where it posts and the hidden fields it re-sends.
+#[derive(Clone)]
+pub struct SwitchForm {
+    pub action: &'static str,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+/// Names only: the fields carry the step's single-use values.
+impl std::fmt::Debug for SwitchForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.fields.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("SwitchForm")
+            .field("action", &self.action)
+            .field("fields", &names)
+            .finish()
+    }
 }
 
 impl Nav {
@@ -64,7 +82,7 @@ impl Nav {
         action: &'static str,
         fields: Vec<(&'static str, String)>,
     ) -> Nav {
-        self.switch_form = Some((action, fields));
+        self.switch_form = Some(SwitchForm { action, fields });
         self
     }
 
@@ -124,7 +142,7 @@ pub struct LoginPage {
 }
 
 /// `/recover`: the first step (empty `ticket`) or the e-mailed code's step.
-#[derive(Debug, Template, WebTemplate)]
+#[derive(Template, WebTemplate)]
 #[template(path = "web/recover.html")]
 pub struct RecoverPage {
     pub n: Nav,
@@ -133,6 +151,18 @@ pub struct RecoverPage {
     pub ticket: String,
     pub failed: bool,
     pub lang: &'static str,
+}
+
+/// Without the ticket, which with the e-mailed code opens the enrollment of a new device.
+impl std::fmt::Debug for RecoverPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoverPage")
+            .field("n", &self.n)
+            .field("code_step", &!self.ticket.is_empty())
+            .field("failed", &self.failed)
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `/not-me/{link}`: the confirmation of "this wasn't me".
