@@ -340,6 +340,53 @@ mod tests {
         }
     }
 
+    /// A database made before the audit log was keyed by row id (migration 9) keeps its entries,
+    /// their numbers and the hash chain through the upgrade, and appends after it.
+    #[tokio::test]
+    async fn the_audit_log_survives_the_row_id_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        // Migrations 1-8 only, from a copy of their files, as an older release applied them.
+        let old = dir.path().join("old-migrations");
+        std::fs::create_dir(&old).unwrap();
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for file in std::fs::read_dir(&all).unwrap() {
+            let file = file.unwrap();
+            let name = file.file_name().into_string().unwrap();
+            if name.as_str() < "0009" {
+                std::fs::copy(file.path(), old.join(&name)).unwrap();
+            }
+        }
+        let s = super::SqliteStore::connect(&url, 2, false).await.unwrap();
+        let migrator = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+        migrator.run(&s.pool).await.unwrap();
+        assert_eq!(s.applied_migrations().await.unwrap().len(), 8);
+        for n in 1..=3 {
+            s.append_audit(&event(n)).await.unwrap();
+        }
+        let before = s.audit_after(0, 10).await.unwrap();
+
+        s.migrate().await.unwrap();
+        let (sql,): (String,) =
+            sqlx::query_as("SELECT sql FROM sqlite_master WHERE name = 'audit_log'")
+                .fetch_one(&s.pool)
+                .await
+                .unwrap();
+        assert!(sql.contains("seq INTEGER PRIMARY KEY"), "{sql}");
+        assert_eq!(s.audit_after(0, 10).await.unwrap(), before);
+        s.append_audit(&event(4)).await.unwrap();
+        let entries = s.audit_after(0, 10).await.unwrap();
+        let mut prev = AUDIT_GENESIS.to_owned();
+        for (i, e) in entries.iter().enumerate() {
+            assert_eq!(e.seq, i as i64 + 1);
+            assert_eq!(e.prev_hash, prev);
+            assert_eq!(e.hash, audit_chain_hash(&prev, e.seq, &e.event));
+            prev = e.hash.clone();
+        }
+        assert_eq!(entries.len(), 4);
+        assert_eq!(s.audit_head().await.unwrap(), (4, prev));
+    }
+
     /// The remembered head is stale in a way the sequence numbers do not show (the head row was
     /// changed beside this process): the batch, advances included, is rolled back and redone on
     /// the head as it is, and nothing is applied twice.
