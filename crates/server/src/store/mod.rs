@@ -83,6 +83,18 @@ pub enum WriteOp {
     Audit(AuditEvent),
 }
 
+/// How the service runs [`Store::apply_writes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writers {
+    /// One batch at a time, on a thread of its own: the store does a batch's work on the calling
+    /// thread without waiting for I/O readiness (SQLite), so a commit run on a runtime worker
+    /// would keep that worker from answering requests meanwhile.
+    Thread,
+    /// Up to this many batches at a time, as tasks on the runtime (PostgreSQL: a batch mostly
+    /// waits for the database's answers).
+    Tasks(usize),
+}
+
 /// The result of one [`WriteOp`], in the same position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteResult {
@@ -93,8 +105,8 @@ pub enum WriteResult {
 
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// How many batches of [`Store::apply_writes`] may run at the same time.
-    fn writer_tasks(&self) -> usize;
+    /// How batches of [`Store::apply_writes`] are run.
+    fn writers(&self) -> Writers;
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// Applies pending migrations.

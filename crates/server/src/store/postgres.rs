@@ -38,7 +38,7 @@ impl PgStore {
     }
 }
 
-/// Group commit on PostgreSQL. Several batches run in parallel (see `writer_tasks`), on this node
+/// Group commit on PostgreSQL. Several batches run in parallel (see `writers`), on this node
 /// and on others: token rows are updated one by one in id order, so two batches cannot deadlock,
 /// and the audit head is locked last (`FOR UPDATE`), so every entry has exactly one predecessor.
 pub(super) async fn apply_writes(
@@ -110,6 +110,6 @@ super::sql::impl_store!(
     ilike = "ILIKE",
     // Several batches commit in parallel, so one batch's wait for the disk (fsync of the WAL)
     // does not hold up the next.
-    writer_tasks = 4,
+    writers = crate::store::Writers::Tasks(4),
     apply_writes = apply_writes,
 );

@@ -89,7 +89,7 @@ macro_rules! impl_store {
         migrator = $migrator:expr,
         begin_write = $begin:literal,
         ilike = $ilike:literal,
-        writer_tasks = $writers:literal,
+        writers = $writers:expr,
         apply_writes = $apply_writes:path $(,)?
     ) => {
         use sqlx::Row as _;
@@ -210,7 +210,7 @@ macro_rules! impl_store {
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
-            fn writer_tasks(&self) -> usize {
+            fn writers(&self) -> $crate::store::Writers {
                 $writers
             }
 

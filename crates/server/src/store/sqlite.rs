@@ -177,8 +177,9 @@ fn batch_connection(
 }
 
 /// Group commit on SQLite: the batch in one transaction on the rusqlite connection, on this
-/// thread (with `synchronous_full`, where each commit waits for the disk, on a thread the runtime
-/// may block). Only one batch runs at a time, so the audit head this process wrote last is
+/// thread. The service calls it on its commit thread ([`Writers::Thread`](crate::store::Writers));
+/// called on a worker of a multi-thread runtime with `synchronous_full`, where each commit waits
+/// for the disk, it tells the runtime that the worker blocks. Only one batch runs at a time, so the audit head this process wrote last is
 /// remembered; another process (the CLI) may have appended since, so the head moves only if it
 /// is still where the batch started, else the batch is rolled back and redone on the head as read
 /// inside the transaction.
@@ -315,8 +316,9 @@ super::sql::impl_store!(
     migrator = sqlx::migrate!("migrations/sqlite"),
     begin_write = "BEGIN IMMEDIATE",
     ilike = "LIKE",
-    // One write transaction at a time is all SQLite allows.
-    writer_tasks = 1,
+    // One write transaction at a time is all SQLite allows, and group commit runs it on the
+    // calling thread (see `apply_writes`).
+    writers = crate::store::Writers::Thread,
     apply_writes = apply_writes,
 );
 
