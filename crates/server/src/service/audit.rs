@@ -118,7 +118,9 @@ impl Writer {
     /// answering requests and queueing the next. With the commit on a worker, the other requests
     /// of the batch had only one worker left; at 8 connections on SQLite, six alternating pairs of
     /// 15 s runs gave 21,400 validations per second on the thread against 18,900 on a worker.
-    /// The thread ends when the last sender is dropped (with the service).
+    /// The price is a single connection's latency, as each request wakes the thread and is woken
+    /// back: at 1 connection 3,290 per second against 5,075 on a worker (p50 0.27 ms against
+    /// 0.16 ms). The thread ends when the last sender is dropped (with the service).
     fn start_thread(
         store: Arc<dyn Store>,
         rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
