@@ -1,0 +1,169 @@
+//! What the command-line tests share: a fresh installation driven through the real binary,
+//! codes from `oathtool` and totp-rs, SQL run on the database from outside, and the audit
+//! actions of a listing.
+#![allow(dead_code)] // each test binary uses a different part
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tessera_otp::KeyUri;
+
+use crate::common::{run_cli, stderr, stdout};
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A fresh installation, driven through the binary.
+pub struct Tessera {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tessera {
+    pub fn new() -> Tessera {
+        Tessera {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.data_dir().join("tessera.db")
+    }
+
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let out = run_cli(&self.data_dir(), args, stdin);
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "tessera {args:?} panicked: {}",
+            stderr(&out)
+        );
+        out
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_with(args, None)
+    }
+
+    pub fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "tessera {args:?} failed: {}",
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Runs a command with `--json` that must succeed and parses its stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// How many entries a `--json` listing has.
+    pub fn count(&self, args: &[&str]) -> usize {
+        self.json(args).as_array().unwrap().len()
+    }
+
+    /// Runs a command that must fail with a service error `code` (exit 1) and returns stderr.
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>, code: &str) -> String {
+        let out = self.run(args, stdin);
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "tessera {args:?} should fail with exit 1: {err}"
+        );
+        assert!(
+            err.contains(&format!("error ({code}): ")),
+            "tessera {args:?} should report {code}: {err}"
+        );
+        assert!(stdout(&out).is_empty(), "a failed command printed a result");
+        err
+    }
+
+    pub fn add_user(&self, name: &str) {
+        let email = format!("{name}@example.com");
+        let args = ["user", "add", name, "--email", &email, "--password-stdin"];
+        self.ok_with(&args, Some(&format!("{PASSWORD}\n")));
+    }
+
+    /// `token add USER --json ARGS`: the token's id and its Key URI.
+    pub fn add_token(&self, user: &str, args: &[&str]) -> (String, KeyUri) {
+        let mut all = vec!["token", "add", user];
+        all.extend_from_slice(args);
+        let created = self.json(&all);
+        assert_eq!(created["state"], "pending");
+        assert!(created["serial"].is_string());
+        let uri = KeyUri::parse(created["otpauth_uri"].as_str().unwrap()).unwrap();
+        (created["id"].to_string(), uri)
+    }
+}
+
+/// The current TOTP code according to `oathtool`.
+pub fn oathtool_totp(uri: &KeyUri) -> String {
+    oathtool(&["--totp", "-b", &uri.secret.to_base32()])
+}
+
+/// The HOTP code for `counter` according to `oathtool`.
+pub fn oathtool_hotp(uri: &KeyUri, counter: u64) -> String {
+    let counter = counter.to_string();
+    oathtool(&["--hotp", "-c", &counter, "-b", &uri.secret.to_base32()])
+}
+
+pub fn oathtool(args: &[&str]) -> String {
+    let out = Command::new("oathtool")
+        .args(args)
+        .output()
+        .expect("oathtool is installed (.ci/install-tools)");
+    assert!(out.status.success(), "oathtool failed: {}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// The current TOTP code according to totp-rs.
+pub fn totp_rs_code(uri: &KeyUri) -> String {
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(uri.secret.as_bytes().to_vec())
+        .build()
+        .unwrap()
+        .generate_current()
+        .to_string()
+}
+
+/// Runs SQL statements on a database file from outside Tessera.
+pub fn sql(db: &Path, statements: &[&str]) {
+    use sqlx::Connection as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        for statement in statements {
+            // The test's own statements, no outside input.
+            let statement = sqlx::AssertSqlSafe(statement.to_string());
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    });
+}
+
+pub fn actions(entries: &Value) -> Vec<&str> {
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
