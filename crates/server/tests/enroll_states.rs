@@ -1,6 +1,7 @@
 //! Enrollment links' end states and the pages' rules: expired, replaced, unknown and used-up
 //! links; wrong codes and throttling; security headers, languages and the phone-first path; the
-//! API's link and mail failures; the automatic invitation; the flow without recovery codes.
+//! API's link and mail failures; the automatic invitation; the flow without recovery codes;
+//! housekeeping of expired links.
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
 mod common;
@@ -46,6 +47,22 @@ async fn expired_superseded_and_unknown_links_are_refused_on(db: common::Db) {
     let page = get(&s, "/enroll/AAAAnotatokenAAAA", &[]).await;
     assert_eq!(page.status, 404);
     assert!(page.body.contains("Link not found"));
+
+    // Housekeeping keeps an expired link for 30 days, so that its page still says why it no
+    // longer works, and removes it after that (both links: the replaced one expired too).
+    let grace = tessera_server::service::housekeeping::LINK_GRACE_SECS;
+    s.clock.advance(grace);
+    assert_eq!(s.app.service.purge_expired().await.unwrap(), 0);
+    assert!(
+        get(&s, &second, &[])
+            .await
+            .body
+            .contains("This link has expired")
+    );
+    s.clock.advance(1);
+    assert_eq!(s.app.service.purge_expired().await.unwrap(), 2);
+    assert_eq!(get(&s, &second, &[]).await.status, 404);
+    assert_eq!(get(&s, &first, &[]).await.status, 404);
 }
 
 #[tokio::test]

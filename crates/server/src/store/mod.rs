@@ -286,12 +286,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Housekeeping: removes the sessions (API and web) that can no longer be used at `now`
     /// (past their absolute end, or last seen at `idle_since` or earlier), and the e-mail/SMS
     /// challenges that expired and were created before `challenges_before` (newer ones still
-    /// count against the sending limit). Returns the rows removed.
+    /// count against the sending limit), and the mailed links (enrollment invitations, reset
+    /// links, recovery requests, "this wasn't me" links) that expired before `links_before`. A
+    /// recovery request stays while the enrollment link it led to is kept, as enrolling on that
+    /// link still needs it. Returns the rows removed.
     async fn purge_expired(
         &self,
         now: UnixTime,
         idle_since: UnixTime,
         challenges_before: UnixTime,
+        links_before: UnixTime,
     ) -> StoreResult<u64>;
 
     /// The user's recovery policies and self-service lock.

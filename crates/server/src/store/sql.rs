@@ -1199,6 +1199,7 @@ macro_rules! impl_store {
                 now: UnixTime,
                 idle_since: UnixTime,
                 challenges_before: UnixTime,
+                links_before: UnixTime,
             ) -> StoreResult<u64> {
                 let mut conn = self.write_conn().await?;
                 let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
@@ -1222,6 +1223,20 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                // Invitations first: a recovery request goes only once its invitation is gone.
+                for sql in [
+                    "DELETE FROM invitations WHERE expires_at < $1",
+                    "DELETE FROM reset_requests WHERE expires_at < $1",
+                    "DELETE FROM block_links WHERE expires_at < $1",
+                    "DELETE FROM recovery_requests WHERE expires_at < $1 AND NOT EXISTS \
+                     (SELECT 1 FROM invitations i WHERE i.id_hash = recovery_requests.invitation_hash)",
+                ] {
+                    removed += sqlx::query(sql)
+                        .bind(links_before)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
                 tx.commit().await?;
                 Ok(removed)
             }

@@ -364,7 +364,7 @@ async fn expired_sessions_and_spent_challenges_are_purged() {
             .await
             .unwrap();
         }
-        assert_eq!(s.purge_expired(1000, 900, 400).await.unwrap(), 5, "{db}");
+        assert_eq!(s.purge_expired(1000, 900, 400, 0).await.unwrap(), 5, "{db}");
         for (hash, ..) in sessions {
             let kept = hash == "live";
             assert_eq!(
@@ -391,7 +391,112 @@ async fn expired_sessions_and_spent_challenges_are_purged() {
             2,
             "{db}: what still counts is kept"
         );
-        assert_eq!(s.purge_expired(1000, 900, 400).await.unwrap(), 0, "{db}");
+        assert_eq!(s.purge_expired(1000, 900, 400, 0).await.unwrap(), 0, "{db}");
+    }
+}
+
+#[tokio::test]
+async fn mailed_links_are_purged_after_they_expired() {
+    use crate::model::{BlockLink, Invitation, RecoveryRequest, ResetRequest};
+    for (db, s) in testing::stores().await {
+        let u = s.insert_user(&new_user("lia"), 1).await.unwrap();
+        // Links that expired before 1000 go; the recovery request `led` stays because the
+        // invitation it led to is still kept.
+        let invitation = |id: &str, expires_at| Invitation {
+            id_hash: id.into(),
+            user_id: u.id,
+            created_at: 1,
+            expires_at,
+            used_at: None,
+            superseded: false,
+            failed_attempts: 0,
+            token_id: None,
+        };
+        for (id, expires_at) in [("inv-old", 999), ("inv-kept", 1000), ("inv-led-old", 10)] {
+            s.insert_invitation(&invitation(id, expires_at))
+                .await
+                .unwrap();
+        }
+        let recovery = |id: &str, invitation_hash: Option<&str>| RecoveryRequest {
+            id_hash: id.into(),
+            user_id: u.id,
+            code_hash: "h".into(),
+            created_at: 1,
+            expires_at: 500,
+            attempts: 0,
+            used_at: invitation_hash.map(|_| 2),
+            invitation_hash: invitation_hash.map(Into::into),
+            source: "127.0.0.1".into(),
+        };
+        for (id, led_to) in [
+            ("rec-unused", None),
+            ("rec-led", Some("inv-kept")),
+            ("rec-led-old", Some("inv-led-old")),
+        ] {
+            s.insert_recovery_request(&recovery(id, led_to))
+                .await
+                .unwrap();
+        }
+        for (id, expires_at) in [("reset-old", 20), ("reset-kept", 5000)] {
+            s.insert_reset_request(&ResetRequest {
+                id_hash: id.into(),
+                user_id: u.id,
+                created_at: 1,
+                expires_at,
+                used_at: None,
+            })
+            .await
+            .unwrap();
+        }
+        for (id, expires_at) in [("block-old", 30), ("block-kept", 1001)] {
+            s.insert_block_link(&BlockLink {
+                id_hash: id.into(),
+                user_id: u.id,
+                token_id: None,
+                event: "device.add".into(),
+                created_at: 1,
+                expires_at,
+                used_at: None,
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(s.purge_expired(1, 0, 0, 1000).await.unwrap(), 6, "{db}");
+        for (id, kept) in [
+            ("inv-old", false),
+            ("inv-kept", true),
+            ("inv-led-old", false),
+        ] {
+            assert_eq!(s.invitation(id).await.unwrap().is_some(), kept, "{db} {id}");
+        }
+        for (id, kept) in [
+            ("rec-unused", false),
+            ("rec-led", true),
+            ("rec-led-old", false),
+        ] {
+            assert_eq!(
+                s.recovery_request(id).await.unwrap().is_some(),
+                kept,
+                "{db} {id}"
+            );
+        }
+        for (id, kept) in [("reset-old", false), ("reset-kept", true)] {
+            assert_eq!(
+                s.reset_request(id).await.unwrap().is_some(),
+                kept,
+                "{db} {id}"
+            );
+        }
+        for (id, kept) in [("block-old", false), ("block-kept", true)] {
+            assert_eq!(s.block_link(id).await.unwrap().is_some(), kept, "{db} {id}");
+        }
+        // Once its invitation is gone, the recovery request goes too.
+        assert_eq!(s.purge_expired(1, 0, 0, 1001).await.unwrap(), 2, "{db}");
+        assert!(
+            s.recovery_request("rec-led").await.unwrap().is_none(),
+            "{db}"
+        );
+        assert_eq!(s.purge_expired(1, 0, 0, 1001).await.unwrap(), 0, "{db}");
     }
 }
 
