@@ -11,8 +11,10 @@ USERS=${USERS:-1000}
 WORK=${WORK:-/tmp/tessera-bench}
 OUT=${OUT:-$WORK/results.jsonl}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-# Which runs: "case concurrency" pairs separated by commas, and which databases.
-CASES=${CASES:-hotp_valid 8,hotp_valid 1,hotp_wrong 8,totp_valid 8,password_hotp_valid 8,duplicate 50}
+# Which runs: "case concurrency" pairs separated by commas, and which databases. "mixed N" runs
+# hotp_valid and password_hotp_valid at N connections each at the same time, the second on a
+# user set of its own (prefix p), to show that password checks do not starve OTP-only requests.
+CASES=${CASES:-hotp_valid 8,hotp_valid 1,hotp_wrong 8,totp_valid 8,password_hotp_valid 8,duplicate 50,mixed 8}
 DBS=${DBS:-sqlite postgres}
 mkdir -p "$WORK"
 command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
@@ -20,6 +22,26 @@ cargo build --release -p tessera-server -p tessera-load
 BIN=target/release
 SERVER=${SERVER:-$BIN/tessera}  # another build of the server, e.g. one with symbols for perf
 export BENCH_PW='bench admin password'
+
+# Both cases at once against one server; one JSON line each, marked "mixed": true.
+run_mixed() {
+  local dir=$1 label=$2 pid=$3 conns=$4
+  if [ ! -f "$dir/seeds-p.json" ]; then
+    $BIN/tessera-load prepare --url http://127.0.0.1:8181 --admin-user benchadmin \
+      --admin-password-env BENCH_PW --users 100 --prefix p --out "$dir/seeds-p.json" --with-password
+  fi
+  for seeds in seeds seeds-p; do
+    $BIN/tessera-load unlock --seeds "$dir/$seeds.json" --admin-user benchadmin --admin-password-env BENCH_PW >/dev/null
+  done
+  $BIN/tessera-load run --seeds "$dir/seeds-p.json" --case password_hotp_valid --concurrency "$conns" \
+    --duration "$DURATION" --server-pid "$pid" ${TOOL_ARGS:-} --json >"$dir/mixed-password.json" &
+  local password_run=$!
+  $BIN/tessera-load run --seeds "$dir/seeds.json" --case hotp_valid --concurrency "$conns" \
+    --duration "$DURATION" --server-pid "$pid" ${TOOL_ARGS:-} --json >"$dir/mixed-otp.json"
+  wait $password_run
+  cat "$dir/mixed-otp.json" "$dir/mixed-password.json" |
+    jq -c --arg db "$label" '. + {db: $db, mixed: true}' | tee -a "$OUT"
+}
 
 run_db() {
   local label=$1 url=$2 dir="$WORK/$1"
@@ -37,6 +59,10 @@ run_db() {
   IFS=, read -ra specs <<<"$CASES"
   for spec in "${specs[@]}"; do
     set -- $spec
+    if [ "$1" = mixed ]; then
+      run_mixed "$dir" "$label" "$pid" "$2"
+      continue
+    fi
     local extra=(--concurrency "$2")
     [ "$1" = duplicate ] && extra=(--parallel "$2" --tokens 50)
     # Each TOTP token has at most two codes to give per 30 s step, all used within the first
