@@ -32,7 +32,7 @@ pub enum RecoveryCommand {
         #[arg(long, value_name = "N", default_value_t = 50)]
         limit: i64,
     },
-    /// Set a user's recovery policies; `policy` follows the configuration ([recovery]).
+    /// Set a user's recovery policies; `policy` follows the configuration (`[recovery]`).
     Policy {
         /// Username.
         #[arg(value_name = "USER")]

@@ -59,7 +59,8 @@ pub(crate) struct Writer {
 const MAX_BATCH: usize = 256;
 
 /// How often the audit log's newest entries are added to the user index (see
-/// [`Store::index_audit`]); a user's entries newer than that are found by scanning the log's tail.
+/// [`AuditStore::index_audit`](crate::store::AuditStore::index_audit)); a user's entries newer
+/// than that are found by scanning the log's tail.
 const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Entries added to the user index in one transaction at most (a bigger backlog is taken in
 /// several, one after the other, so that validations are not held up for long).

@@ -1,8 +1,8 @@
-//! Group commit ([`Store::apply_writes`](super::Store::apply_writes)), the part both databases
-//! share: the order in which token rows are advanced, and how the batch's audit entries extend
-//! the hash chain once it is known which advances succeeded. How the statements reach the
-//! database differs (sqlite.rs: one transaction on the calling thread; postgres.rs: row locks,
-//! parallel batches).
+//! Group commit ([`AuditStore::apply_writes`](super::AuditStore::apply_writes)), the part both
+//! databases share: the order in which token rows are advanced, and how the batch's audit
+//! entries extend the hash chain once it is known which advances succeeded. How the statements
+//! reach the database differs (sqlite.rs: one transaction on the calling thread; postgres.rs:
+//! row locks, parallel batches).
 
 use crate::model::{AuditEntry, audit_chain_hash};
 

@@ -69,10 +69,10 @@ pub struct Advance {
     pub now: UnixTime,
 }
 
-/// A write that may be committed together with others (see [`Store::apply_writes`]).
+/// A write that may be committed together with others (see [`AuditStore::apply_writes`]).
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    /// Accept a counter or step (compare-and-set, see [`Store::advance_token`]); when it
+    /// Accept a counter or step (compare-and-set, see [`AuditStore::advance_token`]); when it
     /// succeeds and `audit` is given, append that event in the same transaction.
     Advance {
         token: TokenId,
@@ -83,7 +83,7 @@ pub enum WriteOp {
     Audit(AuditEvent),
 }
 
-/// How the service runs [`Store::apply_writes`].
+/// How the service runs [`AuditStore::apply_writes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writers {
     /// One batch at a time, on a thread of its own: the store does a batch's work on the calling
@@ -103,9 +103,22 @@ pub enum WriteResult {
     Audited(AuditEntry),
 }
 
+/// Everything the service needs from the database. The resource traits it is made of are
+/// implemented once for both databases, in `sql/` (one file per trait).
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
-    /// How batches of [`Store::apply_writes`] are run.
+pub trait Store:
+    UserStore
+    + TokenStore
+    + AppStore
+    + SessionStore
+    + AuditStore
+    + EnrollmentStore
+    + RecoveryStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
+    /// How batches of [`AuditStore::apply_writes`] are run.
     fn writers(&self) -> Writers;
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
@@ -113,7 +126,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn migrate(&self) -> StoreResult<()>;
     /// The names of the applied migrations, oldest first.
     async fn applied_migrations(&self) -> StoreResult<Vec<String>>;
+    /// Housekeeping: removes the sessions (API and web) that can no longer be used at `now`
+    /// (past their absolute end, or last seen at `idle_since` or earlier), and the e-mail/SMS
+    /// challenges that expired and were created before `challenges_before` (newer ones still
+    /// count against the sending limit), and the mailed links (enrollment invitations, reset
+    /// links, recovery requests, "this wasn't me" links) that expired before `links_before`. A
+    /// recovery request stays while the enrollment link it led to is kept, as enrolling on that
+    /// link still needs it. Returns the rows removed.
+    async fn purge_expired(
+        &self,
+        now: UnixTime,
+        idle_since: UnixTime,
+        challenges_before: UnixTime,
+        links_before: UnixTime,
+    ) -> StoreResult<u64>;
+}
 
+/// Users and their accounts: names, e-mail, roles, wrong-password counting and throttling.
+#[async_trait]
+pub trait UserStore: Send + Sync {
     async fn insert_user(&self, new: &NewUser, now: UnixTime) -> StoreResult<User>;
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
     /// Looks a user up by name, ignoring case.
@@ -131,7 +162,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
     /// Active admins with a password: the last one must not be removed.
     async fn count_active_admins(&self) -> StoreResult<i64>;
+    /// A user and all their tokens (the validation hot path: one call).
+    async fn user_with_tokens(&self, username: &str) -> StoreResult<Option<(User, Vec<Token>)>>;
+    /// Counts one wrong password atomically; returns the new number of consecutive failures.
+    async fn record_account_failure(&self, id: UserId) -> StoreResult<i64>;
+    /// Refuses validations for the account until `until` (never shortens a longer wait).
+    async fn throttle_account(&self, id: UserId, until: UnixTime) -> StoreResult<()>;
+    async fn reset_account_failures(&self, id: UserId) -> StoreResult<()>;
+    /// Active and disabled users whose e-mail address is `email`, ignoring case.
+    async fn users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
+}
 
+/// Tokens (counters, failures, throttling, resync hints) and e-mail/SMS challenges.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     async fn insert_token(&self, new: &NewToken, now: UnixTime) -> StoreResult<Token>;
     async fn token(&self, id: TokenId) -> StoreResult<Option<Token>>;
     async fn tokens_of(&self, user: UserId) -> StoreResult<Vec<Token>>;
@@ -139,6 +183,75 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Renames a token and sets its state. False if it no longer exists.
     async fn update_token(&self, id: TokenId, name: &str, state: TokenState) -> StoreResult<bool>;
     async fn delete_token(&self, id: TokenId) -> StoreResult<bool>;
+    /// Sets the counter to `next` (resynchronisation), whatever it was. Resets failures.
+    async fn resync_token(
+        &self,
+        id: TokenId,
+        next: i64,
+        drift: i64,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Counts one failed code atomically and returns the new number of consecutive failures.
+    async fn record_token_failure(&self, id: TokenId) -> StoreResult<i64>;
+    /// Refuses checks until `until`; with `lock`, also moves an active token to `locked`.
+    async fn throttle_token(&self, id: TokenId, until: UnixTime, lock: bool) -> StoreResult<()>;
+    /// Clears failures and throttling, and unlocks a locked token.
+    async fn unlock_token(&self, id: TokenId) -> StoreResult<bool>;
+    /// Remembers (or clears) an out-of-window match for automatic resync.
+    async fn set_resync_hint(
+        &self,
+        id: TokenId,
+        hint: Option<i64>,
+        at: UnixTime,
+    ) -> StoreResult<()>;
+    async fn insert_challenge(&self, challenge: &Challenge) -> StoreResult<()>;
+    async fn challenge(&self, id_hash: &str) -> StoreResult<Option<Challenge>>;
+    /// Counts one answer atomically; returns the number of answers so far.
+    async fn challenge_attempt(&self, id_hash: &str) -> StoreResult<i64>;
+    /// Marks the challenge used: true only for the first caller, and only before it expires.
+    async fn consume_challenge(&self, id_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Challenges created for the user since `since` (rate limit on sending).
+    async fn count_challenges_since(&self, user: UserId, since: UnixTime) -> StoreResult<i64>;
+}
+
+/// Registered applications and their API keys (hashes only).
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    async fn insert_app(
+        &self,
+        name: &str,
+        key_prefix: &str,
+        key_hash: &str,
+        mode: AppMode,
+        now: UnixTime,
+    ) -> StoreResult<Application>;
+    async fn app(&self, id: AppId) -> StoreResult<Option<Application>>;
+    async fn app_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Application>>;
+    async fn list_apps(&self) -> StoreResult<Vec<Application>>;
+    async fn revoke_app(&self, id: AppId, now: UnixTime) -> StoreResult<bool>;
+}
+
+/// Admin API sessions and web sessions (hashes of their tokens only).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
+    async fn set_session_reauth(&self, token_hash: &str, until: UnixTime) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
+    async fn insert_web_session(&self, session: &WebSession) -> StoreResult<()>;
+    async fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>>;
+    async fn touch_web_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()>;
+    async fn set_web_session_reauth(&self, id_hash: &str, until: UnixTime) -> StoreResult<()>;
+    async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Ends every web session of the user except `keep` (after a password change).
+    async fn delete_web_sessions_of(&self, user: UserId, keep: &str) -> StoreResult<()>;
+}
+
+/// Group commit (token advances with their audit entries) and the audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Accepts a counter or time step atomically: true only if the token is in `adv.from` and no
     /// equal or later counter was accepted before. Resets failures and throttling.
     async fn advance_token(&self, id: TokenId, adv: Advance) -> StoreResult<bool> {
@@ -155,65 +268,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             _ => Err(StoreError::Corrupt("advance returned nothing".into())),
         }
     }
-    /// Sets the counter to `next` (resynchronisation), whatever it was. Resets failures.
-    async fn resync_token(
-        &self,
-        id: TokenId,
-        next: i64,
-        drift: i64,
-        now: UnixTime,
-    ) -> StoreResult<bool>;
-    /// Counts one failed code atomically and returns the new number of consecutive failures.
-    async fn record_token_failure(&self, id: TokenId) -> StoreResult<i64>;
-    /// Refuses checks until `until`; with `lock`, also moves an active token to `locked`.
-    async fn throttle_token(&self, id: TokenId, until: UnixTime, lock: bool) -> StoreResult<()>;
-    /// Clears failures and throttling, and unlocks a locked token.
-    async fn unlock_token(&self, id: TokenId) -> StoreResult<bool>;
-
-    async fn insert_app(
-        &self,
-        name: &str,
-        key_prefix: &str,
-        key_hash: &str,
-        mode: AppMode,
-        now: UnixTime,
-    ) -> StoreResult<Application>;
-    async fn app(&self, id: AppId) -> StoreResult<Option<Application>>;
-    async fn app_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Application>>;
-    async fn list_apps(&self) -> StoreResult<Vec<Application>>;
-    async fn revoke_app(&self, id: AppId, now: UnixTime) -> StoreResult<bool>;
-
-    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
-    async fn session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
-    async fn touch_session(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
-    async fn set_session_reauth(&self, token_hash: &str, until: UnixTime) -> StoreResult<()>;
-    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
-    async fn delete_sessions_of(&self, user: UserId) -> StoreResult<()>;
-
-    /// A user and all their tokens (the validation hot path: one call).
-    async fn user_with_tokens(&self, username: &str) -> StoreResult<Option<(User, Vec<Token>)>>;
-    /// Counts one wrong password atomically; returns the new number of consecutive failures.
-    async fn record_account_failure(&self, id: UserId) -> StoreResult<i64>;
-    /// Refuses validations for the account until `until` (never shortens a longer wait).
-    async fn throttle_account(&self, id: UserId, until: UnixTime) -> StoreResult<()>;
-    async fn reset_account_failures(&self, id: UserId) -> StoreResult<()>;
-    /// Remembers (or clears) an out-of-window match for automatic resync.
-    async fn set_resync_hint(
-        &self,
-        id: TokenId,
-        hint: Option<i64>,
-        at: UnixTime,
-    ) -> StoreResult<()>;
-
-    async fn insert_challenge(&self, challenge: &Challenge) -> StoreResult<()>;
-    async fn challenge(&self, id_hash: &str) -> StoreResult<Option<Challenge>>;
-    /// Counts one answer atomically; returns the number of answers so far.
-    async fn challenge_attempt(&self, id_hash: &str) -> StoreResult<i64>;
-    /// Marks the challenge used: true only for the first caller, and only before it expires.
-    async fn consume_challenge(&self, id_hash: &str, now: UnixTime) -> StoreResult<bool>;
-    /// Challenges created for the user since `since` (rate limit on sending).
-    async fn count_challenges_since(&self, user: UserId, since: UnixTime) -> StoreResult<i64>;
-
     /// Applies token advances and audit appends in order, in one transaction (group commit).
     async fn apply_writes(&self, ops: &[WriteOp]) -> StoreResult<Vec<WriteResult>>;
     /// Appends one event to the hash chain and returns the stored entry.
@@ -227,8 +281,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             _ => Err(StoreError::Corrupt("audit append returned nothing".into())),
         }
     }
-    /// Entries matching `filter`, newest first. A user's entries come from the user index
-    /// (see [`Store::index_audit`]) and, for entries it does not hold yet, from the log's tail.
+    /// Entries matching `filter`, newest first. A user's entries come from the user index (see
+    /// [`AuditStore::index_audit`]) and, for entries it does not hold yet, from the log's tail.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
     /// Adds up to `max` of the oldest entries not yet in the user index to it, in one
     /// transaction, and returns how many it added. Appends do not touch that index (it would cost
@@ -239,7 +293,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
     /// The newest entry's sequence number and hash, as recorded when it was appended.
     async fn audit_head(&self) -> StoreResult<(i64, String)>;
+}
 
+/// Enrollment invitations and recovery codes.
+#[async_trait]
+pub trait EnrollmentStore: Send + Sync {
     /// Stores a new invitation and supersedes every earlier unused one of the same user, in one
     /// transaction: at most one link per user works at any time.
     async fn insert_invitation(&self, invitation: &crate::model::Invitation) -> StoreResult<()>;
@@ -274,30 +332,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         code_hash: &str,
         now: UnixTime,
     ) -> StoreResult<bool>;
+}
 
-    async fn insert_web_session(&self, session: &WebSession) -> StoreResult<()>;
-    async fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>>;
-    async fn touch_web_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()>;
-    async fn set_web_session_reauth(&self, id_hash: &str, until: UnixTime) -> StoreResult<()>;
-    async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()>;
-    /// Ends every web session of the user except `keep` (after a password change).
-    async fn delete_web_sessions_of(&self, user: UserId, keep: &str) -> StoreResult<()>;
-
-    /// Housekeeping: removes the sessions (API and web) that can no longer be used at `now`
-    /// (past their absolute end, or last seen at `idle_since` or earlier), and the e-mail/SMS
-    /// challenges that expired and were created before `challenges_before` (newer ones still
-    /// count against the sending limit), and the mailed links (enrollment invitations, reset
-    /// links, recovery requests, "this wasn't me" links) that expired before `links_before`. A
-    /// recovery request stays while the enrollment link it led to is kept, as enrolling on that
-    /// link still needs it. Returns the rows removed.
-    async fn purge_expired(
-        &self,
-        now: UnixTime,
-        idle_since: UnixTime,
-        challenges_before: UnixTime,
-        links_before: UnixTime,
-    ) -> StoreResult<u64>;
-
+/// Self-service recovery, "this wasn't me" links, account reset and the per-user recovery
+/// settings.
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
     /// The user's recovery policies and self-service lock.
     async fn recovery_policy(&self, user: UserId) -> StoreResult<crate::model::RecoveryPolicy>;
     /// Sets the per-user recovery policies (`None`: follow the configuration). False if no user.
@@ -348,8 +388,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Option<crate::model::BlockLink>>;
     /// Locks (or unlocks) the user's self-service. False if there is no such user.
     async fn set_self_service_locked(&self, user: UserId, locked: bool) -> StoreResult<bool>;
-    /// Active and disabled users whose e-mail address is `email`, ignoring case.
-    async fn users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
     async fn insert_reset_request(&self, request: &crate::model::ResetRequest) -> StoreResult<()>;
     async fn reset_request(&self, id_hash: &str)
     -> StoreResult<Option<crate::model::ResetRequest>>;

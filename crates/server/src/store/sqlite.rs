@@ -179,9 +179,10 @@ fn batch_connection(
 /// Group commit on SQLite: the batch in one transaction on the rusqlite connection, on this
 /// thread. The service calls it on its commit thread ([`Writers::Thread`](crate::store::Writers));
 /// called on a worker of a multi-thread runtime with `synchronous_full`, where each commit waits
-/// for the disk, it tells the runtime that the worker blocks. Only one batch runs at a time, so the audit head this process wrote last is
-/// remembered; another process (the CLI) may have appended since, so the head moves only if it
-/// is still where the batch started, else the batch is rolled back and redone on the head as read
+/// for the disk, it tells the runtime that the worker blocks. Only one batch runs at a time, so
+/// the audit head this process wrote last is remembered; another process (the CLI) may have
+/// appended since, so the head moves only if it is still where the batch started, else the batch
+/// is rolled back and redone on the head as read
 /// inside the transaction.
 pub(super) async fn apply_writes(
     store: &SqliteStore,
@@ -327,7 +328,7 @@ mod tests {
     use sqlx::Connection as _;
 
     use crate::model::*;
-    use crate::store::{Advance, Store, WriteOp, WriteResult};
+    use crate::store::{Advance, AuditStore, Store, TokenStore, UserStore, WriteOp, WriteResult};
 
     fn event(n: i64) -> AuditEvent {
         AuditEvent {

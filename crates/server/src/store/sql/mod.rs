@@ -1,0 +1,390 @@
+//! The SQL both stores share. SQLite and PostgreSQL accept the same statements here (`$N`
+//! placeholders, `RETURNING`, `ON DELETE CASCADE`), so the [`Store`](super::Store) implementation
+//! is written once, as a macro expanded for each pool type; what differs is passed in by name:
+//! how a write transaction starts, the case-insensitive LIKE, and group commit
+//! (`apply_writes`, in sqlite.rs and postgres.rs around the shared batch.rs).
+//!
+//! [`impl_store!`] holds the row readers and `Store`'s own methods (migrations, housekeeping) and
+//! expands one macro per resource trait, each in the file of its resource (users.rs, tokens.rs,
+//! apps.rs, sessions.rs, audit.rs, enrollment.rs, recovery.rs).
+
+pub(super) mod apps;
+pub(super) mod audit;
+pub(super) mod enrollment;
+pub(super) mod recovery;
+pub(super) mod sessions;
+pub(super) mod tokens;
+pub(super) mod users;
+
+use std::str::FromStr;
+
+use super::StoreError;
+
+/// Parses a text column into one of the model's enums.
+pub(super) fn parse_col<T: FromStr<Err = String>>(
+    column: &str,
+    value: &str,
+) -> Result<T, StoreError> {
+    value
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+pub(super) fn u_col(column: &str, value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column}: negative")))
+}
+
+pub(super) fn u32_col(column: &str, value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column}: out of range")))
+}
+
+pub(super) fn algorithm_col(value: &str) -> Result<tessera_otp::HashAlgorithm, StoreError> {
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("algorithm: {value:?}")))
+}
+
+const USER_COLS: &str = "id, username, display_name, email, phone, sms_enabled, language, state, \
+    otp_required, role, password_hash, fail_count, throttled_until, created_at, updated_at";
+const TOKEN_COLS: &str = "id, user_id, serial, kind, name, algorithm, digits, period, \
+    sealed_secret, state, next_counter, drift, fail_count, throttled_until, created_at, last_used_at, \
+    resync_hint, resync_hint_at";
+const APP_COLS: &str = "id, name, key_prefix, key_hash, mode, state, created_at, revoked_at";
+const AUDIT_COLS: &str =
+    "seq, at, actor, action, target, username, source, result, reason, prev_hash, hash";
+/// [`AUDIT_COLS`] of `audit_log a` in a join.
+pub(super) const AUDIT_COLS_JOINED: &str = "a.seq, a.at, a.actor, a.action, a.target, a.username, \
+    a.source, a.result, a.reason, a.prev_hash, a.hash";
+
+/// `SELECT` of a user and all tokens (token columns as `t_<name>`), by lower-case username.
+pub(super) fn user_with_tokens_sql() -> &'static str {
+    static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        let user: Vec<String> = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect();
+        let token: Vec<String> = TOKEN_COLS
+            .split(',')
+            .map(str::trim)
+            .map(|c| format!("t.{c} AS t_{c}"))
+            .collect();
+        format!(
+            "SELECT {}, {} FROM users u LEFT JOIN tokens t ON t.user_id = u.id \
+             WHERE u.username_key = $1 ORDER BY t.id",
+            user.join(", "),
+            token.join(", ")
+        )
+    })
+}
+
+/// Builds a `&'static str` SQL statement from column lists (the lists are constants).
+macro_rules! q {
+    ($($part:expr),+ $(,)?) => {{
+        static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        sqlx::AssertSqlSafe(S.get_or_init(|| [$($part),+].concat()).as_str())
+    }};
+}
+pub(super) use q;
+
+pub(super) const SELECT_USER: [&str; 3] = ["SELECT ", USER_COLS, " FROM users "];
+pub(super) const SELECT_TOKEN: [&str; 3] = ["SELECT ", TOKEN_COLS, " FROM tokens "];
+pub(super) const SELECT_APP: [&str; 3] = ["SELECT ", APP_COLS, " FROM applications "];
+pub(super) const SELECT_AUDIT: [&str; 3] = ["SELECT ", AUDIT_COLS, " FROM audit_log "];
+pub(super) const RETURNING_USER: [&str; 2] = [" RETURNING ", USER_COLS];
+pub(super) const RETURNING_TOKEN: [&str; 2] = [" RETURNING ", TOKEN_COLS];
+pub(super) const RETURNING_APP: [&str; 2] = [" RETURNING ", APP_COLS];
+
+/// Implements [`Store`](super::Store) for a struct with a `pool` field of type `sqlx::Pool<$db>`
+/// (reads) and a method `write_conn()` that hands out the connection to write on.
+macro_rules! impl_store {
+    (
+        store = $store:ty,
+        db = $db:ty,
+        migrator = $migrator:expr,
+        begin_write = $begin:literal,
+        ilike = $ilike:literal,
+        writers = $writers:expr,
+        apply_writes = $apply_writes:path $(,)?
+    ) => {
+        use sqlx::Row as _;
+        use $crate::model::*;
+        use $crate::clock::UnixTime;
+        use $crate::store::sql::{self, q};
+        use $crate::store::{StoreError, StoreResult, WriteOp, WriteResult};
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn user_row(r: &DbRow) -> StoreResult<User> {
+            Ok(User {
+                id: UserId(r.try_get("id")?),
+                username: r.try_get("username")?,
+                display_name: r.try_get("display_name")?,
+                email: r.try_get("email")?,
+                phone: r.try_get("phone")?,
+                sms_enabled: r.try_get("sms_enabled")?,
+                language: sql::parse_col("language", r.try_get::<&str, _>("language")?)?,
+                state: sql::parse_col("state", r.try_get::<&str, _>("state")?)?,
+                otp_required: r.try_get("otp_required")?,
+                role: sql::parse_col("role", r.try_get::<&str, _>("role")?)?,
+                password_hash: r.try_get("password_hash")?,
+                fail_count: r.try_get("fail_count")?,
+                throttled_until: r.try_get("throttled_until")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn token_row(r: &DbRow) -> StoreResult<Token> {
+            token_row_prefixed(r, "")
+        }
+
+        /// A token from columns named `{prefix}id`, `{prefix}serial`, ... (joined queries).
+        fn token_row_prefixed(r: &DbRow, p: &str) -> StoreResult<Token> {
+            let c = |name: &str| format!("{p}{name}");
+            Ok(Token {
+                id: TokenId(r.try_get(c("id").as_str())?),
+                user_id: UserId(r.try_get(c("user_id").as_str())?),
+                serial: Serial(r.try_get(c("serial").as_str())?),
+                kind: sql::parse_col("kind", r.try_get::<&str, _>(c("kind").as_str())?)?,
+                name: r.try_get(c("name").as_str())?,
+                algorithm: sql::algorithm_col(r.try_get::<&str, _>(c("algorithm").as_str())?)?,
+                digits: sql::u32_col("digits", r.try_get(c("digits").as_str())?)?,
+                period: sql::u_col("period", r.try_get(c("period").as_str())?)?,
+                sealed_secret: r.try_get(c("sealed_secret").as_str())?,
+                state: sql::parse_col("state", r.try_get::<&str, _>(c("state").as_str())?)?,
+                next_counter: r.try_get(c("next_counter").as_str())?,
+                drift: r.try_get(c("drift").as_str())?,
+                fail_count: r.try_get(c("fail_count").as_str())?,
+                throttled_until: r.try_get(c("throttled_until").as_str())?,
+                created_at: r.try_get(c("created_at").as_str())?,
+                last_used_at: r.try_get(c("last_used_at").as_str())?,
+                resync_hint: r.try_get(c("resync_hint").as_str())?,
+                resync_hint_at: r.try_get(c("resync_hint_at").as_str())?,
+            })
+        }
+
+        fn app_row(r: &DbRow) -> StoreResult<Application> {
+            Ok(Application {
+                id: AppId(r.try_get("id")?),
+                name: r.try_get("name")?,
+                key_prefix: r.try_get("key_prefix")?,
+                key_hash: r.try_get("key_hash")?,
+                mode: sql::parse_col("mode", r.try_get::<&str, _>("mode")?)?,
+                state: sql::parse_col("state", r.try_get::<&str, _>("state")?)?,
+                created_at: r.try_get("created_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        }
+
+        fn session_row(r: &DbRow) -> StoreResult<Session> {
+            Ok(Session {
+                token_hash: r.try_get("token_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                created_at: r.try_get("created_at")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+                expires_at: r.try_get("expires_at")?,
+                reauth_until: r.try_get("reauth_until")?,
+            })
+        }
+
+        fn audit_row(r: &DbRow) -> StoreResult<AuditEntry> {
+            Ok(AuditEntry {
+                seq: r.try_get("seq")?,
+                event: AuditEvent {
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    username: r.try_get("username")?,
+                    source: r.try_get("source")?,
+                    result: r.try_get("result")?,
+                    reason: r.try_get("reason")?,
+                },
+                prev_hash: r.try_get("prev_hash")?,
+                hash: r.try_get("hash")?,
+            })
+        }
+
+        fn challenge_row(r: &DbRow) -> StoreResult<Challenge> {
+            Ok(Challenge {
+                id_hash: r.try_get("id_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                token_id: TokenId(r.try_get("token_id")?),
+                code_hash: r.try_get("code_hash")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                attempts: r.try_get("attempts")?,
+                used: r.try_get("used")?,
+            })
+        }
+
+        fn all<T>(rows: Vec<DbRow>, f: fn(&DbRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+            rows.iter().map(f).collect()
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn writers(&self) -> $crate::store::Writers {
+                $writers
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn migrate(&self) -> StoreResult<()> {
+                // Through the pool: nothing else writes while migrations run, and the migrator
+                // wants a connection source it can hold across its own transactions.
+                $migrator.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn applied_migrations(&self) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT description FROM _sqlx_migrations WHERE success ORDER BY version",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok(r.try_get::<String, _>("description")?))
+                    .collect()
+            }
+
+            async fn purge_expired(
+                &self,
+                now: UnixTime,
+                idle_since: UnixTime,
+                challenges_before: UnixTime,
+                links_before: UnixTime,
+            ) -> StoreResult<u64> {
+                let mut conn = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                let mut removed = 0;
+                for sql in [
+                    "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+                    "DELETE FROM web_sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+                ] {
+                    removed += sqlx::query(sql)
+                        .bind(now)
+                        .bind(idle_since)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                removed += sqlx::query(
+                    "DELETE FROM challenges WHERE expires_at <= $1 AND created_at < $2",
+                )
+                .bind(now)
+                .bind(challenges_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Invitations first: a recovery request goes only once its invitation is gone.
+                for sql in [
+                    "DELETE FROM invitations WHERE expires_at < $1",
+                    "DELETE FROM reset_requests WHERE expires_at < $1",
+                    "DELETE FROM block_links WHERE expires_at < $1",
+                    "DELETE FROM recovery_requests WHERE expires_at < $1 AND NOT EXISTS \
+                     (SELECT 1 FROM invitations i WHERE i.id_hash = recovery_requests.invitation_hash)",
+                ] {
+                    removed += sqlx::query(sql)
+                        .bind(links_before)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(removed)
+            }
+        }
+
+        $crate::store::sql::users::impl_users!(
+            store = $store,
+            db = $db,
+            begin_write = $begin,
+            ilike = $ilike,
+            apply_writes = $apply_writes,
+        );
+        $crate::store::sql::tokens::impl_tokens!(
+            store = $store,
+            db = $db,
+            begin_write = $begin,
+            ilike = $ilike,
+            apply_writes = $apply_writes,
+        );
+        $crate::store::sql::apps::impl_apps!(
+            store = $store,
+            db = $db,
+            begin_write = $begin,
+            ilike = $ilike,
+            apply_writes = $apply_writes,
+        );
+        $crate::store::sql::sessions::impl_sessions!(
+            store = $store,
+            db = $db,
+            begin_write = $begin,
+            ilike = $ilike,
+            apply_writes = $apply_writes,
+        );
+        $crate::store::sql::audit::impl_audit!(
+            store = $store,
+            db = $db,
+            begin_write = $begin,
+            ilike = $ilike,
+            apply_writes = $apply_writes,
+        );
+        $crate::store::sql::enrollment::impl_enrollment!(
+            store = $store,
+            db = $db,
+            begin_write = $begin,
+            ilike = $ilike,
+            apply_writes = $apply_writes,
+        );
+        $crate::store::sql::recovery::impl_recovery!(
+            store = $store,
+            db = $db,
+            begin_write = $begin,
+            ilike = $ilike,
+            apply_writes = $apply_writes,
+        );
+
+        fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {
+            let token: Option<i64> = r.try_get("token_id")?;
+            Ok(crate::model::BlockLink {
+                id_hash: r.try_get("id_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                token_id: token.map(TokenId),
+                event: r.try_get("event")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                used_at: r.try_get("used_at")?,
+            })
+        }
+
+        fn recovery_request_row(r: &DbRow) -> StoreResult<crate::model::RecoveryRequest> {
+            Ok(crate::model::RecoveryRequest {
+                id_hash: r.try_get("id_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                code_hash: r.try_get("code_hash")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                attempts: r.try_get("attempts")?,
+                used_at: r.try_get("used_at")?,
+                invitation_hash: r.try_get("invitation_hash")?,
+                source: r.try_get("source")?,
+            })
+        }
+    };
+}
+pub(super) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn joined_audit_columns_are_the_audit_columns() {
+        let prefixed: Vec<String> = super::AUDIT_COLS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect();
+        assert_eq!(super::AUDIT_COLS_JOINED, prefixed.join(", "));
+    }
+}
