@@ -182,8 +182,7 @@ fn batch_connection(
 /// for the disk, it tells the runtime that the worker blocks. Only one batch runs at a time, so
 /// the audit head this process wrote last is remembered; another process (the CLI) may have
 /// appended since, so the head moves only if it is still where the batch started, else the batch
-/// is rolled back and redone on the head as read
-/// inside the transaction.
+/// is rolled back and redone on the head as read inside the transaction.
 pub(super) async fn apply_writes(
     store: &SqliteStore,
     ops: &[WriteOp],

@@ -4,13 +4,7 @@
 
 /// Implements [`AppStore`](crate::store::AppStore) (see the module notes).
 macro_rules! impl_apps {
-    (
-        store = $store:ty,
-        db = $db:ty,
-        begin_write = $begin:literal,
-        ilike = $ilike:literal,
-        apply_writes = $apply_writes:path $(,)?
-    ) => {
+    ($store:ty, $db:ty, $begin:literal, $ilike:literal, $apply_writes:path) => {
         #[async_trait::async_trait]
         impl $crate::store::AppStore for $store {
             async fn insert_app(

@@ -5,13 +5,7 @@
 
 /// Implements [`AuditStore`](crate::store::AuditStore) (see the module notes).
 macro_rules! impl_audit {
-    (
-        store = $store:ty,
-        db = $db:ty,
-        begin_write = $begin:literal,
-        ilike = $ilike:literal,
-        apply_writes = $apply_writes:path $(,)?
-    ) => {
+    ($store:ty, $db:ty, $begin:literal, $ilike:literal, $apply_writes:path) => {
         #[async_trait::async_trait]
         impl $crate::store::AuditStore for $store {
             async fn apply_writes(&self, ops: &[WriteOp]) -> StoreResult<Vec<WriteResult>> {

@@ -297,55 +297,14 @@ macro_rules! impl_store {
             }
         }
 
-        $crate::store::sql::users::impl_users!(
-            store = $store,
-            db = $db,
-            begin_write = $begin,
-            ilike = $ilike,
-            apply_writes = $apply_writes,
-        );
-        $crate::store::sql::tokens::impl_tokens!(
-            store = $store,
-            db = $db,
-            begin_write = $begin,
-            ilike = $ilike,
-            apply_writes = $apply_writes,
-        );
-        $crate::store::sql::apps::impl_apps!(
-            store = $store,
-            db = $db,
-            begin_write = $begin,
-            ilike = $ilike,
-            apply_writes = $apply_writes,
-        );
-        $crate::store::sql::sessions::impl_sessions!(
-            store = $store,
-            db = $db,
-            begin_write = $begin,
-            ilike = $ilike,
-            apply_writes = $apply_writes,
-        );
-        $crate::store::sql::audit::impl_audit!(
-            store = $store,
-            db = $db,
-            begin_write = $begin,
-            ilike = $ilike,
-            apply_writes = $apply_writes,
-        );
-        $crate::store::sql::enrollment::impl_enrollment!(
-            store = $store,
-            db = $db,
-            begin_write = $begin,
-            ilike = $ilike,
-            apply_writes = $apply_writes,
-        );
-        $crate::store::sql::recovery::impl_recovery!(
-            store = $store,
-            db = $db,
-            begin_write = $begin,
-            ilike = $ilike,
-            apply_writes = $apply_writes,
-        );
+        // Each resource's macro takes the same arguments as this one, in the same order.
+        $crate::store::sql::users::impl_users!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::tokens::impl_tokens!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::apps::impl_apps!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::sessions::impl_sessions!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::audit::impl_audit!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::enrollment::impl_enrollment!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::recovery::impl_recovery!($store, $db, $begin, $ilike, $apply_writes);
 
         fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {
             let token: Option<i64> = r.try_get("token_id")?;

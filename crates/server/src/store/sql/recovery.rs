@@ -5,13 +5,7 @@
 
 /// Implements [`RecoveryStore`](crate::store::RecoveryStore) (see the module notes).
 macro_rules! impl_recovery {
-    (
-        store = $store:ty,
-        db = $db:ty,
-        begin_write = $begin:literal,
-        ilike = $ilike:literal,
-        apply_writes = $apply_writes:path $(,)?
-    ) => {
+    ($store:ty, $db:ty, $begin:literal, $ilike:literal, $apply_writes:path) => {
         #[async_trait::async_trait]
         impl $crate::store::RecoveryStore for $store {
             async fn recovery_policy(

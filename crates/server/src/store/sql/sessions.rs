@@ -5,13 +5,7 @@
 
 /// Implements [`SessionStore`](crate::store::SessionStore) (see the module notes).
 macro_rules! impl_sessions {
-    (
-        store = $store:ty,
-        db = $db:ty,
-        begin_write = $begin:literal,
-        ilike = $ilike:literal,
-        apply_writes = $apply_writes:path $(,)?
-    ) => {
+    ($store:ty, $db:ty, $begin:literal, $ilike:literal, $apply_writes:path) => {
         #[async_trait::async_trait]
         impl $crate::store::SessionStore for $store {
             async fn insert_session(&self, s: &Session) -> StoreResult<()> {

@@ -5,13 +5,7 @@
 
 /// Implements [`TokenStore`](crate::store::TokenStore) (see the module notes).
 macro_rules! impl_tokens {
-    (
-        store = $store:ty,
-        db = $db:ty,
-        begin_write = $begin:literal,
-        ilike = $ilike:literal,
-        apply_writes = $apply_writes:path $(,)?
-    ) => {
+    ($store:ty, $db:ty, $begin:literal, $ilike:literal, $apply_writes:path) => {
         #[async_trait::async_trait]
         impl $crate::store::TokenStore for $store {
             async fn insert_token(&self, n: &NewToken, now: UnixTime) -> StoreResult<Token> {

@@ -5,13 +5,7 @@
 
 /// Implements [`UserStore`](crate::store::UserStore) (see the module notes).
 macro_rules! impl_users {
-    (
-        store = $store:ty,
-        db = $db:ty,
-        begin_write = $begin:literal,
-        ilike = $ilike:literal,
-        apply_writes = $apply_writes:path $(,)?
-    ) => {
+    ($store:ty, $db:ty, $begin:literal, $ilike:literal, $apply_writes:path) => {
         #[async_trait::async_trait]
         impl $crate::store::UserStore for $store {
             async fn insert_user(&self, n: &NewUser, now: UnixTime) -> StoreResult<User> {
