@@ -306,12 +306,15 @@ impl KeyRing {
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// Password checks made, real or throw-away (the same work either way).
+    verifications: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PasswordHasher {
     pub fn new(max_concurrent: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            verifications: Arc::default(),
         }
     }
 
@@ -337,7 +340,15 @@ impl PasswordHasher {
     }
 
     /// Checks a password against a PHC string. A malformed hash never matches.
+    /// How many password checks were made so far.
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub async fn verify(&self, password: &str, phc: &str) -> bool {
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };

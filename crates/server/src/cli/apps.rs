@@ -19,6 +19,15 @@ fn app_id(s: &str) -> Result<AppId, String> {
     })
 }
 
+/// `yes` or `no` as typed on the command line.
+fn yes_no(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" => Ok(true),
+        "no" | "false" | "off" => Ok(false),
+        _ => Err(format!("expected yes or no, got {s:?}")),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Register an application and show its API key, once.
@@ -31,6 +40,10 @@ pub enum AppCommand {
         /// [default: password_and_otp].
         #[arg(long, value_name = "MODE")]
         mode: Option<AppMode>,
+        /// Let users who never had a token (and need none) in without a code: yes or no
+        /// [default: yes for password_and_otp, no for otp_only].
+        #[arg(long, value_name = "YES|NO", value_parser = yes_no)]
+        passthrough: Option<bool>,
     },
     /// List applications (never their keys; the prefix helps recognise one).
     List,
@@ -46,15 +59,29 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> anyhow::Result<ExitCode> {
     let service = &ctx.service;
     let actor = &ctx.actor;
     match cmd {
-        AppCommand::Add { name, mode } => {
-            let created = service.create_app(actor, CreateApp { name, mode }).await?;
+        AppCommand::Add {
+            name,
+            mode,
+            passthrough,
+        } => {
+            let created = service
+                .create_app(
+                    actor,
+                    CreateApp {
+                        name,
+                        mode,
+                        passthrough,
+                    },
+                )
+                .await?;
             ctx.emit(&created, |out, c| {
                 writeln!(
                     out,
-                    "Added application {} (id {}, mode {}).",
+                    "Added application {} (id {}, mode {}, passthrough {}).",
                     clean(&c.app.name),
                     c.app.id,
-                    c.app.mode
+                    c.app.mode,
+                    if c.app.passthrough { "yes" } else { "no" }
                 )?;
                 writeln!(out)?;
                 writeln!(out, "API key: {}", c.api_key)?;

@@ -43,6 +43,9 @@ pub async fn run(ctx: &Ctx, args: ValidateArgs) -> anyhow::Result<ExitCode> {
         } else {
             AppMode::OtpOnly
         },
+        // The operator checks a login as an application would with the password, or the code
+        // alone; a user without any token passes only where a password was checked.
+        passthrough: password.is_some(),
         state: AppState::Active,
         created_at: 0,
         revoked_at: None,

@@ -101,6 +101,17 @@ pub struct AuthConfig {
     pub max_concurrent_password_hashes: usize,
     /// Shortest password accepted.
     pub min_password_length: usize,
+    /// Admins must use a second factor: one without a token is led into enrollment at the web
+    /// login and gets no API session on the password alone.
+    pub admin_second_factor: bool,
+    /// Failed logins per source address and hour, by someone who did not know the password
+    /// (wrong password and no valid code, or an unknown user), after which that address is
+    /// refused for the rest of the hour. Never counted against the account or its tokens. Per
+    /// node; 0: no limit.
+    pub source_failures_per_hour: u64,
+    /// The same, for one account from one source address: that address is refused for that
+    /// account; the owner elsewhere is not affected. Per node; 0: no limit.
+    pub account_source_failures_per_hour: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -321,6 +332,9 @@ impl Default for AuthConfig {
             session_absolute_hours: 12,
             max_concurrent_password_hashes: 2,
             min_password_length: 10,
+            admin_second_factor: true,
+            source_failures_per_hour: 100,
+            account_source_failures_per_hour: 20,
         }
     }
 }
@@ -382,12 +396,18 @@ pub struct RecoveryConfig {
     pub code_ttl_minutes: u64,
     /// Wrong e-mailed codes after which the recovery is void.
     pub max_attempts: u64,
-    /// Recovery attempts (right or wrong) per account and hour.
+    /// Recoveries started (with a right recovery code) and reset mails sent, per account and
+    /// hour. Wrong recovery codes are not counted here: they count against the source address
+    /// (`auth.source_failures_per_hour`, `auth.account_source_failures_per_hour`), so a
+    /// stranger cannot block the owner's recovery.
     pub max_per_account_per_hour: u64,
     /// Recovery attempts per source address and minute (per node).
     pub max_per_source_per_minute: u64,
     /// Minutes a mailed account-reset link stays valid (SPEC F6).
     pub reset_link_ttl_minutes: u64,
+    /// Users may reset their own account by e-mail (`/reset`, SPEC F6). Even when on, a reset
+    /// follows the user's self-recovery policy and the self-service lock.
+    pub self_reset: bool,
     /// How recovery codes an admin re-issues reach the user: "show" (shown once to the admin,
     /// who passes them on by phone, post or in person) or "email" (low-security setups only).
     pub admin_delivery: AdminDelivery,
@@ -411,6 +431,7 @@ impl Default for RecoveryConfig {
             max_per_account_per_hour: 5,
             max_per_source_per_minute: 10,
             reset_link_ttl_minutes: 30,
+            self_reset: true,
             admin_delivery: AdminDelivery::Show,
         }
     }

@@ -140,8 +140,19 @@ pub struct User {
     pub fail_count: i64,
     /// No validation is checked for this account before this time.
     pub throttled_until: UnixTime,
+    /// When the user's first token was activated; `None` while the user never had one. Stays
+    /// set when tokens are revoked or deleted: from then on a second factor is always needed.
+    pub second_factor_at: Option<UnixTime>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+}
+
+impl User {
+    /// Whether every login of this user needs a valid second factor: the account requires one,
+    /// or a token was activated once (even if it is gone now).
+    pub fn needs_second_factor(&self) -> bool {
+        self.otp_required || self.second_factor_at.is_some()
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -273,6 +284,9 @@ pub struct Application {
     #[serde(skip)]
     pub key_hash: String,
     pub mode: AppMode,
+    /// Users who never had a token and need none are let in without a code (with the password
+    /// for `password_and_otp`; `otp_only` applications check the password themselves).
+    pub passthrough: bool,
     pub state: AppState,
     pub created_at: UnixTime,
     pub revoked_at: Option<UnixTime>,

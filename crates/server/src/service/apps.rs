@@ -20,6 +20,11 @@ pub struct CreateApp {
     pub name: String,
     #[serde(default)]
     pub mode: Option<AppMode>,
+    /// Let users who never had a token and need none in without a code. Default: on for
+    /// `password_and_otp` (the password is checked), off for `otp_only` (which would accept
+    /// such a user with no check of ours at all).
+    #[serde(default)]
+    pub passthrough: Option<bool>,
 }
 
 /// A new application with its key, shown this once.
@@ -49,9 +54,17 @@ impl Service {
         let key = format!("{APP_KEY_PREFIX}{}", random_token()?);
         let prefix: String = key.chars().take(APP_KEY_PREFIX.len() + 6).collect();
         let mode = req.mode.unwrap_or(AppMode::PasswordAndOtp);
+        let passthrough = req.passthrough.unwrap_or(mode == AppMode::PasswordAndOtp);
         let app = match self
             .store
-            .insert_app(name, &prefix, &token_hash(&key), mode, self.clock.now())
+            .insert_app(
+                name,
+                &prefix,
+                &token_hash(&key),
+                mode,
+                passthrough,
+                self.clock.now(),
+            )
             .await
         {
             Err(StoreError::Conflict) => {
@@ -67,7 +80,12 @@ impl Service {
             format!("app:{}", app.name),
             "",
             Outcome::Success,
-            format!("mode {}, key {}...", app.mode, app.key_prefix),
+            format!(
+                "mode {}, passthrough {}, key {}...",
+                app.mode,
+                if app.passthrough { "on" } else { "off" },
+                app.key_prefix
+            ),
         )
         .await?;
         Ok(AppCreated { app, api_key: key })

@@ -6,11 +6,30 @@ use serde::Serialize;
 
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, token_hash};
-use crate::model::{Role, Session, TokenState, User, UserState};
+use crate::model::{
+    AppId, AppMode, AppState, Application, Password, Role, Session, User, UserState,
+};
 
+use super::attempts::Front;
 use super::audit::Outcome;
-use super::codes::{CodeCheck, normalize_code};
+use super::validate::{ValidateRequest, Verdict};
 use super::{Actor, Error, Principal, Result, Service};
+
+/// The validation policy's view of the admin API login: password and code.
+fn api_login_app() -> Application {
+    Application {
+        id: AppId(0),
+        name: "api-login".into(),
+        key_prefix: String::new(),
+        key_hash: String::new(),
+        mode: AppMode::PasswordAndOtp,
+        // Only admins who never had a token and need none (`auth.admin_second_factor` off).
+        passthrough: true,
+        state: AppState::Active,
+        created_at: 0,
+        revoked_at: None,
+    }
+}
 
 /// A new session: the bearer token is shown once.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -38,75 +57,6 @@ impl Service {
         now.saturating_sub(idle)
     }
 
-    /// Checks password and (when the user has active tokens) a code. The code is checked first,
-    /// so someone without the token learns nothing about the password (SPEC F2). Returns the
-    /// user, or the reason for the audit log.
-    pub(crate) async fn check_credentials(
-        &self,
-        username: &str,
-        password: &str,
-        otp: Option<&str>,
-    ) -> Result<User, &'static str> {
-        let Ok(Some(user)) = self.store.user_by_name(username).await else {
-            self.burn_password_check(password).await;
-            return Err("unknown user");
-        };
-        let tokens = self
-            .store
-            .tokens_of(user.id)
-            .await
-            .map_err(|_| "storage failure")?;
-        let active: Vec<_> = tokens
-            .into_iter()
-            .filter(|t| t.state == TokenState::Active)
-            .collect();
-        if !active.is_empty() {
-            let Some(code) = otp.and_then(|c| normalize_code(c).ok()) else {
-                return Err("code missing or malformed");
-            };
-            let mut accepted = false;
-            let mut throttled = true;
-            for t in active.iter().filter(|t| t.digits as usize == code.len()) {
-                match self
-                    .try_code(t, &code, TokenState::Active, TokenState::Active, None)
-                    .await
-                {
-                    Ok(CodeCheck::Accepted { .. }) => {
-                        accepted = true;
-                        break;
-                    }
-                    Ok(CodeCheck::Rejected(_)) => throttled = false,
-                    Ok(CodeCheck::Throttled) => {}
-                    Err(_) => return Err("storage failure"),
-                }
-            }
-            if !accepted {
-                return Err(if throttled { "throttled" } else { "wrong code" });
-            }
-        } else if user.otp_required {
-            return Err("otp required but user has no active token");
-        }
-        match user.password_hash.as_deref() {
-            Some(hash) if self.hasher.verify(password, hash).await => {}
-            Some(_) => return Err("wrong password"),
-            None => {
-                self.burn_password_check(password).await;
-                return Err("no password set");
-            }
-        }
-        if user.state != UserState::Active {
-            return Err("user disabled");
-        }
-        Ok(user)
-    }
-
-    /// Spends the time of one password check, so that an unknown user or a user without a
-    /// password answers as slowly as a wrong password (no enumeration by timing).
-    async fn burn_password_check(&self, password: &str) {
-        let dummy = self.dummy_password_hash().await;
-        let _ = self.hasher.verify(password, &dummy).await;
-    }
-
     /// A hash of a throw-away password, made once.
     pub(crate) async fn dummy_password_hash(&self) -> String {
         self.dummy_hash
@@ -120,6 +70,63 @@ impl Service {
             .clone()
     }
 
+    /// Checks an admin's password and code through the validation rules (`decide`: source
+    /// budgets, throttling claimed before comparing, code before password, no password-only
+    /// pass for anyone who needs a second factor). Returns the admin, or the reason for the
+    /// audit log. An admin-only endpoint must not spend anyone else's code, so the role is
+    /// checked before any code is compared.
+    async fn check_admin(
+        &self,
+        source: &str,
+        username: &str,
+        password: &str,
+        otp: Option<&str>,
+    ) -> Result<std::result::Result<User, String>> {
+        let username = username.trim();
+        if username.is_empty() || username.chars().count() > 256 {
+            self.burn_validate_password().await;
+            return Ok(Err("username malformed".into()));
+        }
+        if let Some(user) = self.store.user_by_name(username).await?
+            && user.role != Role::Admin
+        {
+            // The same work as an admin's wrong code, and nothing of the user's is touched.
+            self.burn_validate_password().await;
+            self.record_stranger_failure(Front::Person, username, source);
+            return Ok(Err("not an admin (code not checked)".into()));
+        }
+        let req = ValidateRequest {
+            username: username.to_owned(),
+            password: Some(Password::new(password)),
+            otp: otp
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| Password::new(c.trim())),
+            pass: None,
+            transaction_id: None,
+        };
+        let decision = self
+            .decide(&api_login_app(), source, username, req, Front::Person)
+            .await?;
+        match decision.response.result {
+            Verdict::Accept => {}
+            Verdict::Reject => {
+                self.user_cache.forget(username);
+                return Ok(Err(decision.reason));
+            }
+            Verdict::Challenge => {
+                return Ok(Err(
+                    "only e-mail or SMS tokens: the API login needs a code token".into(),
+                ));
+            }
+        }
+        match self.store.user_by_name(username).await? {
+            Some(user) if user.role == Role::Admin && user.state == UserState::Active => {
+                Ok(Ok(user))
+            }
+            _ => Ok(Err("no longer an active admin".into())),
+        }
+    }
+
     /// Logs an admin in to the API and opens a session.
     pub async fn login(
         &self,
@@ -128,12 +135,7 @@ impl Service {
         password: &str,
         otp: Option<&str>,
     ) -> Result<LoginResult> {
-        let result = match self.check_credentials(username, password, otp).await {
-            Ok(user) if user.role == Role::Admin => Ok(user),
-            Ok(_) => Err("not an admin"),
-            Err(reason) => Err(reason),
-        };
-        let user = match result {
+        let user = match self.check_admin(source, username, password, otp).await? {
             Ok(u) => u,
             Err(reason) => {
                 self.audit_as(
@@ -240,7 +242,10 @@ impl Service {
         let Principal::Admin { username, id, .. } = &actor.principal else {
             return Err(Error::Unauthenticated);
         };
-        match self.check_credentials(username, password, otp).await {
+        match self
+            .check_admin(&actor.source, username, password, otp)
+            .await?
+        {
             Ok(user) if user.id == *id => {}
             Ok(_) | Err(_) => {
                 self.audit(

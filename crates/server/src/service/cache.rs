@@ -55,6 +55,9 @@ impl UserCache {
             && let Some(t) = tokens.iter_mut().find(|t| t.id == token)
         {
             t.next_counter = t.next_counter.max(matched.saturating_add(1));
+            // The accept cleared the token's failures (the next claim must see that count).
+            t.fail_count = 0;
+            t.throttled_until = 0;
         }
     }
 }

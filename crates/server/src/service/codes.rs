@@ -10,7 +10,6 @@ use crate::model::{AuditEvent, Token, TokenId, TokenKind, TokenState};
 use crate::store::{Advance, StoreError};
 
 use super::audit::Outcome;
-use super::throttle::penalty;
 use super::tokens::{TokenInfo, seed_aad};
 use super::{Actor, Error, Result, Service};
 
@@ -24,7 +23,8 @@ pub(crate) enum CodeCheck {
         resynced: bool,
         audited: bool,
     },
-    /// Refused; the failure was counted.
+    /// Refused. Not counted yet: the caller decides whom the failure is blamed on
+    /// ([`Service::count_failure`]).
     Rejected(Rejection),
     /// Not checked: the token waits after earlier failures.
     Throttled,
@@ -131,8 +131,9 @@ impl Service {
     }
 
     /// Checks one code against one token in state `from`, moving it to `to` on success. Applies
-    /// throttling before checking, counts a failure after a wrong code, and (for active tokens,
-    /// when configured) completes an automatic resync with the code after an out-of-window one.
+    /// throttling before checking and (for active tokens, when configured) completes an automatic
+    /// resync with the code after an out-of-window one. A refusal is not counted here: the
+    /// caller knows whether the failure is the token's ([`Service::count_failure`]).
     pub(crate) async fn try_code(
         &self,
         token: &Token,
@@ -146,7 +147,6 @@ impl Service {
             return Ok(CodeCheck::Throttled);
         }
         if code.len() != token.digits as usize || !token.kind.has_seed() {
-            self.count_failure(token).await?;
             return Ok(CodeCheck::Rejected(Rejection::Wrong));
         }
         let secret = self.token_secret(token)?;
@@ -170,6 +170,10 @@ impl Service {
                     .advance(token, matched, drift, from, to, now, on_accept)
                     .await?;
                 if done {
+                    if from == TokenState::Pending && to == TokenState::Active {
+                        // From now on this user always needs a second factor.
+                        self.store.mark_second_factor(token.user_id, now).await?;
+                    }
                     return Ok(CodeCheck::Accepted {
                         matched,
                         resynced: false,
@@ -199,7 +203,6 @@ impl Service {
                 });
             }
         }
-        self.count_failure(token).await?;
         Ok(CodeCheck::Rejected(rejection))
     }
 
@@ -220,6 +223,7 @@ impl Service {
             from,
             to,
             now,
+            fails: token.fail_count,
         };
         self.writer.advance(token.id, adv, audit).await
     }
@@ -286,19 +290,6 @@ impl Service {
             }
             _ => Ok(Rejection::Wrong),
         }
-    }
-
-    /// Counts a failed code and applies the delay or lock that follows.
-    pub(crate) async fn count_failure(&self, token: &Token) -> Result<()> {
-        let fails = self.store.record_token_failure(token.id).await?;
-        let step = if token.kind == TokenKind::Totp {
-            token.period
-        } else {
-            30
-        };
-        let p = penalty(&self.config.otp, step, fails, self.clock.now());
-        self.store.throttle_token(token.id, p.until, p.lock).await?;
-        Ok(())
     }
 
     /// Finds two consecutive codes within the wide resync window: returns the counter or step of

@@ -46,9 +46,71 @@ impl SourceLimiter {
     }
 }
 
+/// Failures by someone who did not prove the first factor, per key (a source address, or an
+/// account seen from one address), in fixed windows. Spending the budget refuses that key only:
+/// the owner of an account, from any other address, is not affected.
+#[derive(Debug)]
+pub(crate) struct FailureBudget {
+    limit: u64,
+    window_secs: i64,
+    counts: Mutex<HashMap<String, (i64, u64)>>,
+}
+
+impl FailureBudget {
+    pub(crate) fn new(limit: u64, window_secs: i64) -> Self {
+        FailureBudget {
+            limit,
+            window_secs: window_secs.max(1),
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` has spent its budget in the current window (0: no limit).
+    pub(crate) fn spent(&self, key: &str, now: UnixTime) -> bool {
+        if self.limit == 0 {
+            return false;
+        }
+        let window = now.div_euclid(self.window_secs);
+        let Ok(counts) = self.counts.lock() else {
+            return false;
+        };
+        counts
+            .get(key)
+            .is_some_and(|&(w, n)| w == window && n >= self.limit)
+    }
+
+    /// Counts one failure for `key`.
+    pub(crate) fn record(&self, key: &str, now: UnixTime) {
+        let window = now.div_euclid(self.window_secs);
+        let Ok(mut counts) = self.counts.lock() else {
+            return;
+        };
+        if counts.len() > PRUNE_ABOVE {
+            counts.retain(|_, (w, _)| *w == window);
+        }
+        let entry = counts.entry(key.to_owned()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_budget_per_key_and_window() {
+        let b = FailureBudget::new(2, 3600);
+        b.record("a", 10);
+        assert!(!b.spent("a", 10));
+        b.record("a", 20);
+        assert!(b.spent("a", 30));
+        assert!(!b.spent("b", 30), "other keys are not affected");
+        assert!(!b.spent("a", 3600), "a new window");
+        assert!(!FailureBudget::new(0, 60).spent("a", 0), "0 means no limit");
+    }
 
     #[test]
     fn budget_per_minute_and_address() {

@@ -15,6 +15,7 @@ use crate::store::Store;
 
 mod actor;
 mod apps;
+mod attempts;
 mod audit;
 mod auth;
 mod cache;
@@ -70,6 +71,11 @@ pub struct Service {
     pub(crate) source_limiter: limits::SourceLimiter,
     /// Recovery attempts per source address (SPEC F4), apart from validation's budget.
     pub(crate) recovery_limiter: limits::SourceLimiter,
+    /// Failures of people who did not know the password, per source address (see
+    /// `attempts.rs`): never counted against the account they tried.
+    pub(crate) source_failures: limits::FailureBudget,
+    /// The same per account and source address.
+    pub(crate) account_source_failures: limits::FailureBudget,
     pub(crate) writer: audit::Writer,
     pub(crate) app_cache: apps::AppCache,
     pub(crate) user_cache: cache::UserCache,
@@ -92,6 +98,11 @@ impl Service {
             validate_hasher: PasswordHasher::new(config.validate.max_concurrent_password_checks),
             source_limiter: limits::SourceLimiter::new(config.validate.source_requests_per_minute),
             recovery_limiter: limits::SourceLimiter::new(config.recovery.max_per_source_per_minute),
+            source_failures: limits::FailureBudget::new(config.auth.source_failures_per_hour, 3600),
+            account_source_failures: limits::FailureBudget::new(
+                config.auth.account_source_failures_per_hour,
+                3600,
+            ),
             mailer,
             sms,
             writer: audit::Writer::start(store.clone()),
@@ -116,6 +127,12 @@ impl Service {
     /// Counts a validation request from `source` against its per-minute budget.
     pub(crate) fn source_allowed(&self, source: &str) -> bool {
         self.source_limiter.allow(source, self.clock.now())
+    }
+
+    /// Password checks made by logins and validations so far, real or throw-away: every login
+    /// path makes one per attempt that carries a password, whether the user exists or not.
+    pub fn login_password_checks(&self) -> u64 {
+        self.validate_hasher.verifications()
     }
 
     /// Whether the database answers (readiness).

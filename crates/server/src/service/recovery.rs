@@ -10,6 +10,7 @@ use crate::crypto::{ct_eq, random_readable, random_token, token_hash};
 use crate::mail::Email;
 use crate::model::{Invitation, Language, TokenId, TokenState, User, UserState};
 
+use super::attempts::Front;
 use super::audit::Outcome;
 use super::challenge::random_code;
 use super::notify::Notice;
@@ -130,7 +131,7 @@ impl Service {
 impl Service {
     /// Whether `user` may recover themself: the user's own setting, else the configuration; never
     /// while self-service is locked.
-    async fn self_recovery_allowed(&self, user: &User) -> Result<bool> {
+    pub(super) async fn self_recovery_allowed(&self, user: &User) -> Result<bool> {
         let policy = self.store.recovery_policy(user.id).await?;
         Ok(!policy.self_service_locked
             && policy
@@ -222,23 +223,21 @@ impl Service {
         if !self.recovery_limiter.allow(source, now) {
             return fail("too many recovery attempts from this address").await;
         }
+        // Wrong recovery codes count against the address they came from (overall and for this
+        // account), never against the account itself: a stranger cannot block the owner's
+        // recovery. A recovery code has 50 random bits, so the per-address budgets are ample.
+        if self.stranger_budget_spent(Front::Person, username, source) {
+            return fail("too many wrong recovery codes from this address").await;
+        }
         let user = if username.is_empty() || username.chars().count() > 256 {
             None
         } else {
             self.store.user_by_name(username).await?
         };
         let Some(user) = user else {
+            self.record_stranger_failure(Front::Person, username, source);
             return fail("unknown user").await;
         };
-        let per_hour = self
-            .store
-            .record_recovery_attempt(user.id, now, now.saturating_sub(3599))
-            .await?;
-        if u64::try_from(per_hour).unwrap_or(u64::MAX)
-            > self.config.recovery.max_per_account_per_hour
-        {
-            return fail("too many recovery attempts for this account").await;
-        }
         if user.state != UserState::Active {
             return fail("user disabled").await;
         }
@@ -256,7 +255,19 @@ impl Service {
             }
         }
         if !used {
+            self.record_stranger_failure(Front::Person, username, source);
             return fail("wrong or used recovery code").await;
+        }
+        // Recoveries started (each mails a code) per account and hour: only the owner, who
+        // holds the codes, can spend this.
+        let per_hour = self
+            .store
+            .record_recovery_attempt(user.id, now, now.saturating_sub(3599))
+            .await?;
+        if u64::try_from(per_hour).unwrap_or(u64::MAX)
+            > self.config.recovery.max_per_account_per_hour
+        {
+            return fail("too many recoveries for this account").await;
         }
         let emailed = random_code(EMAILED_CODE_DIGITS)?;
         let ttl_minutes = self.config.recovery.code_ttl_minutes.max(1);

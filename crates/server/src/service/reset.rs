@@ -89,17 +89,12 @@ impl Service {
             .store
             .record_recovery_attempt(user.id, now, now.saturating_sub(3599))
             .await?;
-        let policy = self.store.recovery_policy(user.id).await?;
         let refusal = if u64::try_from(per_hour).unwrap_or(u64::MAX)
             > self.config.recovery.max_per_account_per_hour
         {
             Some("too many requests for this account")
-        } else if user.state != UserState::Active {
-            Some("user disabled")
-        } else if policy.self_service_locked {
-            Some("self-service locked")
         } else {
-            None
+            self.self_reset_refusal(user).await?
         };
         if let Some(reason) = refusal {
             self.audit_as(
@@ -160,6 +155,27 @@ impl Service {
             .keyed_hash(RESET_FORM_PURPOSE, id_hash.as_bytes())?)
     }
 
+    /// Why `user` may not reset the account by e-mail now, if not: the reset is stronger than a
+    /// recovery (a mailbox alone suffices), so it never goes where recovery may not.
+    async fn self_reset_refusal(&self, user: &User) -> Result<Option<&'static str>> {
+        Ok(if !self.config.recovery.self_reset {
+            Some("self-service reset switched off (recovery.self_reset)")
+        } else if user.state != UserState::Active {
+            Some("user disabled")
+        } else if self
+            .store
+            .recovery_policy(user.id)
+            .await?
+            .self_service_locked
+        {
+            Some("self-service locked")
+        } else if !self.self_recovery_allowed(user).await? {
+            Some("self-recovery not allowed for this user, so no reset either")
+        } else {
+            None
+        })
+    }
+
     /// The confirmation page of a reset link, if it still works.
     pub async fn open_reset(&self, link_token: &str) -> Result<ResetView> {
         let id_hash = token_hash(link_token);
@@ -174,6 +190,10 @@ impl Service {
             .user(request.user_id)
             .await?
             .ok_or(Error::NotFound("reset link"))?;
+        // A link mailed before the policy changed works no more.
+        if self.self_reset_refusal(&user).await?.is_some() {
+            return Err(Error::NotFound("reset link"));
+        }
         Ok(ResetView {
             username: user.username,
             language: user.language,
@@ -210,6 +230,19 @@ impl Service {
             .user(request.user_id)
             .await?
             .ok_or(Error::NotFound("reset link"))?;
+        if let Some(reason) = self.self_reset_refusal(&user).await? {
+            self.audit_as(
+                "anonymous",
+                source,
+                "reset.confirm",
+                format!("user:{}", user.username),
+                &user.username,
+                Outcome::Failure,
+                reason,
+            )
+            .await?;
+            return Err(Error::NotFound("reset link"));
+        }
         let actor = Actor {
             principal: super::Principal::SelfService {
                 username: user.username.clone(),

@@ -320,6 +320,10 @@ impl Service {
         let check = self
             .try_code(&token, &code, TokenState::Pending, TokenState::Active, None)
             .await?;
+        if let CodeCheck::Rejected(_) = check {
+            // The operator or the enrolling user holds the token: the failure is its own.
+            self.count_failure(&token).await?;
+        }
         let (outcome, reason) = match check {
             CodeCheck::Accepted { .. } => (Outcome::Success, "first code correct, token active"),
             CodeCheck::Rejected(r) => (Outcome::Failure, r.as_reason()),

@@ -13,12 +13,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    AppMode, Application, AuditEvent, Password, Token, TokenKind, TokenState, User, UserState,
+    AppMode, Application, AuditEvent, Password, Role, Token, TokenKind, TokenState, User, UserState,
 };
 
+use super::attempts::Front;
 use super::audit::Outcome;
 use super::codes::{CodeCheck, normalize_code};
-use super::throttle::penalty;
 use super::{Result, Service};
 
 /// A login to check. Either `password` and `otp`, or `pass` (the password immediately followed
@@ -141,7 +141,9 @@ impl Service {
         if username.is_empty() || username.chars().count() > 256 {
             return Err(super::Error::Invalid("username: 1-256 characters".into()));
         }
-        let decision = self.decide(app, source, &username, req).await?;
+        let decision = self
+            .decide(app, source, &username, req, Front::Application)
+            .await?;
         if decision.response.result != Verdict::Accept {
             // Failures change throttling state: read it fresh next time.
             self.user_cache.forget(&username);
@@ -181,11 +183,26 @@ impl Service {
         source: &str,
         username: &str,
         req: ValidateRequest,
+        front: Front,
     ) -> Result<Decision> {
         if !self.source_allowed(source) {
             return Ok(Decision::reject("source address rate limit"));
         }
         let with_password = app.mode == AppMode::PasswordAndOtp;
+        // Every early refusal does the work of a real check: no enumeration by timing.
+        let refuse = |reason: &'static str| async move {
+            if with_password {
+                self.burn_validate_password().await;
+            }
+            Ok(Decision::reject(reason))
+        };
+        if self.stranger_budget_spent(front, username, source) {
+            return refuse(
+                "too many failed logins without the password from this address (the account \
+                 and its tokens are not affected)",
+            )
+            .await;
+        }
         let now = self.clock.now();
         let cached = self.user_cache.get(username, now);
         let found = match cached {
@@ -199,17 +216,14 @@ impl Service {
             }
         };
         let Some((user, tokens)) = found else {
-            if with_password {
-                // As slow as a real password check: no user enumeration by timing.
-                self.burn_validate_password().await;
-            }
-            return Ok(Decision::reject("unknown user"));
+            self.record_stranger_failure(front, username, source);
+            return refuse("unknown user").await;
         };
         if user.state != UserState::Active {
-            return Ok(Decision::reject("user disabled"));
+            return refuse("user disabled").await;
         }
         if user.throttled_until > now {
-            return Ok(Decision::reject("account throttled after wrong passwords"));
+            return refuse("account throttled after wrong passwords").await;
         }
         if let Some(tid) = &req.transaction_id {
             let code = req.otp.as_ref().map_or("", Password::expose);
@@ -237,7 +251,7 @@ impl Service {
         let challenge_tokens: Vec<&Token> = active.iter().filter(|t| !t.kind.has_seed()).collect();
         if active.is_empty() && locked > 0 {
             // Never fall back to the password alone because the tokens are locked.
-            return Ok(Decision::reject("every token of the user is locked"));
+            return refuse("every token of the user is locked").await;
         }
 
         // Split the single-field form: the code length is known from the user's tokens.
@@ -255,24 +269,11 @@ impl Service {
                 ));
             }
         };
+        let first_password = candidates.first().map_or("", |c| c.0.as_str());
 
         if code_tokens.is_empty() && challenge_tokens.is_empty() {
-            if user.otp_required {
-                return Ok(Decision::reject(
-                    "otp required but the user has no active token (enrollment needed)",
-                ));
-            }
-            // Migration: a user without tokens and without the requirement logs in with the
-            // password alone.
-            let password = candidates.first().map_or("", |c| c.0.as_str());
             return self
-                .finish_with_password(
-                    &user,
-                    with_password,
-                    password,
-                    None,
-                    "no token, password only",
-                )
+                .decide_without_token(app, front, source, &user, first_password)
                 .await;
         }
 
@@ -281,17 +282,20 @@ impl Service {
             .any(|c| c.1.as_deref().is_some_and(|o| !o.is_empty()));
         if !has_code {
             if let Some(token) = challenge_tokens.first() {
-                let password = candidates.first().map_or("", |c| c.0.as_str());
-                if with_password && !self.check_validate_password(&user, password).await? {
+                if with_password && !self.check_validate_password(&user, first_password).await? {
                     return Ok(Decision::reject("wrong password (challenge not sent)"));
                 }
                 return self.send_challenge(&user, token).await;
+            }
+            if with_password && !self.password_matches(&user, first_password).await {
+                self.record_stranger_failure(front, username, source);
             }
             return Ok(Decision::reject("code missing"));
         }
 
         // Code first, then password.
         let mut last_reason = String::from("wrong code");
+        let mut compared: Vec<&Token> = Vec::new();
         for (password, otp) in &candidates {
             let Some(otp) = otp else { continue };
             let Ok(code) = normalize_code(otp) else {
@@ -306,7 +310,7 @@ impl Service {
                 username,
             });
             match self
-                .check_code(&code_tokens, &code, ctx, &user.username)
+                .check_code(&code_tokens, &code, ctx, &user.username, &mut compared)
                 .await?
             {
                 CodeOutcome::Accepted {
@@ -328,19 +332,96 @@ impl Service {
                 CodeOutcome::Rejected(reason) => last_reason = reason,
             }
         }
-        Ok(Decision::reject(last_reason))
+        // No token took the code. Whose failure is it? Someone who knows the password (or an
+        // application that checked it) spends the tokens' budget; a stranger only their own.
+        let knows_password = if with_password {
+            let mut any = false;
+            for (password, _) in &candidates {
+                if self.password_matches(&user, password).await {
+                    any = true;
+                    break;
+                }
+            }
+            any
+        } else {
+            true
+        };
+        if knows_password {
+            self.count_code_failure(&compared).await?;
+            Ok(Decision::reject(last_reason))
+        } else {
+            self.record_stranger_failure(front, username, source);
+            Ok(Decision::reject(format!(
+                "{last_reason}; wrong password too (counted against the source address, not the \
+                 tokens)"
+            )))
+        }
     }
 
-    /// Tries the code on each active code token of the right length; the first that accepts wins.
-    async fn check_code(
+    /// A user with no active token. Who once had one, must use one, or is an admin under
+    /// `auth.admin_second_factor` gets nothing on the password alone; the others pass only where
+    /// the application allows it (`passthrough`), with the password if it checks passwords.
+    async fn decide_without_token(
         &self,
-        tokens: &[&Token],
+        app: &Application,
+        front: Front,
+        source: &str,
+        user: &User,
+        password: &str,
+    ) -> Result<Decision> {
+        let with_password = app.mode == AppMode::PasswordAndOtp;
+        let admin_rule = user.role == Role::Admin
+            && self.config.auth.admin_second_factor
+            && front == Front::Person;
+        let reason = if user.second_factor_at.is_some() {
+            Some(
+                "no active token, but the user had one: a replacement comes through recovery or an admin",
+            )
+        } else if user.otp_required {
+            Some("otp required but the user has no active token (enrollment needed)")
+        } else if admin_rule {
+            Some("admin without a second factor (enrollment needed)")
+        } else if !app.passthrough {
+            Some("no token, and the application allows no passthrough")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            // The same work as a login, and a stranger's wrong password is theirs to count.
+            if with_password && !self.password_matches(user, password).await {
+                self.record_stranger_failure(front, &user.username, source);
+                return Ok(Decision::reject(format!("{reason}; wrong password")));
+            }
+            return Ok(Decision::reject(reason));
+        }
+        if !with_password {
+            // The application checked the password itself, and its policy lets such users in.
+            if user.fail_count > 0 {
+                self.store.reset_account_failures(user.id).await?;
+            }
+            return Ok(Decision::accept(
+                "no token; passthrough (the application checks the password)",
+                None,
+                false,
+            ));
+        }
+        self.finish_with_password(user, true, password, None, "no token, password only")
+            .await
+    }
+
+    /// Tries the code on each active code token of the right length; the first that accepts
+    /// wins. Nothing is counted here: the tokens the code was compared with are added to
+    /// `compared`, for the caller to blame once it knows who failed.
+    async fn check_code<'t>(
+        &self,
+        tokens: &[&'t Token],
         code: &str,
         ctx: Option<AuditContext<'_>>,
         username: &str,
+        compared: &mut Vec<&'t Token>,
     ) -> Result<CodeOutcome> {
         let mut reasons = Vec::new();
-        for token in tokens.iter().filter(|t| t.digits as usize == code.len()) {
+        for &token in tokens.iter().filter(|t| t.digits as usize == code.len()) {
             let on_accept = ctx.as_ref().map(|c| AuditEvent {
                 at: self.clock.now(),
                 actor: format!("app:{}", c.app.name),
@@ -378,6 +459,9 @@ impl Service {
                     });
                 }
                 CodeCheck::Rejected(r) => {
+                    if !compared.iter().any(|t| t.id == token.id) {
+                        compared.push(token);
+                    }
                     reasons.push(format!("{}: {}", token.serial, r.as_reason()))
                 }
                 CodeCheck::Throttled => {
@@ -400,48 +484,18 @@ impl Service {
         serial: Option<String>,
         how: &str,
     ) -> Result<Decision> {
-        if with_password && !self.check_validate_password(user, password).await? {
-            return Ok(Decision {
-                serial,
-                ..Decision::reject(format!("{how}, but wrong password"))
-            });
-        }
-        if user.fail_count > 0 {
+        if with_password {
+            // The claimed check clears the account's count when the password is right.
+            if !self.check_validate_password(user, password).await? {
+                return Ok(Decision {
+                    serial,
+                    ..Decision::reject(format!("{how}, but wrong password"))
+                });
+            }
+        } else if user.fail_count > 0 {
             self.store.reset_account_failures(user.id).await?;
         }
         Ok(Decision::accept(how, serial, false))
-    }
-
-    /// Checks the password; a wrong one counts against the account (not the token).
-    pub(super) async fn check_validate_password(
-        &self,
-        user: &User,
-        password: &str,
-    ) -> Result<bool> {
-        let ok = match &user.password_hash {
-            Some(hash) => self.validate_hasher.verify(password, hash).await,
-            None => {
-                self.burn_validate_password().await;
-                false
-            }
-        };
-        if !ok {
-            let fails = self.store.record_account_failure(user.id).await?;
-            if u64::try_from(fails).unwrap_or(0) >= self.config.validate.account_lockout_failures {
-                let over = fails
-                    - i64::try_from(self.config.validate.account_lockout_failures)
-                        .unwrap_or(i64::MAX)
-                    + 1;
-                let p = penalty(&self.config.otp, 30, over, self.clock.now());
-                self.store.throttle_account(user.id, p.until).await?;
-            }
-        }
-        Ok(ok)
-    }
-
-    async fn burn_validate_password(&self) {
-        let dummy = self.dummy_password_hash().await;
-        let _ = self.validate_hasher.verify("tessera-dummy", &dummy).await;
     }
 }
 

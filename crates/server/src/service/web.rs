@@ -14,6 +14,7 @@ use crate::model::{
     Role, Token, TokenId, TokenKind, TokenState, User, UserState, WebSession,
 };
 
+use super::attempts::Front;
 use super::audit::Outcome;
 use super::tokens::TokenInfo;
 use super::validate::{ValidateRequest, Verdict};
@@ -102,6 +103,8 @@ fn web_app() -> Application {
         key_prefix: String::new(),
         key_hash: String::new(),
         mode: AppMode::PasswordAndOtp,
+        // Users who never had a token and need none log in with the password.
+        passthrough: true,
         state: AppState::Active,
         created_at: 0,
         revoked_at: None,
@@ -135,7 +138,13 @@ impl Service {
             pass: None,
             transaction_id: (!transaction_id.is_empty()).then(|| Password::new(transaction_id)),
         };
-        let decision = self.decide(&web_app(), source, username, req).await?;
+        let decision = self
+            .decide(&web_app(), source, username, req, Front::Person)
+            .await?;
+        if decision.response.result != Verdict::Accept {
+            // Failures change throttling state: read it fresh next time.
+            self.user_cache.forget(username);
+        }
         let target = match &decision.serial {
             Some(serial) => format!("token:{serial}"),
             None => format!("user:{username}"),
@@ -194,8 +203,11 @@ impl Service {
         }
     }
 
-    /// An active user who must use a token but has none (SPEC F1, last sentence): after the
-    /// right password, the way into enrollment. `None` when the user is not in that situation.
+    /// An active user who must use a token but never had one (SPEC F1, last sentence; admins
+    /// too under `auth.admin_second_factor`): after the right password, the way into
+    /// enrollment. `None` when the user is not in that situation: in particular a user whose
+    /// tokens were revoked, disabled or deleted enrolls a replacement only through recovery or an
+    /// admin's link, never on the password alone.
     async fn login_to_enroll(
         &self,
         source: &str,
@@ -209,10 +221,19 @@ impl Service {
         let has_token = tokens
             .iter()
             .any(|t| matches!(t.state, TokenState::Active | TokenState::Locked));
+        let must_enroll =
+            user.otp_required || (user.role == Role::Admin && self.config.auth.admin_second_factor);
         if user.state != UserState::Active
-            || !user.otp_required
+            || !must_enroll
             || has_token
+            || user.second_factor_at.is_some()
             || user.throttled_until > now
+            || self.stranger_budget_spent(Front::Person, username, source)
+            || self
+                .store
+                .recovery_policy(user.id)
+                .await?
+                .self_service_locked
             || !self.source_allowed(source)
         {
             return Ok(None);
@@ -371,6 +392,7 @@ impl Service {
         let ok =
             user.throttled_until <= now && self.check_validate_password(&user, password).await?;
         if !ok {
+            self.user_cache.forget(&user.username);
             self.audit(
                 &me.actor(),
                 "auth.reauth",
@@ -381,9 +403,6 @@ impl Service {
             )
             .await?;
             return Err(Error::InvalidCredentials);
-        }
-        if user.fail_count > 0 {
-            self.store.reset_account_failures(user.id).await?;
         }
         let secs =
             i64::try_from(self.config.auth.reauth_minutes.saturating_mul(60)).unwrap_or(i64::MAX);

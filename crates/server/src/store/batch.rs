@@ -13,10 +13,11 @@ pub(super) type Head = (i64, String);
 
 /// One conditional update: of two requests with the same code, only the first changes the row
 /// (RFC 6238 §5.2, RFC 4226 §7.2). Binds: token id, next counter, drift, new state, now, matched
-/// counter, required state.
+/// counter, required state, failure count seen before the comparison.
 pub(super) const ADVANCE_ONE: &str = "UPDATE tokens SET next_counter = $2, drift = $3, \
     state = $4, fail_count = 0, throttled_until = 0, last_used_at = $5 \
-    WHERE id = $1 AND next_counter <= $6 AND state = $7 AND throttled_until <= $5";
+    WHERE id = $1 AND next_counter <= $6 AND state = $7 AND throttled_until <= $5 \
+    AND fail_count = $8";
 
 pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, target, \
     username, source, result, reason, prev_hash, hash) ";
@@ -120,6 +121,7 @@ mod tests {
                 from: TokenState::Active,
                 to: TokenState::Active,
                 now: 0,
+                fails: 0,
             },
             audit: audit.then(|| event(token)),
         }

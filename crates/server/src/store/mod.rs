@@ -67,6 +67,10 @@ pub struct Advance {
     /// The state it is in afterwards (`pending` to `active` on activation).
     pub to: TokenState,
     pub now: UnixTime,
+    /// The token's failure count as read before the code was compared: the update happens only
+    /// if no failure was counted since, so of concurrent attempts on one state only the first
+    /// outcome counts (an accept after a concurrent failure is refused).
+    pub fails: i64,
 }
 
 /// A write that may be committed together with others (see [`AuditStore::apply_writes`]).
@@ -164,11 +168,21 @@ pub trait UserStore: Send + Sync {
     async fn count_active_admins(&self) -> StoreResult<i64>;
     /// A user and all their tokens (the validation hot path: one call).
     async fn user_with_tokens(&self, username: &str) -> StoreResult<Option<(User, Vec<Token>)>>;
-    /// Counts one wrong password atomically; returns the new number of consecutive failures.
-    async fn record_account_failure(&self, id: UserId) -> StoreResult<i64>;
-    /// Refuses validations for the account until `until` (never shortens a longer wait).
-    async fn throttle_account(&self, id: UserId, until: UnixTime) -> StoreResult<()>;
+    /// Claims one attempt on the account before a comparison: counts it as a failure (the
+    /// count becomes `seen + 1`, checks wait until `until`) only if the count is still `seen` and
+    /// the account is not waiting at `now`. False: another attempt claimed it first, or the
+    /// account waits; the caller compares nothing. A success then calls
+    /// [`reset_account_failures`](Self::reset_account_failures).
+    async fn claim_account_attempt(
+        &self,
+        id: UserId,
+        seen: i64,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     async fn reset_account_failures(&self, id: UserId) -> StoreResult<()>;
+    /// Remembers that the user has had a second factor (first activation; kept afterwards).
+    async fn mark_second_factor(&self, id: UserId, now: UnixTime) -> StoreResult<()>;
     /// Active and disabled users whose e-mail address is `email`, ignoring case.
     async fn users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
 }
@@ -191,8 +205,16 @@ pub trait TokenStore: Send + Sync {
         drift: i64,
         now: UnixTime,
     ) -> StoreResult<bool>;
-    /// Counts one failed code atomically and returns the new number of consecutive failures.
-    async fn record_token_failure(&self, id: TokenId) -> StoreResult<i64>;
+    /// Counts one failed code: the count becomes `seen + 1` and checks wait until `until` (with
+    /// `lock`, an active token moves to `locked`), only if the count is still `seen`. False when
+    /// a concurrent failure was counted first (that one stands for both).
+    async fn count_token_failure(
+        &self,
+        id: TokenId,
+        seen: i64,
+        until: UnixTime,
+        lock: bool,
+    ) -> StoreResult<bool>;
     /// Refuses checks until `until`; with `lock`, also moves an active token to `locked`.
     async fn throttle_token(&self, id: TokenId, until: UnixTime, lock: bool) -> StoreResult<()>;
     /// Clears failures and throttling, and unlocks a locked token.
@@ -223,6 +245,7 @@ pub trait AppStore: Send + Sync {
         key_prefix: &str,
         key_hash: &str,
         mode: AppMode,
+        passthrough: bool,
         now: UnixTime,
     ) -> StoreResult<Application>;
     async fn app(&self, id: AppId) -> StoreResult<Option<Application>>;

@@ -62,6 +62,7 @@ pub(super) async fn apply_writes(
             .bind(advance.now)
             .bind(advance.matched)
             .bind(advance.from.as_str())
+            .bind(advance.fails)
             .execute(&mut *tx)
             .await?
             .rows_affected()

@@ -255,6 +255,7 @@ fn write_batch(
                         advance.now,
                         advance.matched,
                         advance.from.as_str(),
+                        advance.fails,
                     ])? == 1;
                 }
             }
@@ -446,6 +447,7 @@ mod tests {
                 from: TokenState::Active,
                 to: TokenState::Active,
                 now: 5,
+                fails: 0,
             },
             audit: Some(event(2)),
         };

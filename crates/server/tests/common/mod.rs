@@ -53,6 +53,9 @@ impl TestServer {
             data_dir: dir.path().join("data"),
             ..Config::default()
         };
+        // Most tests act as an admin who has no token; the policy that admins enroll one
+        // (`auth.admin_second_factor`, on by default) is tested on its own in tests/security_login.rs.
+        config.auth.admin_second_factor = false;
         if db == Db::Postgres {
             let base = tessera_server::testing::postgres_url().expect("postgres configured");
             config.database.url = tessera_server::testing::fresh_postgres_database(&base).await;

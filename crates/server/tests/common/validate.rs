@@ -39,6 +39,7 @@ impl Fixture {
                 CreateApp {
                     name: "vpn".into(),
                     mode: Some(mode),
+                    passthrough: None,
                 },
             )
             .await

@@ -456,6 +456,7 @@ async fn post_app(State(s): State<AppState>, AdminMe(me): AdminMe, body: Bytes) 
                     CreateApp {
                         name: form.get("name").to_owned(),
                         mode: Some(mode),
+                        passthrough: None,
                     },
                 )
                 .await?;

@@ -47,6 +47,7 @@ fn adv(matched: i64) -> Advance {
         from: TokenState::Active,
         to: TokenState::Active,
         now: 1000,
+        fails: 0,
     }
 }
 
@@ -234,18 +235,25 @@ async fn failures_throttle_lock_and_unlock() {
     for (db, s) in testing::stores().await {
         let u = s.insert_user(&new_user("kim"), 1).await.unwrap();
         let t = s.insert_token(&new_token(u.id, "F"), 1).await.unwrap();
-        assert_eq!(s.record_token_failure(t.id).await.unwrap(), 1);
-        assert_eq!(s.record_token_failure(t.id).await.unwrap(), 2, "{db}");
-        s.throttle_token(t.id, 500, false).await.unwrap();
-        // A shorter throttle never shortens a longer one.
-        s.throttle_token(t.id, 400, false).await.unwrap();
-        let got = s.token(t.id).await.unwrap().unwrap();
-        assert_eq!(
-            (got.throttled_until, got.state),
-            (500, TokenState::Active),
+        assert!(s.count_token_failure(t.id, 0, 500, false).await.unwrap());
+        // Counted against a count that moved on: a concurrent failure counted first.
+        assert!(
+            !s.count_token_failure(t.id, 0, 600, false).await.unwrap(),
             "{db}"
         );
-        s.throttle_token(t.id, 900, true).await.unwrap();
+        // A shorter throttle never shortens a longer one.
+        assert!(s.count_token_failure(t.id, 1, 400, false).await.unwrap());
+        let got = s.token(t.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.fail_count, got.throttled_until, got.state),
+            (2, 500, TokenState::Active),
+            "{db}"
+        );
+        // An accept that saw the count before a failure is refused.
+        let mut stale = adv(5);
+        stale.now = 600;
+        assert!(!s.advance_token(t.id, stale).await.unwrap(), "{db}");
+        assert!(s.count_token_failure(t.id, 2, 900, true).await.unwrap());
         assert_eq!(
             s.token(t.id).await.unwrap().unwrap().state,
             TokenState::Locked
@@ -267,7 +275,7 @@ async fn failures_throttle_lock_and_unlock() {
 async fn applications_by_key_hash_and_revocation() {
     for (db, s) in testing::stores().await {
         let a = s
-            .insert_app("vpn", "tk_abcd", "hash1", AppMode::OtpOnly, 3)
+            .insert_app("vpn", "tk_abcd", "hash1", AppMode::OtpOnly, false, 3)
             .await
             .unwrap();
         assert_eq!(
@@ -275,7 +283,9 @@ async fn applications_by_key_hash_and_revocation() {
             a,
             "{db}"
         );
-        let dup = s.insert_app("vpn", "x", "hash2", AppMode::OtpOnly, 3).await;
+        let dup = s
+            .insert_app("vpn", "x", "hash2", AppMode::OtpOnly, false, 3)
+            .await;
         assert!(matches!(dup, Err(StoreError::Conflict)), "{db}");
         assert!(s.revoke_app(a.id, 9).await.unwrap());
         assert!(

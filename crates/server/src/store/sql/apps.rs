@@ -13,18 +13,21 @@ macro_rules! impl_apps {
                 key_prefix: &str,
                 key_hash: &str,
                 mode: AppMode,
+                passthrough: bool,
                 now: UnixTime,
             ) -> StoreResult<Application> {
                 let row = sqlx::query(q!(
-                    "INSERT INTO applications (name, key_prefix, key_hash, mode, state, created_at) \
-                     VALUES ($1, $2, $3, $4, 'active', $5)",
-                    sql::RETURNING_APP[0], sql::RETURNING_APP[1]
+                    "INSERT INTO applications (name, key_prefix, key_hash, mode, passthrough, \
+                     state, created_at) VALUES ($1, $2, $3, $4, $6, 'active', $5)",
+                    sql::RETURNING_APP[0],
+                    sql::RETURNING_APP[1]
                 ))
                 .bind(name)
                 .bind(key_prefix)
                 .bind(key_hash)
                 .bind(mode.as_str())
                 .bind(now)
+                .bind(passthrough)
                 .fetch_one(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;

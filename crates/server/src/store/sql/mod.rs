@@ -45,11 +45,13 @@ pub(super) fn algorithm_col(value: &str) -> Result<tessera_otp::HashAlgorithm, S
 }
 
 const USER_COLS: &str = "id, username, display_name, email, phone, sms_enabled, language, state, \
-    otp_required, role, password_hash, fail_count, throttled_until, created_at, updated_at";
+    otp_required, role, password_hash, fail_count, throttled_until, second_factor_at, created_at, \
+    updated_at";
 const TOKEN_COLS: &str = "id, user_id, serial, kind, name, algorithm, digits, period, \
     sealed_secret, state, next_counter, drift, fail_count, throttled_until, created_at, last_used_at, \
     resync_hint, resync_hint_at";
-const APP_COLS: &str = "id, name, key_prefix, key_hash, mode, state, created_at, revoked_at";
+const APP_COLS: &str =
+    "id, name, key_prefix, key_hash, mode, passthrough, state, created_at, revoked_at";
 const AUDIT_COLS: &str =
     "seq, at, actor, action, target, username, source, result, reason, prev_hash, hash";
 /// [`AUDIT_COLS`] of `audit_log a` in a join.
@@ -127,6 +129,7 @@ macro_rules! impl_store {
                 password_hash: r.try_get("password_hash")?,
                 fail_count: r.try_get("fail_count")?,
                 throttled_until: r.try_get("throttled_until")?,
+                second_factor_at: r.try_get("second_factor_at")?,
                 created_at: r.try_get("created_at")?,
                 updated_at: r.try_get("updated_at")?,
             })
@@ -168,6 +171,7 @@ macro_rules! impl_store {
                 key_prefix: r.try_get("key_prefix")?,
                 key_hash: r.try_get("key_hash")?,
                 mode: sql::parse_col("mode", r.try_get::<&str, _>("mode")?)?,
+                passthrough: r.try_get("passthrough")?,
                 state: sql::parse_col("state", r.try_get::<&str, _>("state")?)?,
                 created_at: r.try_get("created_at")?,
                 revoked_at: r.try_get("revoked_at")?,

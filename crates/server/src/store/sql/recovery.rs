@@ -305,7 +305,7 @@ macro_rules! impl_recovery {
                 }
                 let updated = sqlx::query(
                     "UPDATE users SET password_hash = $2, password_hint = $3, fail_count = 0, \
-                     throttled_until = 0, updated_at = $4 WHERE id = $1",
+                     second_factor_at = NULL, throttled_until = 0, updated_at = $4 WHERE id = $1",
                 )
                 .bind(user.0)
                 .bind(password_hash)

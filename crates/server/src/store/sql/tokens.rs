@@ -109,18 +109,26 @@ macro_rules! impl_tokens {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn record_token_failure(&self, id: TokenId) -> StoreResult<i64> {
-                let row = sqlx::query(
-                    "UPDATE tokens SET fail_count = fail_count + 1 WHERE id = $1 \
-                     RETURNING fail_count",
+            async fn count_token_failure(
+                &self,
+                id: TokenId,
+                seen: i64,
+                until: UnixTime,
+                lock: bool,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE tokens SET fail_count = $2 + 1, \
+                     throttled_until = CASE WHEN throttled_until > $3 THEN throttled_until ELSE $3 END, \
+                     state = CASE WHEN $4 AND state = 'active' THEN 'locked' ELSE state END \
+                     WHERE id = $1 AND fail_count = $2",
                 )
                 .bind(id.0)
-                .fetch_optional(&mut *self.write_conn().await?)
+                .bind(seen)
+                .bind(until)
+                .bind(lock)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
-                Ok(match row {
-                    Some(r) => r.try_get("fail_count")?,
-                    None => 0,
-                })
+                Ok(done.rows_affected() == 1)
             }
 
             async fn throttle_token(

@@ -147,26 +147,33 @@ macro_rules! impl_users {
                 Ok(Some((user, tokens)))
             }
 
-            async fn record_account_failure(&self, id: UserId) -> StoreResult<i64> {
-                let row = sqlx::query(
-                    "UPDATE users SET fail_count = fail_count + 1 WHERE id = $1 RETURNING fail_count",
+            async fn claim_account_attempt(
+                &self,
+                id: UserId,
+                seen: i64,
+                until: UnixTime,
+                now: UnixTime,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET fail_count = $2 + 1, throttled_until = $3 \
+                     WHERE id = $1 AND fail_count = $2 AND throttled_until <= $4",
                 )
                 .bind(id.0)
-                .fetch_optional(&mut *self.write_conn().await?)
+                .bind(seen)
+                .bind(until)
+                .bind(now)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
-                Ok(match row {
-                    Some(r) => r.try_get("fail_count")?,
-                    None => 0,
-                })
+                Ok(done.rows_affected() == 1)
             }
 
-            async fn throttle_account(&self, id: UserId, until: UnixTime) -> StoreResult<()> {
+            async fn mark_second_factor(&self, id: UserId, now: UnixTime) -> StoreResult<()> {
                 sqlx::query(
-                    "UPDATE users SET throttled_until = CASE WHEN throttled_until > $2 \
-                     THEN throttled_until ELSE $2 END WHERE id = $1",
+                    "UPDATE users SET second_factor_at = $2 \
+                     WHERE id = $1 AND second_factor_at IS NULL",
                 )
                 .bind(id.0)
-                .bind(until)
+                .bind(now)
                 .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
