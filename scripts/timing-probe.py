@@ -60,7 +60,7 @@ def main():
     secret = re.search(r"secret=([A-Z2-7]+)", token["otpauth_uri"]).group(1)
     code = subprocess.run(["oathtool", "--totp", "-b", secret], capture_output=True,
                           text=True, check=True).stdout.strip()
-    cli(env, "token", "verify", str(token["token"]["id"]), code)
+    cli(env, "token", "verify", str(token["id"]), code)
     app = json.loads(cli(env, "--json", "app", "add", "probe", "--mode", "password_and_otp"))
     key = app["api_key"]
 
