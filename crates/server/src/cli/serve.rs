@@ -1,8 +1,8 @@
 //! `tessera serve`: build the app, listen, and shut down gracefully on SIGINT/SIGTERM.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -11,6 +11,18 @@ use crate::config::Config;
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listen = config.server.listen;
+    let open_files = raise_open_file_limit();
+    let limits = crate::http::serve::Limits::from_config(&config.server)
+        .within_open_files(open_files, config.database.max_connections);
+    if limits.max_connections < config.server.max_connections {
+        tracing::warn!(
+            configured = config.server.max_connections,
+            used = limits.max_connections,
+            open_files,
+            "server.max_connections lowered to stay below the open-file limit (raise LimitNOFILE)"
+        );
+    }
+    let grace = Duration::from_secs(config.server.request_timeout_secs.saturating_add(5));
     let data_dir = config.data_dir.clone();
     let key_file = config.key_file();
     let (app, startup) = crate::build(config, Arc::new(SystemClock)).await?;
@@ -37,17 +49,29 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(
-        listener,
-        app.router()
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("server failed")?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        max_connections = limits.max_connections,
+        open_files,
+        "listening"
+    );
+    crate::http::serve::serve(listener, app.router(), limits, shutdown_signal(), grace).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the soft limit of open files to the hard limit (the most an unprivileged process may
+/// ask for) and returns the soft limit now in force; `u64::MAX` where there is no such limit.
+fn raise_open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            let current =
+                rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+            tracing::warn!(error = %e, open_files = current, "cannot raise the open-file limit");
+            current
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -86,6 +86,18 @@ impl Config {
                 "database.max_connections must be at least 1".into(),
             ));
         }
+        let server = &self.server;
+        if server.header_timeout_secs == 0
+            || server.idle_timeout_secs == 0
+            || server.request_timeout_secs == 0
+            || server.max_connections == 0
+        {
+            return Err(ConfigError::Invalid(
+                "server.header_timeout_secs, idle_timeout_secs, request_timeout_secs and \
+                 max_connections must be at least 1"
+                    .into(),
+            ));
+        }
         if self.auth.max_concurrent_password_hashes == 0 {
             return Err(ConfigError::Invalid(
                 "auth.max_concurrent_password_hashes must be at least 1".into(),

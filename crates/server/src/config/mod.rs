@@ -37,8 +37,18 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// A request taking longer than this is answered with 503.
+    /// A request taking longer than this is answered with 503 (reading the body included).
     pub request_timeout_secs: u64,
+    /// Seconds a connection may take to send a request's line and headers, counted from the
+    /// connection's start or the end of the previous response (so it also closes kept-alive
+    /// connections that send nothing more).
+    pub header_timeout_secs: u64,
+    /// A connection on which no byte moved either way for this many seconds is closed (e.g. a
+    /// client that stopped reading its response).
+    pub idle_timeout_secs: u64,
+    /// Open HTTP connections at most; more are answered with 503 and closed. Lowered at start to
+    /// stay below the process's open-file limit.
+    pub max_connections: usize,
     /// The URL people reach this server at, for links in e-mails (`https://otp.example.org`).
     /// Empty: `http://<listen>`.
     pub public_url: String,
@@ -301,6 +311,9 @@ impl Default for ServerConfig {
             log_format: LogFormat::Human,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 4096,
             public_url: String::new(),
         }
     }

@@ -18,6 +18,7 @@ pub mod api;
 pub mod enroll;
 pub mod error;
 pub mod extract;
+pub mod serve;
 pub mod web;
 
 pub use error::ApiError;

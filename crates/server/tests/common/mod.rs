@@ -71,13 +71,15 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = app.router();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
-        });
+        // The listener of `tessera serve`, with its timeouts and connection cap.
+        let limits = tessera_server::http::serve::Limits::from_config(&app.service.config().server);
+        let task = tokio::spawn(tessera_server::http::serve::serve(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+            std::time::Duration::ZERO,
+        ));
         TestServer {
             addr,
             base: format!("http://{addr}"),
