@@ -18,6 +18,7 @@ pub mod api;
 pub mod enroll;
 pub mod error;
 pub mod extract;
+pub mod input;
 pub mod serve;
 pub mod web;
 
@@ -37,6 +38,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .merge(enroll::router())
         .merge(web::router())
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            input::refuse_nul,
+        ))
         // Bodies above the limit are refused by the JSON extractor with `payload_too_large`.
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -72,13 +77,17 @@ async fn get_healthz() -> &'static str {
     "ok\n"
 }
 
-/// The database answers.
+/// The database answers and takes writes.
 async fn get_readyz(State(service): State<AppState>) -> axum::response::Response {
     match service.ready().await {
         Ok(()) => "ready\n".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable or not writable\n",
+            )
+                .into_response()
         }
     }
 }

@@ -124,7 +124,7 @@ pub trait Store:
 {
     /// How batches of [`AuditStore::apply_writes`] are run.
     fn writers(&self) -> Writers;
-    /// Checks the database answers.
+    /// Checks the database answers and takes a write (one row of `readiness`).
     async fn ping(&self) -> StoreResult<()>;
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;

@@ -62,6 +62,42 @@ impl Drop for Scratch {
     }
 }
 
+/// The database holds sealed seeds, password hashes and the audit log: its files are readable by
+/// the server's user only (0600, like the key file). A new database file is created so; an
+/// existing one (and its `-wal`/`-shm` files, which SQLite creates with the database file's mode)
+/// is tightened at start, with a log line, when group or others could read it.
+fn private_files(db: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if db.as_os_str().is_empty() || db.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o700))?;
+            tracing::info!(path = %path.display(), old_mode = format!("{mode:o}"),
+                "database file made private (0600)");
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database file at `url` (`sqlite://PATH`).
     /// `synchronous_full` makes every commit wait for fsync; otherwise a commit survives a killed
@@ -92,6 +128,7 @@ impl SqliteStore {
         // Pooled connections are not pinged before use (`test_before_acquire`): a local file does
         // not go away like a network peer, and each ping would cost a round trip to the
         // connection's thread on every request.
+        private_files(options.get_filename()).map_err(sqlx::Error::Io)?;
         let conn = options
             .clone()
             .pragma("wal_autocheckpoint", "10000")

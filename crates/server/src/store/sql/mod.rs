@@ -231,7 +231,10 @@ macro_rules! impl_store {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                // A write, not `SELECT 1`: readiness means the database takes writes too.
+                sqlx::query("UPDATE readiness SET writes = writes + 1 WHERE id = 1")
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
