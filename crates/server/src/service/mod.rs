@@ -42,7 +42,7 @@ pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
 pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, LinkProblem};
 pub use invite::InvitationSent;
-pub use notify::BlockView;
+pub use notify::{BlockView, Blocked};
 pub use recovery::RECOVERY_CODE_COUNT;
 pub use recovery_admin::{RecoveryChanges, RecoverySettings, ReissuedCodes, Setting};
 pub use reset::{ResetDone, ResetView};

@@ -5,7 +5,7 @@
 //! session of the user, locks self-service until an admin clears it, and tells the admins.
 
 use crate::crypto::{ct_eq, random_token, token_hash};
-use crate::model::{BlockLink, Language, Role, TokenId, TokenState, User};
+use crate::model::{BlockLink, Language, Role, TokenId, TokenState, User, UserState};
 
 use super::audit::Outcome;
 use super::{Actor, Error, Result, Service};
@@ -90,6 +90,14 @@ impl Notice {
             ),
         }
     }
+}
+
+/// A confirmed "this wasn't me": the user's language for the answer page, and how many admins
+/// were told by e-mail (the page must not claim the IT team knows when nobody could be reached).
+#[derive(Debug, Clone, Copy)]
+pub struct Blocked {
+    pub language: Language,
+    pub admins_told: usize,
 }
 
 /// What the confirmation page of a "this wasn't me" link shows.
@@ -223,13 +231,13 @@ impl Service {
 
     /// "This wasn't me", confirmed: revokes the device the event added, ends all web and API
     /// sessions of the user, voids open enrollment links, locks self-service and tells the
-    /// admins. Returns the user's language for the answer page.
+    /// admins (every admin with an address; the notice itself is audited).
     pub async fn block_from_link(
         &self,
         source: &str,
         link_token: &str,
         form_token: &str,
-    ) -> Result<Language> {
+    ) -> Result<Blocked> {
         let id_hash = token_hash(link_token);
         let valid = self
             .keys
@@ -278,23 +286,44 @@ impl Service {
             reason.clone(),
         )
         .await?;
-        self.tell_admins(&user, &reason).await;
-        Ok(user.language)
+        let admins_told = self.tell_admins(&user, &reason, source).await;
+        Ok(Blocked {
+            language: user.language,
+            admins_told,
+        })
     }
 
-    /// Mails every admin with an address; failures are logged, never block the caller.
-    async fn tell_admins(&self, user: &User, reason: &str) {
-        let admins = match self.store.list_users("", 1000, 0).await {
-            Ok((users, _)) => users,
+    /// Every active admin with an e-mail address, all pages of the user list.
+    async fn admins_with_address(&self) -> Result<Vec<User>> {
+        const PAGE: i64 = 500;
+        let mut admins = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (page, _) = self.store.list_users("", PAGE, offset).await?;
+            let n = i64::try_from(page.len()).unwrap_or(PAGE);
+            admins.extend(page.into_iter().filter(|a| {
+                a.role == Role::Admin && !a.email.is_empty() && a.state == UserState::Active
+            }));
+            if n < PAGE {
+                return Ok(admins);
+            }
+            offset += n;
+        }
+    }
+
+    /// Mails every admin with an address and audits who was told (or that nobody could be).
+    /// Failures are logged and audited, never block the caller. Returns how many were told.
+    async fn tell_admins(&self, user: &User, reason: &str, source: &str) -> usize {
+        let admins = match self.admins_with_address().await {
+            Ok(admins) => admins,
             Err(e) => {
                 tracing::warn!(error = %e, "admins not told about a blocked account");
-                return;
+                Vec::new()
             }
         };
-        for admin in admins
-            .iter()
-            .filter(|a| a.role == Role::Admin && !a.email.is_empty())
-        {
+        let mut told = Vec::new();
+        let mut failed = Vec::new();
+        for admin in &admins {
             let (subject, text) = match admin.language {
                 Language::De => (
                     format!("Tessera: Konto {} gesperrt", user.username),
@@ -316,7 +345,7 @@ impl Service {
                     ),
                 ),
             };
-            if let Err(e) = self
+            match self
                 .mailer
                 .send(&crate::emails::notice(
                     &admin.email,
@@ -327,9 +356,51 @@ impl Service {
                 ))
                 .await
             {
-                tracing::warn!(admin = %admin.username, error = %e, "admin not told about a blocked account");
+                Ok(()) => told.push(admin.username.as_str()),
+                Err(e) => {
+                    tracing::warn!(admin = %admin.username, error = %e, "admin not told about a blocked account");
+                    failed.push(admin.username.as_str());
+                }
             }
         }
+        let (outcome, reason) = match (told.is_empty(), failed.is_empty()) {
+            (true, true) => (
+                Outcome::Failure,
+                "no admin could be told: no active admin has an e-mail address".to_owned(),
+            ),
+            (true, false) => (
+                Outcome::Failure,
+                format!(
+                    "no admin could be told: mail to {} failed",
+                    failed.join(", ")
+                ),
+            ),
+            (false, true) => (Outcome::Success, format!("told {}", told.join(", "))),
+            (false, false) => (
+                Outcome::Success,
+                format!(
+                    "told {}; mail to {} failed",
+                    told.join(", "),
+                    failed.join(", ")
+                ),
+            ),
+        };
+        let n = told.len();
+        if let Err(e) = self
+            .audit_as(
+                &format!("self:{}", user.username),
+                source,
+                "security.admins_notified",
+                format!("user:{}", user.username),
+                &user.username,
+                outcome,
+                reason,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "the notice to admins could not be audited");
+        }
+        n
     }
 
     /// Clears a user's self-service lock (after "this wasn't me"). Needs re-authentication.

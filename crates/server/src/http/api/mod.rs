@@ -2,7 +2,9 @@
 //! (generated from these handlers; `docs/openapi.json` is the committed copy a test compares).
 
 use axum::Json;
+use axum::http::header::{self, HeaderValue};
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -96,6 +98,12 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             async move { Json(json.as_ref().clone()) }
         }),
     );
+    // Answers carry seeds, API keys, recovery codes, enrollment links and session tokens: no
+    // copy in any cache (browser, proxy). Nothing here is worth caching anyway.
+    let router = router.layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
     (router, doc)
 }
 

@@ -222,15 +222,20 @@ async fn post_not_me(
         .block_from_link(&source, &link, form.get("form_token"))
         .await
     {
-        Ok(language) => {
-            let t = Tr(language);
+        Ok(blocked) => {
+            let t = Tr(blocked.language);
+            let text = if blocked.admins_told > 0 {
+                "recover.not_me_done"
+            } else {
+                "recover.not_me_done_untold"
+            };
             message(
                 &s,
                 t,
                 None,
                 StatusCode::OK,
                 "recover.not_me_title",
-                t.t("recover.not_me_done").to_owned(),
+                t.t(text).to_owned(),
             )
         }
         Err(e) => invalid_link(&s, t, &e, "recover.not_me_title", "recover.not_me_invalid"),
