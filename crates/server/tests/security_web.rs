@@ -21,7 +21,7 @@ use reqwest::Method;
 use serde_json::json;
 use tessera_server::model::{AppMode, AuditFilter, Language, Role};
 use tessera_server::service::{Actor, CreateUser};
-use web_support::Browser;
+use web_support::{Browser, PASSWORD, add_user, hidden};
 
 #[tokio::test]
 async fn api_answers_with_secrets_are_not_cached() {
@@ -214,5 +214,97 @@ async fn this_wasnt_me_tells_every_admin_with_an_address_or_says_nobody_was_told
             .filter(|(subject, _)| subject.contains("account bob blocked"))
             .count();
         assert_eq!(told, 2, "{db:?}: one mail per admin");
+    }
+}
+
+#[tokio::test]
+async fn the_password_page_keeps_the_form_on_the_server_and_never_echoes_it() {
+    for db in databases() {
+        let s = TestServer::spawn_with(db, |_| {}).await;
+        add_user(&s, "root", Role::Admin, false).await;
+        let mut b = Browser::new(&s);
+        assert_eq!(b.login("root", PASSWORD, "").await.status, 303);
+        // Past the login's own re-authentication window.
+        let window = s.app.service.config().auth.reauth_minutes * 60 + 1;
+        s.clock.advance(window.try_into().unwrap());
+        let page = b.get("/admin").await;
+        let csrf = hidden(&page.body, "csrf");
+        let initial = "eve's initial secret 42";
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("username", "eve"),
+            ("display_name", "Eve"),
+            ("email", "eve@example.org"),
+            ("phone", ""),
+            ("role", "admin"),
+            ("password", initial),
+        ];
+        let page = b.post("/admin/users", &form).await;
+        assert_eq!(page.status, 403, "{db:?}: re-authentication asked");
+        assert!(page.body.contains("reauth_password"), "{db:?}");
+        assert!(
+            !page.body.contains(initial),
+            "{db:?}: the typed password is not echoed"
+        );
+        assert!(
+            !page.body.contains("eve@example.org"),
+            "{db:?}: nor other fields"
+        );
+        assert!(
+            page.body.contains("Create the admin eve"),
+            "{db:?}: {}",
+            page.body
+        );
+        assert!(s.app.service.user_named("eve").await.is_err(), "{db:?}");
+
+        // A wrong password: asked again, the form still waits and is still described.
+        let wrong = [
+            ("csrf", csrf.as_str()),
+            ("resume", "1"),
+            ("reauth_password", "not it"),
+        ];
+        let page = b.post("/admin/users", &wrong).await;
+        assert_eq!(page.status, 403, "{db:?}");
+        assert!(
+            page.body.contains("Create the admin eve"),
+            "{db:?}: {}",
+            page.body
+        );
+        // Resumed at another address, the kept form does not run there (and is spent).
+        let right = [
+            ("csrf", csrf.as_str()),
+            ("resume", "1"),
+            ("reauth_password", PASSWORD),
+        ];
+        assert_eq!(b.post("/admin/apps", &right).await.status, 410, "{db:?}");
+        assert!(s.app.service.user_named("eve").await.is_err(), "{db:?}");
+
+        // A fresh session: the form waits, the right password runs it with its own fields, once.
+        let mut c = Browser::new(&s);
+        assert_eq!(c.login("root", PASSWORD, "").await.status, 303);
+        s.clock.advance(window.try_into().unwrap());
+        let page = c.get("/admin").await;
+        let csrf = hidden(&page.body, "csrf");
+        let mut again = form.to_vec();
+        again[0] = ("csrf", csrf.as_str());
+        assert_eq!(c.post("/admin/users", &again).await.status, 403, "{db:?}");
+        let right = [
+            ("csrf", csrf.as_str()),
+            ("resume", "1"),
+            ("reauth_password", PASSWORD),
+        ];
+        let page = c.post("/admin/users", &right).await;
+        assert_eq!(page.status, 303, "{db:?}: {}", page.body);
+        let eve = s.app.service.user_named("eve").await.unwrap();
+        assert_eq!(
+            eve.email, "eve@example.org",
+            "{db:?}: the kept fields were used"
+        );
+        assert!(
+            eve.password_hash.is_some(),
+            "{db:?}: with the initial password"
+        );
+        let page = c.post("/admin/users", &right).await;
+        assert_eq!(page.status, 410, "{db:?}: a kept form runs once");
     }
 }

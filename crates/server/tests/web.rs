@@ -331,8 +331,13 @@ async fn switching_a_user_to_otp_asks_for_the_admins_password_then_saves_and_aud
     let page = b.post("/admin/users/bob", &change).await;
     assert_eq!(page.status, 403);
     assert!(page.body.contains("reauth_password"));
-    // The password page carries the pending change.
-    assert!(page.body.contains("name=\"otp_required\" value=\"on\""));
+    // The password page says what it confirms; the change waits on the server.
+    assert!(
+        page.body.contains("Change the account of bob"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("name=\"otp_required\""));
     let bob = s.app.service.user_named("bob").await.unwrap();
     assert!(
         !bob.otp_required && !bob.phone.is_empty(),

@@ -422,6 +422,75 @@ impl Service {
         Ok(until)
     }
 
+    /// Keeps a sensitive form that needs re-authentication with the session (sealed under the
+    /// server key, bound to this session), so the password page need not repeat it: the page
+    /// sends only the password, and [`Service::web_take_form`] gives the form back. A newer
+    /// form replaces an older one.
+    pub async fn web_hold_form(
+        &self,
+        me: &WebUser,
+        action: &str,
+        fields: Vec<(String, String)>,
+    ) -> Result<()> {
+        let pending = PendingForm {
+            action: action.to_owned(),
+            at: self.clock.now(),
+            fields,
+        };
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(&pending).unwrap_or_default());
+        let sealed = self.keys.seal(&pending_aad(&me.session_hash), &plain)?;
+        self.store
+            .set_web_session_pending(&me.session_hash, Some(&sealed))
+            .await?;
+        Ok(())
+    }
+
+    /// The form kept by [`Service::web_hold_form`] for `action`, once: `None` when nothing
+    /// waits, it was for another page, or it is older than [`PENDING_FORM_SECS`].
+    pub async fn web_take_form(
+        &self,
+        me: &WebUser,
+        action: &str,
+    ) -> Result<Option<Vec<(String, String)>>> {
+        let Some(sealed) = self.store.web_session_pending(&me.session_hash).await? else {
+            return Ok(None);
+        };
+        if !self
+            .store
+            .clear_web_session_pending(&me.session_hash, &sealed)
+            .await?
+        {
+            return Ok(None);
+        }
+        Ok(self.open_form(me, action, &sealed))
+    }
+
+    /// Like [`Service::web_take_form`], but leaves the form waiting (for the page after a
+    /// wrong password, which shows again what is being confirmed).
+    pub async fn web_peek_form(
+        &self,
+        me: &WebUser,
+        action: &str,
+    ) -> Result<Option<Vec<(String, String)>>> {
+        let sealed = self.store.web_session_pending(&me.session_hash).await?;
+        Ok(sealed.and_then(|sealed| self.open_form(me, action, &sealed)))
+    }
+
+    fn open_form(
+        &self,
+        me: &WebUser,
+        action: &str,
+        sealed: &[u8],
+    ) -> Option<Vec<(String, String)>> {
+        let plain = self
+            .keys
+            .open(&pending_aad(&me.session_hash), sealed)
+            .ok()?;
+        let pending = serde_json::from_slice::<PendingForm>(&plain).ok()?;
+        let fresh = self.clock.now().saturating_sub(pending.at) <= PENDING_FORM_SECS;
+        (pending.action == action && fresh).then_some(pending.fields)
+    }
+
     /// The user's own tokens (the portal's device list).
     pub async fn my_devices(&self, me: &WebUser) -> Result<Vec<TokenInfo>> {
         let mut tokens = self.store.tokens_of(me.user.id).await?;
@@ -581,4 +650,20 @@ impl Service {
             })
             .await?)
     }
+}
+
+/// How long a form waits for re-authentication: 10 minutes.
+pub const PENDING_FORM_SECS: i64 = 600;
+
+/// A sensitive form waiting for re-authentication (see [`Service::web_hold_form`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingForm {
+    action: String,
+    at: UnixTime,
+    fields: Vec<(String, String)>,
+}
+
+/// Binds a waiting form to its session: a sealed form moved to another session row does not open.
+fn pending_aad(session_hash: &str) -> Vec<u8> {
+    format!("tessera web pending form v1:{session_hash}").into_bytes()
 }

@@ -267,6 +267,18 @@ pub trait SessionStore: Send + Sync {
     async fn web_session(&self, id_hash: &str) -> StoreResult<Option<WebSession>>;
     async fn touch_web_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()>;
     async fn set_web_session_reauth(&self, id_hash: &str, until: UnixTime) -> StoreResult<()>;
+    /// Keeps `sealed` (a form waiting for re-authentication) with the session, replacing any
+    /// earlier one; `None` clears it.
+    async fn set_web_session_pending(
+        &self,
+        id_hash: &str,
+        sealed: Option<&[u8]>,
+    ) -> StoreResult<()>;
+    /// The waiting form of the session, if any.
+    async fn web_session_pending(&self, id_hash: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Clears the waiting form if it is still `sealed`: true for exactly one of two requests
+    /// that resume the same form.
+    async fn clear_web_session_pending(&self, id_hash: &str, sealed: &[u8]) -> StoreResult<bool>;
     async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Ends every web session of the user except `keep` (after a password change).
     async fn delete_web_sessions_of(&self, user: UserId, keep: &str) -> StoreResult<()>;

@@ -130,9 +130,8 @@ async fn post_create_user(
     if let Some(r) = me.check_csrf(&s, &form) {
         return r;
     }
-    with_reauth(&me, &s, "/admin/users", &form, |web| {
+    with_reauth(&me, &s, "/admin/users", &form, |web, form| {
         let s = s.clone();
-        let form = form.clone();
         async move {
             let password = form.get("password");
             let user = s
@@ -229,9 +228,8 @@ async fn post_user(
         return r;
     }
     let action = user_href(&name);
-    with_reauth(&me, &s, &action, &form, |web| {
+    with_reauth(&me, &s, &action, &form, |web, form| {
         let s = s.clone();
-        let form = form.clone();
         async move {
             let user = s
                 .update_user(
@@ -292,7 +290,7 @@ async fn post_delete_user(
         return r;
     }
     let action = format!("{}/delete", user_href(&name));
-    with_reauth(&me, &s, &action, &form, |web| {
+    with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();
         async move {
             s.delete_user(&web.actor(), &name).await?;
@@ -331,7 +329,7 @@ async fn post_token(
     }
     let id = TokenId(id);
     let action = format!("/admin/tokens/{}/{op}", id.0);
-    with_reauth(&me, &s, &action, &form, |web| {
+    with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();
         async move {
             let actor = web.actor();
@@ -441,9 +439,8 @@ async fn post_app(State(s): State<AppState>, AdminMe(me): AdminMe, body: Bytes) 
         return r;
     }
     let me2 = me.clone();
-    with_reauth(&me, &s, "/admin/apps", &form, |web| {
+    with_reauth(&me, &s, "/admin/apps", &form, |web, form| {
         let s = s.clone();
-        let form = form.clone();
         async move {
             let mode = if form.get("mode") == "otp_only" {
                 AppMode::OtpOnly

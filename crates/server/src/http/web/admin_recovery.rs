@@ -224,9 +224,8 @@ async fn post_policy(
         return r;
     }
     let action = format!("{}/recovery-policy", user_href(&name));
-    with_reauth(&me, &s, &action, &form, |web| {
+    with_reauth(&me, &s, &action, &form, |web, form| {
         let s = s.clone();
-        let form = form.clone();
         async move {
             let changes = RecoveryChanges {
                 self_recovery: Some(bool_choice(form.get("self_recovery"))?),
@@ -259,7 +258,7 @@ async fn post_codes(
     }
     let action = format!("{}/recovery-codes", user_href(&name));
     let me2 = me.clone();
-    with_reauth(&me, &s, &action, &form, |web| {
+    with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();
         async move {
             let issued = s.admin_issue_recovery_codes(&web.actor(), &name).await?;
@@ -294,7 +293,7 @@ async fn post_unlock(
         return r;
     }
     let action = format!("{}/self-service-unlock", user_href(&name));
-    with_reauth(&me, &s, &action, &form, |web| {
+    with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();
         async move {
             s.clear_self_service_lock(&web.actor(), &name).await?;
@@ -323,9 +322,8 @@ async fn post_reset(
     }
     let action = format!("{}/reset", user_href(&name));
     let me2 = me.clone();
-    with_reauth(&me, &s, &action, &form, |web| {
+    with_reauth(&me, &s, &action, &form, |web, form| {
         let s = s.clone();
-        let form = form.clone();
         async move {
             if form.get("confirm") != "yes" {
                 return Err(Error::Invalid(

@@ -227,11 +227,12 @@ impl FormData {
         self.0.iter().any(|(k, _)| k == name)
     }
 
-    /// The fields to send again after re-authentication: not the password, not the secret.
+    /// The fields to keep while re-authentication is asked: not the CSRF value, not the
+    /// password of the re-authentication, not the marker of a resumed form.
     fn pending(&self) -> Vec<(String, String)> {
         self.0
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "reauth_password"))
+            .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "reauth_password" | "resume"))
             .cloned()
             .collect()
     }
@@ -273,15 +274,17 @@ pub fn error_page(s: &AppState, t: Tr, web: Option<&WebUser>, e: &Error) -> Resp
     message(s, t, web, status, title, text)
 }
 
-/// Re-authentication: a sensitive form was sent without a recent password. The page asks for
-/// the password and sends the same form again, with it, to the same place.
-pub fn reauth_page(me: &Me, s: &AppState, action: &str, form: &FormData, wrong: bool) -> Response {
+/// Re-authentication: a sensitive form was sent without a recent password. The form waits on
+/// the server, with the session ([`crate::service::Service::web_hold_form`]); the page says what
+/// is being confirmed and sends back only the password (never the form's fields, which may hold
+/// a new user's password), to the same place.
+pub fn reauth_page(me: &Me, s: &AppState, action: &str, what: String, wrong: bool) -> Response {
     let page = ReauthPage {
         n: me.nav(s, "web.reauth_title", ""),
         t: me.t,
         action: action.to_owned(),
         csrf: me.web.csrf.clone(),
-        fields: form.pending(),
+        what,
         wrong,
         minutes: me.t.f1(
             "web.reauth_text",
@@ -292,9 +295,48 @@ pub fn reauth_page(me: &Me, s: &AppState, action: &str, form: &FormData, wrong: 
     (StatusCode::FORBIDDEN, page).into_response()
 }
 
-/// Runs a sensitive change: re-authenticates first when the form carries `reauth_password`,
-/// and answers `reauth_required` with the password page. `op` gets the (possibly refreshed)
-/// session.
+/// The name in a path segment made by `admin::user_href`.
+fn segment_name(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("n={segment}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// What the password page confirms, from the form's address and fields.
+fn describe(t: Tr, action: &str, form: &FormData) -> String {
+    let parts: Vec<&str> = action.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["admin", "users"] if form.get("role") == "admin" => {
+            t.f1("reauth.create_admin", "name", form.get("username"))
+        }
+        ["admin", "users"] => t.f1("reauth.create_user", "name", form.get("username")),
+        ["admin", "users", name] => t.f1("reauth.change_user", "name", &segment_name(name)),
+        ["admin", "users", name, what] => {
+            let key = match *what {
+                "delete" => "reauth.delete_user",
+                "recovery-policy" => "reauth.recovery_policy",
+                "recovery-codes" => "reauth.recovery_codes",
+                "self-service-unlock" => "reauth.unlock",
+                "reset" => "reauth.reset",
+                _ => "reauth.change_user",
+            };
+            t.f1(key, "name", &segment_name(name))
+        }
+        ["admin", "tokens", id, op] => t.f2("reauth.token", "id", id, "op", op),
+        ["admin", "apps"] => t.f1("reauth.create_app", "name", form.get("name")),
+        ["portal", "devices", "add"] => t.t("reauth.add_device").to_owned(),
+        ["portal", "devices", _, "remove"] => t.t("reauth.remove_device").to_owned(),
+        ["portal", "recovery"] => t.t("reauth.new_codes").to_owned(),
+        _ => t.t("reauth.other").to_owned(),
+    }
+}
+
+/// Runs a sensitive change. Without a fresh re-authentication the service answers
+/// `reauth_required`: the form is kept with the session and the password page shown. The page
+/// sends `reauth_password` and `resume`; then the kept form is taken back (once, for this
+/// address only) and `op` runs with it and the refreshed session. A form that carries its own
+/// `reauth_password` (scripts, older pages) runs as sent.
 pub async fn with_reauth<F, Fut>(
     me: &Me,
     s: &AppState,
@@ -303,10 +345,11 @@ pub async fn with_reauth<F, Fut>(
     op: F,
 ) -> Response
 where
-    F: FnOnce(WebUser) -> Fut,
+    F: FnOnce(WebUser, FormData) -> Fut,
     Fut: std::future::Future<Output = Result<Response, Error>>,
 {
     let mut web = me.web.clone();
+    let mut form = form.clone();
     if form.has("reauth_password") {
         match s
             .web_reauthenticate(&web, form.get("reauth_password"))
@@ -314,14 +357,42 @@ where
         {
             Ok(until) => web.reauth_until = until,
             Err(e) if e.code() == ErrorCode::InvalidCredentials => {
-                return reauth_page(me, s, action, form, true);
+                // The kept form stays kept: the next try may have the right password.
+                let what = match s.web_peek_form(&web, action).await {
+                    Ok(Some(kept)) => describe(me.t, action, &FormData(kept)),
+                    _ => describe(me.t, action, &form),
+                };
+                return reauth_page(me, s, action, what, true);
             }
             Err(e) => return error_page(s, me.t, Some(&me.web), &e),
         }
+        if form.has("resume") {
+            match s.web_take_form(&web, action).await {
+                Ok(Some(kept)) => form = FormData(kept),
+                Ok(None) => {
+                    return message(
+                        s,
+                        me.t,
+                        Some(&me.web),
+                        StatusCode::GONE,
+                        "web.reauth_title",
+                        me.t.t("web.reauth_expired").to_owned(),
+                    );
+                }
+                Err(e) => return error_page(s, me.t, Some(&me.web), &e),
+            }
+        }
     }
-    match op(web).await {
+    let what = describe(me.t, action, &form);
+    let kept = form.pending();
+    match op(web, form).await {
         Ok(r) => r,
-        Err(e) if e.code() == ErrorCode::ReauthRequired => reauth_page(me, s, action, form, false),
+        Err(e) if e.code() == ErrorCode::ReauthRequired => {
+            if let Err(e) = s.web_hold_form(&me.web, action, kept).await {
+                return error_page(s, me.t, Some(&me.web), &e);
+            }
+            reauth_page(me, s, action, what, false)
+        }
         Err(e) => error_page(s, me.t, Some(&me.web), &e),
     }
 }

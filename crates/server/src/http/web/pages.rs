@@ -111,7 +111,8 @@ pub struct ReauthPage {
     pub t: Tr,
     pub action: String,
     pub csrf: String,
-    pub fields: Vec<(String, String)>,
+    /// What is being confirmed, in words.
+    pub what: String,
     pub wrong: bool,
     pub minutes: String,
 }

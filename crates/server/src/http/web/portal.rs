@@ -127,7 +127,7 @@ async fn post_remove(
         return r;
     }
     let action = format!("/portal/devices/{id}/remove");
-    with_reauth(&me, &s, &action, &form, |web| {
+    with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();
         async move {
             s.remove_my_device(&web, TokenId(id)).await?;
@@ -143,7 +143,7 @@ async fn post_add(State(s): State<AppState>, me: Me, body: Bytes) -> Response {
         return r;
     }
     let lang = me.t.code();
-    with_reauth(&me, &s, "/portal/devices/add", &form, |web| {
+    with_reauth(&me, &s, "/portal/devices/add", &form, |web, _| {
         let s = s.clone();
         async move {
             let path = s.add_my_device(&web).await?;
@@ -160,7 +160,7 @@ async fn post_recovery(State(s): State<AppState>, me: Me, body: Bytes) -> Respon
     }
     let nav = me.nav(&s, "web.codes_title", "portal");
     let t = me.t;
-    with_reauth(&me, &s, "/portal/recovery", &form, |web| {
+    with_reauth(&me, &s, "/portal/recovery", &form, |web, _| {
         let s = s.clone();
         async move {
             let codes = s.regenerate_my_recovery_codes(&web).await?;

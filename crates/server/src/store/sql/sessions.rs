@@ -134,6 +134,43 @@ macro_rules! impl_sessions {
                 Ok(())
             }
 
+            async fn set_web_session_pending(
+                &self,
+                id_hash: &str,
+                sealed: Option<&[u8]>,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE web_sessions SET pending = $2 WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .bind(sealed)
+                    .execute(&mut *self.write_conn().await?)
+                    .await?;
+                Ok(())
+            }
+
+            async fn web_session_pending(&self, id_hash: &str) -> StoreResult<Option<Vec<u8>>> {
+                let pending: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar("SELECT pending FROM web_sessions WHERE id_hash = $1")
+                        .bind(id_hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(pending.flatten())
+            }
+
+            async fn clear_web_session_pending(
+                &self,
+                id_hash: &str,
+                sealed: &[u8],
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE web_sessions SET pending = NULL WHERE id_hash = $1 AND pending = $2",
+                )
+                .bind(id_hash)
+                .bind(sealed)
+                .execute(&mut *self.write_conn().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn delete_web_session(&self, id_hash: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
                     .bind(id_hash)
