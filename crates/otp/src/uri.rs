@@ -282,11 +282,10 @@ fn split_label(raw: &str) -> Result<(Option<String>, String), OtpError> {
             }
         }
     };
-    let account = match prefix {
-        // The format allows spaces between the separator and the account (`*"%20"`).
-        Some(_) => account.trim_start_matches(' ').to_owned(),
-        None => account,
-    };
+    // The format allows spaces between the separator and the account (`*"%20"`). They are cut
+    // without a separator too: otherwise `totp/%20%20bob?issuer=ACME` would name "  bob" but
+    // its own written form `totp/ACME:%20%20bob` would name "bob" (found by fuzz/otp_uri).
+    let account = account.trim_start_matches(' ').to_owned();
     if account.is_empty() {
         return Err(invalid("label must name an account"));
     }
@@ -389,6 +388,17 @@ mod tests {
         assert!(percent_decode("a%2", false, "x").is_err());
         assert!(percent_decode("a%zz", false, "x").is_err());
         assert!(decode_utf8("%FF", false, "label").is_err());
+    }
+
+    #[test]
+    fn leading_spaces_of_an_account_go_with_or_without_an_issuer_prefix() {
+        for raw in ["%20%20bob", "ACME:%20bob", "ACME%3A%20%20bob"] {
+            let (_, account) = split_label(raw).unwrap();
+            assert_eq!(account, "bob", "{raw}");
+        }
+        let uri =
+            KeyUri::parse("otpauth://totp/%20%20bob?secret=JBSWY3DPEHPK3PXP&issuer=ACME").unwrap();
+        assert_eq!(KeyUri::parse(&uri.to_uri()).unwrap(), uri);
     }
 
     #[test]
