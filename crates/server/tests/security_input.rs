@@ -262,3 +262,54 @@ async fn database_files_are_private() {
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert_eq!(mode(&db), 0o600, "tightened");
 }
+
+/// A deleted token's sealed seed does not stay in the SQLite file's free space (`secure_delete`):
+/// once the deletion is checkpointed, the bytes are gone from `tessera.db`.
+#[tokio::test]
+async fn a_deleted_tokens_sealed_seed_leaves_the_database_file() {
+    let f = Fixture::new(Db::Sqlite, AppMode::PasswordAndOtp).await;
+    f.user("ann", true).await;
+    f.token("ann", "hotp").await;
+    let svc = &f.s.app.service;
+    let id = svc
+        .list_tokens(
+            &tessera_server::service::Actor::operator(),
+            Some("ann"),
+            0,
+            0,
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let sealed = svc.store().token(id).await.unwrap().unwrap().sealed_secret;
+    let file = f.s.data_dir().join("tessera.db");
+    let in_file = || {
+        let bytes = std::fs::read(&file).unwrap();
+        bytes.windows(sealed.len()).any(|w| w == sealed.as_slice())
+    };
+    // The checkpoint task copies the WAL into the file every 100 ms.
+    let mut seen = false;
+    for _ in 0..50 {
+        if in_file() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the sealed seed reached the database file");
+    svc.delete_token(&tessera_server::service::Actor::operator(), id)
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        if !in_file() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "the deleted seed's bytes are overwritten, not left in free space"
+    );
+}
