@@ -191,6 +191,45 @@ impl Tessera {
         });
     }
 
+    /// Creates the database with the migrations whose file names sort before `before` only, as
+    /// an older release left it (SQLite: in a new data directory).
+    pub fn old_schema(&self, before: &str) {
+        use sqlx::Connection as _;
+        let dialect = if self.postgres.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let all = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let old = self.dir.path().join("old-migrations");
+        std::fs::create_dir_all(&old).unwrap();
+        for file in std::fs::read_dir(&all).unwrap() {
+            let file = file.unwrap();
+            let name = file.file_name().into_string().unwrap();
+            if name.as_str() < before {
+                std::fs::copy(file.path(), old.join(&name)).unwrap();
+            }
+        }
+        runtime().block_on(async {
+            let migrator = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+            if let Some(url) = &self.postgres {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                migrator.run(&mut conn).await.unwrap();
+            } else {
+                std::fs::create_dir_all(self.data_dir()).unwrap();
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.db())
+                    .create_if_missing(true);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                migrator.run(&mut conn).await.unwrap();
+            }
+        });
+    }
+
     /// Every row of the audit log as stored, oldest first.
     pub fn audit_rows(&self) -> Vec<AuditRow> {
         use sqlx::Connection as _;
