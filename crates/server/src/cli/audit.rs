@@ -189,10 +189,10 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             ctx.emit(head, |out, head| {
                 writeln!(
                     out,
-                    "# Tessera audit checkpoint: the log had {} entries. Keep this away from \
-                     the server;\n# `tessera audit verify --checkpoint FILE` fails if the log \
-                     no longer holds this entry.\n{head}",
-                    v.entries
+                    "# Tessera audit checkpoint, taken at entry {}. Keep it away from the \
+                     server;\n# `tessera audit verify --checkpoint FILE` fails if the log no \
+                     longer holds this entry.\n{head}",
+                    head.seq
                 )
             })?;
             Ok(ExitCode::SUCCESS)
