@@ -301,7 +301,92 @@ impl KeyRing {
     }
 }
 
-/// Argon2id password hashing with a cap on concurrent hashes.
+/// The label the audit chain's key is derived under (see [`KeyRing::audit_key`]).
+const AUDIT_CHAIN_LABEL: &str = "tessera audit chain v1";
+
+/// The key the audit log's hash chain is made with (docs/security.md, "Audit log integrity"):
+/// an entry's hash is HMAC-SHA256 under it, so that only a holder of the key file can compute
+/// one, and the head the store keeps is sealed with it. `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct AuditKey {
+    /// HMAC-SHA256 keyed and ready: each hash starts from a copy.
+    mac: hmac::Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(redacted)")
+    }
+}
+
+impl KeyRing {
+    /// The audit chain's key, derived from the oldest key in the ring (the lowest id) under a
+    /// fixed label. Rotation only ever adds newer keys, so the chain's key stays the same; a log
+    /// written under another key file does not verify.
+    pub fn audit_key(&self) -> Result<AuditKey, CryptoError> {
+        let oldest = *self
+            .keys
+            .keys()
+            .next()
+            .ok_or(CryptoError::Open { key_id: 0 })?;
+        let derived = self
+            .derived_key(oldest, AUDIT_CHAIN_LABEL)
+            .ok_or(CryptoError::Open { key_id: oldest })?;
+        AuditKey::from_bytes(&derived)
+    }
+}
+
+impl AuditKey {
+    /// A key from raw bytes. The server derives its key from the key file
+    /// ([`KeyRing::audit_key`]); tests use this to have the same key in several places.
+    pub fn from_bytes(key: &[u8]) -> Result<AuditKey, CryptoError> {
+        let mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
+            .map_err(|_| CryptoError::Open { key_id: 0 })?;
+        Ok(AuditKey { mac })
+    }
+
+    /// The hash of audit entry `seq`, chained to `prev_hash`: HMAC-SHA256 over the fields
+    /// [`audit_hash_input`](crate::model::audit_hash_input) lays out, tagged `tessera-audit-v2`.
+    pub fn entry_hash(&self, prev_hash: &str, seq: i64, e: &crate::model::AuditEvent) -> String {
+        use hmac::Mac as _;
+        let mut mac = self.mac.clone();
+        crate::model::audit_hash_input("tessera-audit-v2", prev_hash, seq, e, |b| mac.update(b));
+        HEXLOWER.encode(&mac.finalize().into_bytes())
+    }
+
+    /// Whether `stored` is entry `seq`'s hash, compared in constant time.
+    pub fn entry_matches(
+        &self,
+        prev_hash: &str,
+        seq: i64,
+        e: &crate::model::AuditEvent,
+        stored: &str,
+    ) -> bool {
+        ct_eq(
+            self.entry_hash(prev_hash, seq, e).as_bytes(),
+            stored.as_bytes(),
+        )
+    }
+
+    /// The seal of the audit head `(seq, hash)`: `v2:` and the hex HMAC-SHA256 over both. The
+    /// version is part of what is sealed, so it cannot be set back by hand either.
+    pub fn head_seal(&self, seq: i64, hash: &str) -> String {
+        use hmac::Mac as _;
+        let mut mac = self.mac.clone();
+        let seq = seq.to_string();
+        for field in ["tessera-audit-head-v2", &seq, hash] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
+        format!("v2:{}", HEXLOWER.encode(&mac.finalize().into_bytes()))
+    }
+
+    /// Whether `stored` is the seal of the head `(seq, hash)`, compared in constant time.
+    pub fn seal_matches(&self, seq: i64, hash: &str, stored: &str) -> bool {
+        ct_eq(self.head_seal(seq, hash).as_bytes(), stored.as_bytes())
+    }
+}
+
 /// Argon2id password hashing with a cap on concurrent hashes.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
@@ -459,6 +544,80 @@ mod tests {
         assert_eq!(candidates.len(), 2);
         assert!(candidates[0].starts_with("k2:"));
         assert_eq!(candidates[1], h);
+    }
+
+    fn audit_event() -> crate::model::AuditEvent {
+        crate::model::AuditEvent {
+            at: 1_700_000_000,
+            actor: "cli:operator".into(),
+            action: "user.add".into(),
+            target: "user:alice".into(),
+            username: "alice".into(),
+            source: "cli".into(),
+            result: "success".into(),
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn audit_key_comes_from_the_oldest_key_and_survives_rotation() {
+        let mut ring = KeyRing::generate().unwrap();
+        let e = audit_event();
+        let before = ring
+            .audit_key()
+            .unwrap()
+            .entry_hash(crate::model::AUDIT_GENESIS, 1, &e);
+        ring.rotate().unwrap();
+        ring.rotate().unwrap();
+        let key = ring.audit_key().unwrap();
+        assert_eq!(key.entry_hash(crate::model::AUDIT_GENESIS, 1, &e), before);
+        assert!(key.entry_matches(crate::model::AUDIT_GENESIS, 1, &e, &before));
+        // The label and the derivation: HMAC-SHA256(key 1, "tessera/derive/v1/" || label).
+        let expected = ring.derived_key(1, "tessera audit chain v1").unwrap();
+        let direct = AuditKey::from_bytes(&expected).unwrap();
+        assert_eq!(
+            direct.entry_hash(crate::model::AUDIT_GENESIS, 1, &e),
+            before
+        );
+        // Another key file, another chain; and never the unkeyed hash.
+        let other = KeyRing::generate().unwrap().audit_key().unwrap();
+        assert!(!other.entry_matches(crate::model::AUDIT_GENESIS, 1, &e, &before));
+        assert_ne!(
+            before,
+            crate::model::unkeyed_audit_hash(crate::model::AUDIT_GENESIS, 1, &e)
+        );
+    }
+
+    #[test]
+    fn audit_hash_covers_every_field_and_the_link() {
+        let key = KeyRing::generate().unwrap().audit_key().unwrap();
+        let e = audit_event();
+        let h = key.entry_hash("p", 1, &e);
+        assert_eq!(h.len(), 64);
+        assert_ne!(h, key.entry_hash("q", 1, &e));
+        assert_ne!(h, key.entry_hash("p", 2, &e));
+        let mut changed = e.clone();
+        changed.reason = "x".into();
+        assert_ne!(h, key.entry_hash("p", 1, &changed));
+        assert!(!key.entry_matches("p", 1, &e, &h[..63]));
+    }
+
+    #[test]
+    fn audit_head_seal_binds_number_hash_and_version() {
+        let key = KeyRing::generate().unwrap().audit_key().unwrap();
+        let seal = key.head_seal(4, "abc");
+        assert!(seal.starts_with("v2:") && seal.len() == 3 + 64, "{seal}");
+        assert!(key.seal_matches(4, "abc", &seal));
+        assert!(!key.seal_matches(3, "abc", &seal));
+        assert!(!key.seal_matches(4, "abd", &seal));
+        assert!(!key.seal_matches(4, "abc", ""));
+        assert!(!key.seal_matches(4, "abc", &seal.replacen("v2:", "v1:", 1)));
+    }
+
+    #[test]
+    fn audit_key_debug_shows_nothing() {
+        let key = KeyRing::generate().unwrap().audit_key().unwrap();
+        assert_eq!(format!("{key:?}"), "AuditKey(redacted)");
     }
 
     #[tokio::test]

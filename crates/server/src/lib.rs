@@ -62,10 +62,12 @@ pub async fn build(config: Config, clock: Arc<dyn clock::Clock>) -> anyhow::Resu
     let (keys, created) = crypto::KeyRing::load_or_create(&key_file)?;
     startup.created_key_file = created;
     startup.database = config::redact_url(&url);
+    let audit_key = keys.audit_key()?;
     let store = store::connect(
         &url,
         config.database.max_connections,
         config.database.sqlite_synchronous == config::SqliteSynchronous::Full,
+        audit_key.clone(),
     )
     .await
     .with_context(|| format!("cannot open database {}", config::redact_url(&url)))?;
@@ -73,15 +75,43 @@ pub async fn build(config: Config, clock: Arc<dyn clock::Clock>) -> anyhow::Resu
         .migrate()
         .await
         .context("cannot apply database migrations")?;
+    key_audit_chain(store.as_ref(), clock.now()).await?;
     let mailer = mail::mailer_from_config(&config).context("mail configuration")?;
     let sms = sms::sms_from_config(&config).context("SMS configuration")?;
-    let service = Service::new(store, clock, keys, Arc::new(config), mailer, sms);
+    let service = Service::new(store, clock, keys, audit_key, Arc::new(config), mailer, sms);
     Ok((
         App {
             service: Arc::new(service),
         },
         startup,
     ))
+}
+
+/// Keys an audit log written before the chain was keyed, when migration 0011 asks for it (once
+/// per database; see docs/security.md, "Audit log integrity"), and says so in the log.
+async fn key_audit_chain(store: &dyn store::Store, now: clock::UnixTime) -> anyhow::Result<()> {
+    let Some(keying) = store
+        .key_audit_chain(now)
+        .await
+        .context("cannot key the audit log's hash chain")?
+    else {
+        return Ok(());
+    };
+    match &keying.problem {
+        None if keying.entries == 0 => tracing::info!("audit chain keyed (the log was empty)"),
+        None => tracing::warn!(
+            entries = keying.entries,
+            "audit log keyed: every entry written before fitted the unkeyed chain and was \
+             rehashed with the key (entry audit.key records it)"
+        ),
+        Some(problem) => tracing::error!(
+            entries = keying.entries,
+            problem = %problem,
+            "audit log keyed, but the entries written before did not fit the unkeyed chain: \
+             they were rehashed as found (entry audit.key records it)"
+        ),
+    }
+    Ok(())
 }
 
 /// Creates a directory readable only by its owner: it holds the database and the key file.

@@ -6,7 +6,25 @@ use std::sync::Arc;
 
 use sqlx::Connection as _;
 
+use crate::crypto::AuditKey;
 use crate::store::{PgStore, SqliteStore, Store};
+
+/// The audit key every store made here hashes with, so that tests can check the chain.
+pub fn audit_key() -> AuditKey {
+    AuditKey::from_bytes(b"tessera tests: not a real key...").expect("a 32-byte key")
+}
+
+/// Migrates a store made here and keys its (empty) audit chain, as `build` does.
+async fn prepare(name: &str, store: &dyn Store) {
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("{name}: migrate: {e}"));
+    store
+        .key_audit_chain(0)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: key the audit chain: {e}"));
+}
 
 /// The PostgreSQL server URL for tests, if configured.
 pub fn postgres_url() -> Option<String> {
@@ -38,20 +56,23 @@ pub async fn fresh_postgres_database(base_url: &str) -> String {
 /// Every store the tests should run against, migrated and empty: `("sqlite", ..)` always,
 /// `("postgres", ..)` when configured.
 pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
-    let sqlite = SqliteStore::scratch().await.expect("sqlite scratch");
+    let sqlite = SqliteStore::scratch(audit_key())
+        .await
+        .expect("sqlite scratch");
     let mut out: Vec<(&'static str, Arc<dyn Store>)> = vec![("sqlite", Arc::new(sqlite))];
     if let Some(base) = postgres_url() {
         let url = fresh_postgres_database(&base).await;
         out.push((
             "postgres",
-            Arc::new(PgStore::connect(&url, 16).await.expect("pg connect")),
+            Arc::new(
+                PgStore::connect(&url, 16, audit_key())
+                    .await
+                    .expect("pg connect"),
+            ),
         ));
     }
     for (name, store) in &out {
-        store
-            .migrate()
-            .await
-            .unwrap_or_else(|e| panic!("{name}: migrate: {e}"));
+        prepare(name, store.as_ref()).await;
     }
     out
 }
@@ -59,9 +80,9 @@ pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
 /// A SQLite store on the file `t.db` in `dir` (several stores on one file: the server and a CLI).
 pub async fn sqlite_file_store(dir: &std::path::Path) -> Arc<dyn Store> {
     let url = format!("sqlite://{}", dir.join("t.db").display());
-    let s = SqliteStore::connect(&url, 8, false)
+    let s = SqliteStore::connect(&url, 8, false, audit_key())
         .await
         .expect("sqlite file");
-    s.migrate().await.expect("migrate");
+    prepare("sqlite file", &s).await;
     Arc::new(s)
 }

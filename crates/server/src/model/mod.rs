@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 
+mod audit_chain;
+pub use audit_chain::*;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -391,32 +394,6 @@ mod tests {
         check(AppMode::ALL, AppMode::as_str);
         check(AppState::ALL, AppState::as_str);
     }
-}
-
-/// The hash of audit entry `seq`: SHA-256 over the previous entry's hash and every field of the
-/// event, each length-prefixed so that no two different entries serialise alike.
-pub fn audit_chain_hash(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    let at = e.at.to_string();
-    let seq = seq.to_string();
-    for field in [
-        "tessera-audit-v1",
-        prev_hash,
-        &seq,
-        &at,
-        &e.actor,
-        &e.action,
-        &e.target,
-        &e.username,
-        &e.source,
-        &e.result,
-        &e.reason,
-    ] {
-        h.update((field.len() as u64).to_be_bytes());
-        h.update(field.as_bytes());
-    }
-    data_encoding::HEXLOWER.encode(&h.finalize())
 }
 
 /// The hash the chain starts from.

@@ -1,9 +1,12 @@
 //! The audit log: recording events and verifying the hash chain.
 //!
-//! Every entry carries the hash of the previous one (see [`audit_chain_hash`]); changing,
-//! inserting or deleting a row breaks the chain at that row, and deleting the newest rows is seen
-//! against the head the store keeps. Entries never contain a secret: callers pass names, serials
-//! and reasons, never codes, seeds or passwords.
+//! Every entry carries the hash of the previous one, made with the audit key
+//! ([`AuditKey`](crate::crypto::AuditKey), derived from the key file): changing, inserting or
+//! deleting a row breaks the chain at that row, and without the key file nobody can compute a
+//! chain that fits again. The head the store keeps is sealed with the same key, so deleting the
+//! newest rows and setting the head back by hand shows too; a head row copied earlier and put
+//! back is seen only against a checkpoint kept elsewhere ([`AuditCheckpoint`]). Entries never
+//! contain a secret: callers pass names, serials and reasons, never codes, seeds or passwords.
 
 use std::sync::Arc;
 
@@ -13,7 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::model::TokenId;
 use crate::store::{Advance, Store, StoreError, WriteOp, WriteResult, Writers};
 
-use crate::model::{AUDIT_GENESIS, AuditEntry, AuditEvent, AuditFilter, audit_chain_hash};
+use crate::model::{
+    AUDIT_GENESIS, AUDIT_KEYED_ACTION, AuditCheckpoint, AuditEntry, AuditEvent, AuditFilter,
+    unkeyed_audit_hash,
+};
 
 use super::{Actor, Result, Service};
 
@@ -42,6 +48,13 @@ pub struct AuditVerification {
     /// The first entry that does not fit the chain, and why.
     pub first_bad_seq: Option<i64>,
     pub problem: Option<String>,
+    /// When the log verifies: its newest entry as a checkpoint, to keep away from the server
+    /// and check against later (`tessera audit verify --checkpoint FILE`).
+    pub head: Option<AuditCheckpoint>,
+    /// Findings that do not fail the check: an `audit.key` entry recording that the entries
+    /// written before the chain was keyed did not fit their unkeyed chain (they were keyed as
+    /// found, so the keyed chain holds; what happened to them before cannot be told any more).
+    pub warnings: Vec<String>,
 }
 
 type Pending = (WriteOp, oneshot::Sender<Result<WriteResult, String>>);
@@ -293,17 +306,34 @@ impl Service {
         Ok(self.store.list_audit(&filter).await?)
     }
 
-    /// Recomputes the hash chain from the first entry to the head.
-    pub async fn verify_audit(&self, _actor: &Actor) -> Result<AuditVerification> {
+    /// Recomputes the hash chain from the first entry to the head with the audit key, checks the
+    /// head's seal, and checks that the log still holds every checkpoint given (sorted by entry
+    /// number) with the same hash. Names the first problem.
+    pub async fn verify_audit(
+        &self,
+        _actor: &Actor,
+        checkpoints: &[AuditCheckpoint],
+    ) -> Result<AuditVerification> {
+        let key = &self.audit_key;
         let mut prev_hash = AUDIT_GENESIS.to_owned();
         let mut prev_seq = 0i64;
         let mut count = 0i64;
+        let mut pending = checkpoints.iter().peekable();
+        let mut warnings = Vec::new();
         let bad = |seq: i64, count: i64, problem: String| AuditVerification {
             ok: false,
             entries: count,
             first_bad_seq: Some(seq),
             problem: Some(problem),
+            head: None,
+            warnings: Vec::new(),
         };
+        // A checkpoint of the empty log (entry 0) holds the chain's start.
+        while let Some(cp) = pending.next_if(|cp| cp.seq == 0) {
+            if !crate::crypto::ct_eq(cp.hash.as_bytes(), AUDIT_GENESIS.as_bytes()) {
+                return Ok(bad(0, 0, checkpoint_mismatch(0)));
+            }
+        }
         loop {
             let page = self.store.audit_after(prev_seq, MAX_AUDIT_PAGE).await?;
             if page.is_empty() {
@@ -329,26 +359,72 @@ impl Service {
                         format!("entry {} does not link to entry {}", e.seq, prev_seq),
                     ));
                 }
-                let expected = audit_chain_hash(&prev_hash, e.seq, &e.event);
-                if e.hash != expected {
+                if !key.entry_matches(&prev_hash, e.seq, &e.event, &e.hash) {
+                    // Only to explain: a hash that fits the formula older releases used was
+                    // recomputed by someone without the key.
+                    let why = if e.hash == unkeyed_audit_hash(&prev_hash, e.seq, &e.event) {
+                        " (its hash was made without the key, with the unkeyed formula of \
+                         releases before the chain was keyed)"
+                    } else {
+                        ""
+                    };
                     return Ok(bad(
                         e.seq,
                         count,
-                        format!("entry {} was changed after it was written", e.seq),
+                        format!("entry {} was changed after it was written{why}", e.seq),
                     ));
+                }
+                // Keyed, so written by this server: trustworthy.
+                if e.event.action == AUDIT_KEYED_ACTION
+                    && e.event.actor == "system"
+                    && e.event.result == Outcome::Failure.as_str()
+                {
+                    warnings.push(format!("entry {}: {}", e.seq, e.event.reason));
+                }
+                // Checkpoints of entry numbers the log skips were caught above (missing entry).
+                while let Some(cp) = pending.next_if(|cp| cp.seq <= e.seq) {
+                    if cp.seq != e.seq
+                        || !crate::crypto::ct_eq(cp.hash.as_bytes(), e.hash.as_bytes())
+                    {
+                        return Ok(bad(cp.seq, count, checkpoint_mismatch(cp.seq)));
+                    }
                 }
                 prev_seq = e.seq;
                 prev_hash = e.hash;
             }
         }
-        let (head_seq, head_hash) = self.store.audit_head().await?;
-        if head_seq != prev_seq || head_hash != prev_hash {
+        if let Some(cp) = pending.next() {
             return Ok(bad(
                 prev_seq + 1,
                 count,
                 format!(
-                    "the log ends at entry {prev_seq} but entry {head_seq} was written: \
-                     newest entries were deleted"
+                    "entry {} is missing: the log ends at entry {prev_seq}, but a checkpoint \
+                     saw entry {}; the newest entries were deleted",
+                    cp.seq, cp.seq
+                ),
+            ));
+        }
+        let head = self.store.audit_head().await?;
+        if !key.seal_matches(head.seq, &head.hash, &head.seal) {
+            return Ok(bad(
+                prev_seq + 1,
+                count,
+                format!(
+                    "the audit head (entry {}) is not sealed with this server's key: it was set \
+                     from outside Tessera, so entries after {prev_seq} may have been deleted (or \
+                     the key file is not the one the log was written with)",
+                    head.seq
+                ),
+            ));
+        }
+        if head.seq != prev_seq || head.hash != prev_hash {
+            return Ok(bad(
+                prev_seq + 1,
+                count,
+                format!(
+                    "the log ends at entry {prev_seq} but entry {} was written: \
+                     newest entries were deleted",
+                    head.seq
                 ),
             ));
         }
@@ -357,6 +433,19 @@ impl Service {
             entries: count,
             first_bad_seq: None,
             problem: None,
+            head: Some(AuditCheckpoint {
+                seq: prev_seq,
+                hash: prev_hash,
+            }),
+            warnings,
         })
     }
+}
+
+/// The problem when the log holds a checkpoint's entry with another hash.
+fn checkpoint_mismatch(seq: i64) -> String {
+    format!(
+        "entry {seq} does not match the checkpoint: the log was rewritten from entry {seq} or \
+         before, or its newest entries were deleted and new ones written since"
+    )
 }

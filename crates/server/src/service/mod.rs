@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{KeyRing, PasswordHasher};
+use crate::crypto::{AuditKey, KeyRing, PasswordHasher};
 use crate::mail::Mailer;
 use crate::sms::SmsSender;
 use crate::store::Store;
@@ -61,6 +61,8 @@ pub struct Service {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) keys: KeyRing,
+    /// What the audit chain is checked with (the store hashes with the same key).
+    pub(crate) audit_key: AuditKey,
     pub(crate) hasher: PasswordHasher,
     /// Password checks at validation have their own cap, so they never starve admin logins and
     /// never run on the OTP-only path.
@@ -88,6 +90,7 @@ impl Service {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         keys: KeyRing,
+        audit_key: AuditKey,
         config: Arc<Config>,
         mailer: Arc<dyn Mailer>,
         sms: Arc<dyn SmsSender>,
@@ -111,6 +114,7 @@ impl Service {
             store,
             clock,
             keys,
+            audit_key,
             config,
             dummy_hash: tokio::sync::OnceCell::new(),
         }

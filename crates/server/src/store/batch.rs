@@ -1,10 +1,12 @@
 //! Group commit ([`AuditStore::apply_writes`](super::AuditStore::apply_writes)), the part both
 //! databases share: the order in which token rows are advanced, and how the batch's audit
-//! entries extend the hash chain once it is known which advances succeeded. How the statements
+//! entries extend the hash chain (keyed, see [`AuditKey`]) once it is known which advances
+//! succeeded. How the statements
 //! reach the database differs (sqlite.rs: one transaction on the calling thread; postgres.rs:
 //! row locks, parallel batches).
 
-use crate::model::{AuditEntry, audit_chain_hash};
+use crate::crypto::AuditKey;
+use crate::model::AuditEntry;
 
 use super::{Advance, StoreError, StoreResult, WriteOp, WriteResult};
 
@@ -53,9 +55,10 @@ pub(super) fn appends(ops: &[WriteOp], advanced: &[bool]) -> bool {
     })
 }
 
-/// The batch's results in order, and the audit entries to insert, chained from `head`
-/// (needed only if [`appends`]); returns the new head.
+/// The batch's results in order, and the audit entries to insert, chained from `head` under
+/// `key` (needed only if [`appends`]); returns the new head.
 pub(super) fn chain(
+    key: &AuditKey,
     ops: &[WriteOp],
     advanced: &[bool],
     head: Option<Head>,
@@ -78,7 +81,7 @@ pub(super) fn chain(
             .as_mut()
             .ok_or_else(|| StoreError::Corrupt("audit head not read".into()))?;
         *seq += 1;
-        let hash = audit_chain_hash(prev_hash, *seq, event);
+        let hash = key.entry_hash(prev_hash, *seq, event);
         let entry = AuditEntry {
             seq: *seq,
             event: event.clone(),
@@ -98,6 +101,10 @@ pub(super) fn chain(
 mod tests {
     use super::*;
     use crate::model::{AUDIT_GENESIS, AuditEvent, TokenId, TokenState};
+
+    fn key() -> AuditKey {
+        AuditKey::from_bytes(&[7; 32]).unwrap()
+    }
 
     fn event(n: i64) -> AuditEvent {
         AuditEvent {
@@ -145,15 +152,16 @@ mod tests {
         assert!(appends(&ops, &advanced));
         assert!(!appends(&ops[..1], &advanced[..1]));
         let start = (4, AUDIT_GENESIS.to_owned());
-        let (results, entries, head) = chain(&ops, &advanced, Some(start)).unwrap();
+        let (results, entries, head) = chain(&key(), &ops, &advanced, Some(start)).unwrap();
         assert_eq!(results[0], WriteResult::Advanced(false, None));
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].seq, 5);
         assert_eq!(entries[0].prev_hash, AUDIT_GENESIS);
         assert_eq!(entries[1].prev_hash, entries[0].hash);
+        assert!(key().entry_matches(&entries[0].hash, 6, &event(7), &entries[1].hash));
         assert_eq!(head, Some((6, entries[1].hash.clone())));
         assert_eq!(results[2], WriteResult::Audited(entries[1].clone()));
         // Appending without a head is refused, not invented.
-        assert!(chain(&ops, &advanced, None).is_err());
+        assert!(chain(&key(), &ops, &advanced, None).is_err());
     }
 }

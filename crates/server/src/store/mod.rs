@@ -8,14 +8,16 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
+use crate::crypto::AuditKey;
 use crate::model::{
-    AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, Challenge, NewToken, NewUser,
-    Session, Token, TokenId, TokenState, User, UserId, WebSession,
+    AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, AuditHead, Challenge,
+    NewToken, NewUser, Session, Token, TokenId, TokenState, User, UserId, WebSession,
 };
 
 mod batch;
 #[cfg(test)]
 mod contract;
+mod keying;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -97,6 +99,16 @@ pub enum Writers {
     /// Up to this many batches at a time, as tasks on the runtime (PostgreSQL: a batch mostly
     /// waits for the database's answers).
     Tasks(usize),
+}
+
+/// What [`AuditStore::key_audit_chain`] found in a log written before the chain was keyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditKeying {
+    /// Entries rehashed with the key.
+    pub entries: i64,
+    /// Where their unkeyed chain did not hold, if it did not: they were rehashed as found, and
+    /// the entry recording the keying says so.
+    pub problem: Option<String>,
 }
 
 /// The result of one [`WriteOp`], in the same position.
@@ -326,8 +338,16 @@ pub trait AuditStore: Send + Sync {
     async fn index_audit(&self, max: i64) -> StoreResult<u64>;
     /// Entries with `seq > after`, oldest first, at most `limit` (for verifying the chain).
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
-    /// The newest entry's sequence number and hash, as recorded when it was appended.
-    async fn audit_head(&self) -> StoreResult<(i64, String)>;
+    /// The newest entry's sequence number and hash, as recorded when it was appended, and the
+    /// seal made over both with the audit key.
+    async fn audit_head(&self) -> StoreResult<AuditHead>;
+    /// Keys a log written before the chain was keyed, once: when migration 0011 asked for it
+    /// (its table `audit_chain_unkeyed` exists) and the head is not sealed yet. In one
+    /// transaction, holding the head: checks every entry against the unkeyed chain, rehashes it
+    /// with the key as found, appends an `audit.key` entry at `now` saying how that went (not
+    /// for an empty log), seals the head and drops the table. `None` when there was nothing to
+    /// do (also for every node but the first when several start at once).
+    async fn key_audit_chain(&self, now: UnixTime) -> StoreResult<Option<AuditKeying>>;
 }
 
 /// Enrollment invitations and recovery codes.
@@ -459,14 +479,15 @@ pub async fn connect(
     url: &str,
     max_connections: u32,
     synchronous_full: bool,
+    audit_key: AuditKey,
 ) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(
-            PgStore::connect(url, max_connections).await?,
+            PgStore::connect(url, max_connections, audit_key).await?,
         ))
     } else {
         Ok(std::sync::Arc::new(
-            SqliteStore::connect(url, max_connections, synchronous_full).await?,
+            SqliteStore::connect(url, max_connections, synchronous_full, audit_key).await?,
         ))
     }
 }

@@ -1,13 +1,15 @@
 //! PostgreSQL, for several Tessera nodes sharing one database.
 //!
 //! Dialect notes: the audit head is locked with `SELECT ... FOR UPDATE` so appenders on all nodes
-//! queue on one row; `ILIKE` gives case-insensitive search.
+//! queue on one row; `ILIKE` gives case-insensitive search; whether a table exists is asked of
+//! `pg_tables` in the connection's schema.
 
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::batch;
+use crate::crypto::AuditKey;
 // StoreResult, WriteOp and WriteResult come with impl_store! below.
 
 /// The PostgreSQL store.
@@ -16,10 +18,16 @@ pub struct PgStore {
     pool: sqlx::PgPool,
     /// The same pool: PostgreSQL handles concurrent writers itself.
     writer: sqlx::PgPool,
+    /// What the audit chain is hashed and its head sealed with.
+    audit_key: AuditKey,
 }
 
 impl PgStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, sqlx::Error> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        audit_key: AuditKey,
+    ) -> Result<PgStore, sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
@@ -29,6 +37,7 @@ impl PgStore {
         Ok(PgStore {
             writer: pool.clone(),
             pool,
+            audit_key,
         })
     }
 
@@ -76,11 +85,12 @@ pub(super) async fn apply_writes(
     } else {
         None
     };
-    let (results, entries, head) = batch::chain(ops, &advanced, head)?;
+    let (results, entries, head) = batch::chain(&store.audit_key, ops, &advanced, head)?;
     if let (Some((seq, hash)), false) = (&head, entries.is_empty()) {
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, seal = $3 WHERE id = 1")
             .bind(*seq)
             .bind(hash)
+            .bind(store.audit_key.head_seal(*seq, hash))
             .execute(&mut *tx)
             .await?;
         let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(batch::INSERT_AUDIT);
@@ -109,6 +119,8 @@ super::sql::impl_store!(
     migrator = sqlx::migrate!("migrations/postgres"),
     begin_write = "BEGIN",
     ilike = "ILIKE",
+    table_exists = "SELECT COUNT(*) FROM pg_tables \
+        WHERE schemaname = current_schema() AND tablename = $1",
     // Several batches commit in parallel, so one batch's wait for the disk (fsync of the WAL)
     // does not hold up the next.
     writers = crate::store::Writers::Tasks(4),

@@ -3,7 +3,8 @@
 //! Dialect notes: write transactions start with `BEGIN IMMEDIATE`, because a deferred transaction
 //! that reads first and writes later fails with SQLITE_BUSY when another writer got there in
 //! between; SQLite has no `FOR UPDATE` (the immediate transaction already holds the write lock);
-//! SQLite's `LIKE` ignores ASCII case by itself.
+//! SQLite's `LIKE` ignores ASCII case by itself; whether a table exists is asked of
+//! `sqlite_master` (there is no `information_schema`).
 //!
 //! Writes are queued on one lock (a Tokio mutex) held by the store. SQLite lets one writer at a
 //! time in; with several connections writing, the losers wait in SQLite's busy handler, which
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
 use rusqlite::{TransactionBehavior, params};
 
 use super::batch::{self, Head};
+use crate::crypto::AuditKey;
 // StoreResult, WriteOp and WriteResult come with impl_store! below.
 
 /// The SQLite store.
@@ -39,6 +41,8 @@ pub struct SqliteStore {
     synchronous_full: bool,
     /// The audit chain's newest entry as this process last wrote it (see [`apply_writes`]).
     head_cache: std::sync::Arc<std::sync::Mutex<Option<Head>>>,
+    /// What the audit chain is hashed and its head sealed with.
+    audit_key: AuditKey,
     /// The directory of a private scratch database, removed with the last clone (tests).
     scratch: Option<std::sync::Arc<Scratch>>,
 }
@@ -106,6 +110,7 @@ impl SqliteStore {
         url: &str,
         max_connections: u32,
         synchronous_full: bool,
+        audit_key: AuditKey,
     ) -> Result<SqliteStore, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -167,13 +172,14 @@ impl SqliteStore {
             writer: std::sync::Arc::new(tokio::sync::Mutex::new(Writer { conn, batch })),
             synchronous_full,
             head_cache: Default::default(),
+            audit_key,
             scratch: None,
         })
     }
 
     /// A private database in a new temporary directory, removed with the store (tests). Not in
     /// memory: each connection would get a database of its own.
-    pub async fn scratch() -> Result<SqliteStore, sqlx::Error> {
+    pub async fn scratch(audit_key: AuditKey) -> Result<SqliteStore, sqlx::Error> {
         let name = crate::crypto::random_bytes(8)
             .map_err(|e| sqlx::Error::Io(std::io::Error::other(e.to_string())))?;
         let dir = std::env::temp_dir().join(format!(
@@ -183,7 +189,7 @@ impl SqliteStore {
         std::fs::create_dir_all(&dir)?;
         let scratch = std::sync::Arc::new(Scratch(dir));
         let url = format!("sqlite://{}", scratch.0.join("t.db").display());
-        let mut store = SqliteStore::connect(&url, 4, false).await?;
+        let mut store = SqliteStore::connect(&url, 4, false, audit_key).await?;
         store.scratch = Some(scratch);
         Ok(store)
     }
@@ -237,7 +243,8 @@ pub(super) async fn apply_writes(
     let blocking = store.synchronous_full
         && tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread;
-    let mut run = || write_batch(&mut writer.batch, ops, remembered.clone());
+    let key = &store.audit_key;
+    let mut run = || write_batch(&mut writer.batch, key, ops, remembered.clone());
     let outcome = if blocking {
         tokio::task::block_in_place(run)
     } else {
@@ -275,6 +282,7 @@ fn insert_audit() -> &'static str {
 /// The batch's transaction; returns the results and, if it appended, the new head.
 fn write_batch(
     conn: &mut rusqlite::Connection,
+    key: &AuditKey,
     ops: &[WriteOp],
     remembered: Option<Head>,
 ) -> StoreResult<(Vec<WriteResult>, Option<Head>)> {
@@ -303,7 +311,7 @@ fn write_batch(
             }
         }
         if !batch::appends(ops, &advanced) {
-            let (results, _, _) = batch::chain(ops, &advanced, None)?;
+            let (results, _, _) = batch::chain(key, ops, &advanced, None)?;
             tx.commit()?;
             return Ok((results, None));
         }
@@ -313,14 +321,20 @@ fn write_batch(
                 .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
                 .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?,
         };
-        let (results, entries, head) = batch::chain(ops, &advanced, Some(start.clone()))?;
+        let (results, entries, head) = batch::chain(key, ops, &advanced, Some(start.clone()))?;
         let head = head.ok_or_else(|| StoreError::Corrupt("audit head".into()))?;
-        let moved = tx
-            .prepare_cached(
-                "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1 AND seq = ?3 AND hash = ?4",
+        let moved =
+            tx.prepare_cached(
+                "UPDATE audit_head SET seq = ?1, hash = ?2, seal = ?3 \
+                 WHERE id = 1 AND seq = ?4 AND hash = ?5",
             )?
-            .execute(params![head.0, head.1, start.0, start.1])?
-            == 1;
+            .execute(params![
+                head.0,
+                head.1,
+                key.head_seal(head.0, &head.1),
+                start.0,
+                start.1
+            ])? == 1;
         if !moved {
             // Rolled back when `tx` is dropped.
             if retry {
@@ -359,6 +373,7 @@ super::sql::impl_store!(
     migrator = sqlx::migrate!("migrations/sqlite"),
     begin_write = "BEGIN IMMEDIATE",
     ilike = "LIKE",
+    table_exists = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
     // One write transaction at a time is all SQLite allows, and group commit runs it on the
     // calling thread (see `apply_writes`).
     writers = crate::store::Writers::Thread,
@@ -386,7 +401,8 @@ mod tests {
     }
 
     /// A database made before the audit log was keyed by row id (migration 9) keeps its entries,
-    /// their numbers and the hash chain through the upgrade, and appends after it.
+    /// their numbers and the hash chain through the upgrade, and appends after it; then, keyed
+    /// (migration 11), the same entries on one keyed chain.
     #[tokio::test]
     async fn the_audit_log_survives_the_row_id_migration() {
         let dir = tempfile::tempdir().unwrap();
@@ -402,13 +418,44 @@ mod tests {
                 std::fs::copy(file.path(), old.join(&name)).unwrap();
             }
         }
-        let s = super::SqliteStore::connect(&url, 2, false).await.unwrap();
+        let key = crate::testing::audit_key();
+        let s = super::SqliteStore::connect(&url, 2, false, key.clone())
+            .await
+            .unwrap();
         let migrator = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
         migrator.run(&s.pool).await.unwrap();
         assert_eq!(s.applied_migrations().await.unwrap().len(), 8);
+        // Three entries on the unkeyed chain, as that release wrote them.
+        let mut prev = AUDIT_GENESIS.to_owned();
         for n in 1..=3 {
-            s.append_audit(&event(n)).await.unwrap();
+            let e = event(n);
+            let hash = unkeyed_audit_hash(&prev, n, &e);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, actor, action, target, username, source, \
+                 result, reason, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11)",
+            )
+            .bind(n)
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(&e.username)
+            .bind(&e.source)
+            .bind(&e.result)
+            .bind(&e.reason)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+            prev = hash;
         }
+        sqlx::query("UPDATE audit_head SET seq = 3, hash = $1")
+            .bind(&prev)
+            .execute(&s.pool)
+            .await
+            .unwrap();
         let before = s.audit_after(0, 10).await.unwrap();
 
         s.migrate().await.unwrap();
@@ -419,17 +466,28 @@ mod tests {
                 .unwrap();
         assert!(sql.contains("seq INTEGER PRIMARY KEY"), "{sql}");
         assert_eq!(s.audit_after(0, 10).await.unwrap(), before);
-        s.append_audit(&event(4)).await.unwrap();
+
+        let keying = s.key_audit_chain(50).await.unwrap().unwrap();
+        assert_eq!((keying.entries, keying.problem), (3, None));
+        s.append_audit(&event(5)).await.unwrap();
         let entries = s.audit_after(0, 10).await.unwrap();
         let mut prev = AUDIT_GENESIS.to_owned();
         for (i, e) in entries.iter().enumerate() {
             assert_eq!(e.seq, i as i64 + 1);
             assert_eq!(e.prev_hash, prev);
-            assert_eq!(e.hash, audit_chain_hash(&prev, e.seq, &e.event));
+            assert!(key.entry_matches(&prev, e.seq, &e.event, &e.hash));
             prev = e.hash.clone();
         }
-        assert_eq!(entries.len(), 4);
-        assert_eq!(s.audit_head().await.unwrap(), (4, prev));
+        for (a, b) in before.iter().zip(&entries) {
+            assert_eq!((a.seq, &a.event), (b.seq, &b.event));
+        }
+        assert_eq!(entries[3].event.action, "audit.key");
+        assert_eq!(entries.len(), 5);
+        let head = s.audit_head().await.unwrap();
+        assert_eq!((head.seq, &head.hash), (5, &prev));
+        assert!(key.seal_matches(5, &prev, &head.seal));
+        // Once only.
+        assert_eq!(s.key_audit_chain(60).await.unwrap(), None);
     }
 
     /// The remembered head is stale in a way the sequence numbers do not show (the head row was
@@ -439,7 +497,9 @@ mod tests {
     async fn a_batch_on_a_stale_head_is_rolled_back_and_redone() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let s = super::SqliteStore::connect(&url, 2, false).await.unwrap();
+        let s = super::SqliteStore::connect(&url, 2, false, crate::testing::audit_key())
+            .await
+            .unwrap();
         s.migrate().await.unwrap();
         let user = s
             .insert_user(
@@ -507,9 +567,10 @@ mod tests {
         let entries = s.audit_after(0, 10).await.unwrap();
         assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(entries[2].prev_hash, entries[1].hash);
-        assert_eq!(s.audit_head().await.unwrap(), (3, entries[2].hash.clone()));
+        let head = s.audit_head().await.unwrap();
+        assert_eq!((head.seq, &head.hash), (3, &entries[2].hash));
         // The next batch trusts the head it wrote.
         s.append_audit(&event(4)).await.unwrap();
-        assert_eq!(s.audit_head().await.unwrap().0, 4);
+        assert_eq!(s.audit_head().await.unwrap().seq, 4);
     }
 }

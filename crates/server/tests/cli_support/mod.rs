@@ -10,18 +10,40 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use tessera_otp::KeyUri;
 
-use crate::common::{run_cli, stderr, stdout};
+use crate::common::{Db, run_cli_env, stderr, stdout};
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A fresh installation, driven through the binary.
 pub struct Tessera {
     pub dir: tempfile::TempDir,
+    /// The URL of this installation's own PostgreSQL database; `None`: SQLite in the data
+    /// directory.
+    pub postgres: Option<String>,
 }
 
 impl Tessera {
     pub fn new() -> Tessera {
+        Self::on(Db::Sqlite)
+    }
+
+    /// A fresh installation on `db` (PostgreSQL: a new database on the test server).
+    pub fn on(db: Db) -> Tessera {
+        let postgres = (db == Db::Postgres).then(|| {
+            let base = tessera_server::testing::postgres_url().expect("postgres configured");
+            runtime().block_on(tessera_server::testing::fresh_postgres_database(&base))
+        });
         Tessera {
             dir: tempfile::tempdir().unwrap(),
+            postgres,
+        }
+    }
+
+    /// Which database this installation uses.
+    pub fn db_kind(&self) -> Db {
+        if self.postgres.is_some() {
+            Db::Postgres
+        } else {
+            Db::Sqlite
         }
     }
 
@@ -34,7 +56,12 @@ impl Tessera {
     }
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let out = run_cli(&self.data_dir(), args, stdin);
+        let env: Vec<(&str, &str)> = self
+            .postgres
+            .iter()
+            .map(|url| ("TESSERA_DATABASE__URL", url.as_str()))
+            .collect();
+        let out = run_cli_env(&self.data_dir(), args, stdin, &env);
         assert!(
             !stderr(&out).contains("panicked"),
             "tessera {args:?} panicked: {}",
@@ -138,14 +165,116 @@ pub fn totp_rs_code(uri: &KeyUri) -> String {
         .to_string()
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+impl Tessera {
+    /// Runs SQL statements on the installation's database from outside Tessera, whichever
+    /// database it is.
+    pub fn sql(&self, statements: &[&str]) {
+        use sqlx::Connection as _;
+        let Some(url) = &self.postgres else {
+            return sql(&self.db(), statements);
+        };
+        runtime().block_on(async {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            for statement in statements {
+                // The test's own statements, no outside input.
+                let statement = sqlx::AssertSqlSafe(statement.to_string());
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+            conn.close().await.unwrap();
+        });
+    }
+
+    /// Creates the database with the migrations whose file names sort before `before` only, as
+    /// an older release left it (SQLite: in a new data directory).
+    pub fn old_schema(&self, before: &str) {
+        use sqlx::Connection as _;
+        let dialect = if self.postgres.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let all = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let old = self.dir.path().join("old-migrations");
+        std::fs::create_dir_all(&old).unwrap();
+        for file in std::fs::read_dir(&all).unwrap() {
+            let file = file.unwrap();
+            let name = file.file_name().into_string().unwrap();
+            if name.as_str() < before {
+                std::fs::copy(file.path(), old.join(&name)).unwrap();
+            }
+        }
+        runtime().block_on(async {
+            let migrator = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+            if let Some(url) = &self.postgres {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                migrator.run(&mut conn).await.unwrap();
+            } else {
+                std::fs::create_dir_all(self.data_dir()).unwrap();
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.db())
+                    .create_if_missing(true);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                migrator.run(&mut conn).await.unwrap();
+            }
+        });
+    }
+
+    /// Every row of the audit log as stored, oldest first.
+    pub fn audit_rows(&self) -> Vec<AuditRow> {
+        use sqlx::Connection as _;
+        const SELECT: &str = "SELECT seq, at, actor, action, target, username, source, result, \
+            reason, prev_hash, hash FROM audit_log ORDER BY seq";
+        runtime().block_on(async {
+            if let Some(url) = &self.postgres {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_as(SELECT).fetch_all(&mut conn).await.unwrap()
+            } else {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(self.db());
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                sqlx::query_as(SELECT).fetch_all(&mut conn).await.unwrap()
+            }
+        })
+    }
+}
+
+/// One row of `audit_log`, read with plain SQL.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub username: String,
+    pub source: String,
+    pub result: String,
+    pub reason: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Quotes a text for an SQL statement a test writes itself.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// Runs SQL statements on a database file from outside Tessera.
 pub fn sql(db: &Path, statements: &[&str]) {
     use sqlx::Connection as _;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    runtime().block_on(async {
         let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
         let mut conn = sqlx::SqliteConnection::connect_with(&options)
             .await

@@ -113,12 +113,23 @@ pub fn tessera_bin() -> &'static str {
 
 /// Runs `tessera ARGS` with `data_dir`, feeding `stdin`, and returns its output.
 pub fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    run_cli_env(data_dir, args, stdin, &[])
+}
+
+/// [`run_cli`] with extra environment variables (e.g. `TESSERA_DATABASE__URL`).
+pub fn run_cli_env(
+    data_dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
     use std::io::Write as _;
     let mut child = Command::new(tessera_bin())
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
         .env_remove("TESSERA_CONFIG")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -382,7 +382,7 @@ async fn get_audit(
         Ok(e) => e,
         Err(e) => return error_page(&s, t, Some(&me.web), &e),
     };
-    let v = match s.verify_audit(&actor).await {
+    let v = match s.verify_audit(&actor, &[]).await {
         Ok(v) => v,
         Err(e) => return error_page(&s, t, Some(&me.web), &e),
     };

@@ -1,11 +1,20 @@
 //! [`AuditStore`](crate::store::AuditStore): group commit (token advances with their audit entries,
 //! handed to each database's `apply_writes`) and reading the audit log, with its background user
-//! index. Written once for both databases, as a macro that [`impl_store!`](super::impl_store)
-//! expands for each store; the row readers and imports the bodies use come from there.
+//! index, and keying a log written before the chain was keyed (the walk itself is in
+//! `store/keying.rs`). Written once for both databases, as a macro that
+//! [`impl_store!`](super::impl_store) expands for each store; the row readers and imports the
+//! bodies use come from there.
 
 /// Implements [`AuditStore`](crate::store::AuditStore) (see the module notes).
 macro_rules! impl_audit {
-    ($store:ty, $db:ty, $begin:literal, $ilike:literal, $apply_writes:path) => {
+    (
+        $store:ty,
+        $db:ty,
+        $begin:literal,
+        $ilike:literal,
+        $apply_writes:path,
+        $table_exists:literal
+    ) => {
         #[async_trait::async_trait]
         impl $crate::store::AuditStore for $store {
             async fn apply_writes(&self, ops: &[WriteOp]) -> StoreResult<Vec<WriteResult>> {
@@ -142,11 +151,111 @@ macro_rules! impl_audit {
                 all(rows, audit_row)
             }
 
-            async fn audit_head(&self) -> StoreResult<(i64, String)> {
-                let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            async fn audit_head(&self) -> StoreResult<AuditHead> {
+                let row = sqlx::query("SELECT seq, hash, seal FROM audit_head WHERE id = 1")
                     .fetch_one(&self.pool)
                     .await?;
-                Ok((row.try_get("seq")?, row.try_get("hash")?))
+                Ok(AuditHead {
+                    seq: row.try_get("seq")?,
+                    hash: row.try_get("hash")?,
+                    seal: row.try_get("seal")?,
+                })
+            }
+
+            async fn key_audit_chain(
+                &self,
+                now: UnixTime,
+            ) -> StoreResult<Option<$crate::store::AuditKeying>> {
+                use $crate::store::keying::{PAGE, Rekey};
+                let mut conn = self.write_conn().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                // The head first (a row lock on PostgreSQL; SQLite's immediate transaction holds
+                // the write lock already): of several nodes starting at once, one keys the chain
+                // and the others then find the table gone.
+                sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await?;
+                let pending: i64 = sqlx::query_scalar($table_exists)
+                    .bind("audit_chain_unkeyed")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if pending == 0 {
+                    return Ok(None);
+                }
+                let row = sqlx::query("SELECT seq, hash, seal FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let head: (i64, String) = (row.try_get("seq")?, row.try_get("hash")?);
+                let seal: String = row.try_get("seal")?;
+                if self.audit_key.seal_matches(head.0, &head.1, &seal) {
+                    // Only this server's key makes that seal: the chain was keyed, and the table
+                    // asking for it was made again from outside. Its entries are left alone.
+                    tracing::warn!(
+                        "audit_chain_unkeyed was created again after the audit chain was keyed; \
+                         dropped it and left the chain as it is"
+                    );
+                    sqlx::query("DROP TABLE audit_chain_unkeyed")
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    return Ok(None);
+                }
+                let mut rekey = Rekey::new(&self.audit_key, head);
+                let [a, b, c] = sql::SELECT_AUDIT;
+                let mut after = 0i64;
+                loop {
+                    let rows = sqlx::query(q!(a, b, c, "WHERE seq > $1 ORDER BY seq LIMIT $2"))
+                        .bind(after)
+                        .bind(PAGE)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let page = all(rows, audit_row)?;
+                    let Some(last) = page.last() else {
+                        break;
+                    };
+                    after = last.seq;
+                    // One statement per page; a VALUES list names its columns column1.. on both
+                    // databases.
+                    let mut update = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE audit_log SET prev_hash = v.column2, hash = v.column3 FROM (",
+                    );
+                    update.push_values(&page, |mut row, e| {
+                        let (prev_hash, hash) = rekey.push(e);
+                        row.push_bind(e.seq).push_bind(prev_hash).push_bind(hash);
+                    });
+                    update.push(") AS v WHERE audit_log.seq = v.column1");
+                    update.build().execute(&mut *tx).await?;
+                }
+                let (entry, head, keying) = rekey.finish(now);
+                if let Some(a) = &entry {
+                    let mut insert =
+                        sqlx::QueryBuilder::<$db>::new($crate::store::batch::INSERT_AUDIT);
+                    insert.push_values(std::iter::once(a), |mut b, a| {
+                        b.push_bind(a.seq)
+                            .push_bind(a.event.at)
+                            .push_bind(a.event.actor.clone())
+                            .push_bind(a.event.action.clone())
+                            .push_bind(a.event.target.clone())
+                            .push_bind(a.event.username.clone())
+                            .push_bind(a.event.source.clone())
+                            .push_bind(a.event.result.clone())
+                            .push_bind(a.event.reason.clone())
+                            .push_bind(a.prev_hash.clone())
+                            .push_bind(a.hash.clone());
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, seal = $3 WHERE id = 1")
+                    .bind(head.0)
+                    .bind(&head.1)
+                    .bind(self.audit_key.head_seal(head.0, &head.1))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DROP TABLE audit_chain_unkeyed")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(keying))
             }
         }
     };

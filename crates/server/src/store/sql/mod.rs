@@ -1,8 +1,8 @@
 //! The SQL both stores share. SQLite and PostgreSQL accept the same statements here (`$N`
 //! placeholders, `RETURNING`, `ON DELETE CASCADE`), so the [`Store`](super::Store) implementation
 //! is written once, as a macro expanded for each pool type; what differs is passed in by name:
-//! how a write transaction starts, the case-insensitive LIKE, and group commit
-//! (`apply_writes`, in sqlite.rs and postgres.rs around the shared batch.rs).
+//! how a write transaction starts, the case-insensitive LIKE, how to ask whether a table exists,
+//! and group commit (`apply_writes`, in sqlite.rs and postgres.rs around the shared batch.rs).
 //!
 //! [`impl_store!`] holds the row readers and `Store`'s own methods (migrations, housekeeping) and
 //! expands one macro per resource trait, each in the file of its resource (users.rs, tokens.rs,
@@ -103,6 +103,7 @@ macro_rules! impl_store {
         migrator = $migrator:expr,
         begin_write = $begin:literal,
         ilike = $ilike:literal,
+        table_exists = $table_exists:literal,
         writers = $writers:expr,
         apply_writes = $apply_writes:path $(,)?
     ) => {
@@ -304,12 +305,20 @@ macro_rules! impl_store {
             }
         }
 
-        // Each resource's macro takes the same arguments as this one, in the same order.
+        // Each resource's macro takes the same arguments as this one, in the same order (the
+        // audit log's also whether a table exists, for keying the chain once).
         $crate::store::sql::users::impl_users!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::tokens::impl_tokens!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::apps::impl_apps!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::sessions::impl_sessions!($store, $db, $begin, $ilike, $apply_writes);
-        $crate::store::sql::audit::impl_audit!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::audit::impl_audit!(
+            $store,
+            $db,
+            $begin,
+            $ilike,
+            $apply_writes,
+            $table_exists
+        );
         $crate::store::sql::enrollment::impl_enrollment!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::recovery::impl_recovery!($store, $db, $begin, $ilike, $apply_writes);
 
