@@ -126,7 +126,10 @@ async fn invitation_over_smtp_enrolls_a_token_with_an_independent_code() {
     assert_eq!(qr_page.status, 200, "{}", qr_page.body);
     assert!(qr_page.body.contains("<svg"));
     let (done, uri) = complete(&s, &link, &qr_page).await;
-    assert!(uri.starts_with("otpauth://totp/Tessera:alice?"), "{uri}");
+    assert!(
+        uri.starts_with("otpauth://totp/Beispiel%20GmbH:alice?"),
+        "{uri}"
+    );
 
     let png = client()
         .get(s.url(&format!("{link}/qr.png")))

@@ -159,7 +159,11 @@ async fn emailed_codes_expire_work_once_and_allow_few_attempts() {
     s.clock.advance(15 * 60);
     let late = verify(&mut b, &sent, &code).await;
     assert_eq!(late.status, 401);
-    assert!(late.body.contains("wrong, expired or already used"));
+    assert!(
+        late.body.contains("wrong or no longer valid"),
+        "{}",
+        late.body
+    );
 
     // Used once.
     let n = outbox(&s).len();
@@ -176,6 +180,62 @@ async fn emailed_codes_expire_work_once_and_allow_few_attempts() {
         assert_eq!(verify(&mut b, &sent, "00000000").await.status, 401);
     }
     assert_eq!(verify(&mut b, &sent, &code).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_typo_in_the_emailed_code_keeps_the_code_step_with_the_tries_left() {
+    let s = spawn(|_| {}).await;
+    let codes = enrolled_user(&s, "alice", Language::De).await;
+    let mut b = Browser::new(&s);
+    let n = outbox(&s).len();
+    let sent = recover(&mut b, "alice", &codes[0]).await;
+    let code = code_after(&s, n).await;
+    let mut typo: Vec<char> = code.chars().collect();
+    typo[0] = if typo[0] == '1' { '2' } else { '1' };
+    let typo: String = typo.into_iter().collect();
+    let again = verify(&mut b, &sent, &typo).await;
+    assert_eq!(again.status, 401);
+    assert_eq!(
+        hidden(&again.body, "ticket"),
+        hidden(&sent.body, "ticket"),
+        "still step 2"
+    );
+    assert!(again.body.contains("4 more tries"), "{}", again.body);
+    let again = verify(&mut b, &again, &typo).await;
+    assert!(again.body.contains("3 more tries"), "{}", again.body);
+    // The right code on the same page: the recovery code was not spent by the typos.
+    let done = verify(&mut b, &again, &code).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location.starts_with("/enroll/"), "{}", done.location);
+    // A made-up ticket counts down the same way (the page tells no real ticket from a fake).
+    let mut fake = Browser::new(&s);
+    let page = fake.get("/recover").await;
+    let value = hidden(&page.body, "recover_form");
+    let tried = fake
+        .post(
+            "/recover/code",
+            &[
+                ("recover_form", &value),
+                ("ticket", "made-up"),
+                ("tries", "5"),
+                ("code", "1"),
+            ],
+        )
+        .await;
+    assert!(tried.body.contains("noch 4 Versuche") || tried.body.contains("4 more tries"));
+    // At zero, back to the first step.
+    let last = fake
+        .post(
+            "/recover/code",
+            &[
+                ("recover_form", &value),
+                ("ticket", "made-up"),
+                ("tries", "1"),
+                ("code", "1"),
+            ],
+        )
+        .await;
+    assert!(!last.body.contains("name=\"ticket\""), "step 1 again");
 }
 
 #[tokio::test]

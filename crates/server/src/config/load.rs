@@ -103,9 +103,16 @@ impl Config {
                 "auth.max_concurrent_password_hashes must be at least 1".into(),
             ));
         }
-        if self.otp.issuer.trim().is_empty() || self.otp.issuer.contains(':') {
+        if self.otp.issuer.contains(':') {
             return Err(ConfigError::Invalid(
-                "otp.issuer must be non-empty and must not contain ':'".into(),
+                "otp.issuer must not contain ':' (apps read it as the end of the issuer)".into(),
+            ));
+        }
+        if self.enroll.organisation.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "enroll.organisation must name the organisation (it is shown in mails, pages, \
+                 SMS and authenticator apps)"
+                    .into(),
             ));
         }
         let public_url = self.server.public_url.trim();
@@ -132,6 +139,18 @@ impl Config {
             format!("http://{}", self.server.listen)
         } else {
             url.to_owned()
+        }
+    }
+
+    /// The name authenticator apps show for Tessera's entries (the Key URI issuer): `otp.issuer`
+    /// if set, else the organisation's name (a colon in it, which apps would read as the end of
+    /// the issuer, becomes a space).
+    pub fn issuer(&self) -> String {
+        let explicit = self.otp.issuer.trim();
+        if explicit.is_empty() {
+            self.enroll.organisation.trim().replace(':', " ")
+        } else {
+            explicit.to_owned()
         }
     }
 

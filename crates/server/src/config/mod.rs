@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::model::Language;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     /// The URL people reach this server at, for links in e-mails (`https://otp.example.org`).
     /// Empty: `http://<listen>`.
     pub public_url: String,
+    /// Language of new users (web, API, CLI) when none is given, and of pages for visitors whose
+    /// browser asks for neither German nor English: "en" or "de".
+    pub default_language: Language,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -127,7 +131,8 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OtpConfig {
-    /// Name shown in authenticator apps (the Key URI issuer).
+    /// Name shown in authenticator apps (the Key URI issuer). Empty (the default): the
+    /// organisation's name (`enroll.organisation`), so one setting names you everywhere.
     pub issuer: String,
     /// TOTP steps accepted before the current one.
     pub totp_window_back: u64,
@@ -315,6 +320,7 @@ impl Default for ServerConfig {
             idle_timeout_secs: 60,
             max_connections: 4096,
             public_url: String::new(),
+            default_language: Language::En,
         }
     }
 }
@@ -355,7 +361,7 @@ impl Default for AuthConfig {
 impl Default for OtpConfig {
     fn default() -> Self {
         Self {
-            issuer: "Tessera".to_owned(),
+            issuer: String::new(),
             totp_window_back: 1,
             totp_window_forward: 1,
             hotp_look_ahead: 10,

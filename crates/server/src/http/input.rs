@@ -14,7 +14,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::i18n::{Tr, negotiate};
-use crate::model::Language;
 use crate::service::ErrorCode;
 
 use super::{ApiError, AppState};
@@ -89,7 +88,7 @@ fn refusal(s: &AppState, req: &Request, api: bool) -> Response {
         .headers()
         .get(ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let t = Tr(negotiate(None, accept, Language::En));
+    let t = Tr(negotiate(None, accept, s.config().server.default_language));
     super::web::message(
         s,
         t,

@@ -74,12 +74,14 @@ impl Service {
         let minutes = (ttl / 60).max(1);
         let delivered = match token.kind {
             TokenKind::Sms => {
+                // The sender's name is the organisation's, as in mails and pages.
+                let org = self.config.issuer();
                 let text = match user.language {
                     Language::De => format!(
-                        "Ihr Tessera-Anmeldecode: {code} (gültig {minutes} Minuten). Geben Sie ihn nicht weiter."
+                        "Ihr Anmeldecode für {org}: {code} (gültig {minutes} Minuten). Geben Sie ihn nicht weiter."
                     ),
                     Language::En => format!(
-                        "Your Tessera login code: {code} (valid for {minutes} minutes). Do not share it."
+                        "Your {org} login code: {code} (valid for {minutes} minutes). Do not share it."
                     ),
                 };
                 self.sms
@@ -142,6 +144,7 @@ impl Service {
             reason: format!("{} code sent", token.kind),
             serial: Some(token.serial.0.clone()),
             audited: false,
+            replayed: false,
         })
     }
 
@@ -199,6 +202,7 @@ impl Service {
             reason: "challenge code accepted".into(),
             serial: None,
             audited: false,
+            replayed: false,
         })
     }
 }

@@ -304,7 +304,7 @@ impl Service {
             kind: UriKind::Totp {
                 period: token.period,
             },
-            issuer: Some(self.config.otp.issuer.clone()),
+            issuer: Some(self.config.issuer()),
             account: user.username.clone(),
             secret: secret.clone(),
             algorithm: token.algorithm,
@@ -315,7 +315,7 @@ impl Service {
             .map_err(|_| Error::Invalid("the Key URI is too long for a QR code".into()))?;
         Ok(EnrollmentKey {
             view: self.view_of(&inv, &user).await?,
-            issuer: self.config.otp.issuer.clone(),
+            issuer: self.config.issuer(),
             account: user.username.clone(),
             secret_grouped: secret.to_base32_grouped(),
             otpauth_uri: uri,

@@ -108,6 +108,10 @@ pub enum Error {
     Unauthenticated,
     #[error("invalid username, password or code")]
     InvalidCredentials,
+    /// `InvalidCredentials` to every client but the web login page, which can say why: the
+    /// password was right and the code was used a moment ago (wait for the next one).
+    #[error("invalid username, password or code")]
+    CodeJustUsed,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("this change needs a fresh re-authentication: re-enter your password")]
@@ -137,7 +141,7 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::Unauthenticated => ErrorCode::Unauthenticated,
-            Error::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Error::InvalidCredentials | Error::CodeJustUsed => ErrorCode::InvalidCredentials,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::ReauthRequired => ErrorCode::ReauthRequired,
             Error::InvalidCode => ErrorCode::InvalidCode,

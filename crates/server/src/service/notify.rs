@@ -326,7 +326,10 @@ impl Service {
         for admin in &admins {
             let (subject, text) = match admin.language {
                 Language::De => (
-                    format!("Tessera: Konto {} gesperrt", user.username),
+                    format!(
+                        "{}: Konto {} gesperrt",
+                        self.config.enroll.organisation, user.username
+                    ),
                     format!(
                         "Der Benutzer {} hat über einen Sicherheitshinweis gemeldet, dass er eine \
                          Änderung nicht selbst vorgenommen hat.\n\n{reason}\n\nBitte prüfen Sie \
@@ -336,7 +339,10 @@ impl Service {
                     ),
                 ),
                 Language::En => (
-                    format!("Tessera: account {} blocked", user.username),
+                    format!(
+                        "{}: account {} blocked",
+                        self.config.enroll.organisation, user.username
+                    ),
                     format!(
                         "User {} reported through a security notification that a change was not \
                          theirs.\n\n{reason}\n\nPlease look at the account, and clear the \

@@ -201,7 +201,7 @@ impl Service {
             } else {
                 tessera_otp::UriKind::Hotp { counter: 0 }
             },
-            issuer: Some(self.config.otp.issuer.clone()),
+            issuer: Some(self.config.issuer()),
             account: user.username.clone(),
             secret: secret.clone(),
             algorithm,

@@ -159,7 +159,7 @@ impl Service {
             display_name: req.display_name.trim().to_owned(),
             email: req.email.trim().to_owned(),
             phone: req.phone.trim().to_owned(),
-            language: req.language.unwrap_or(Language::En),
+            language: req.language.unwrap_or(self.config.server.default_language),
             otp_required: req.otp_required,
             role,
             password_hash,

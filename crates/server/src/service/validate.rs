@@ -18,7 +18,7 @@ use crate::model::{
 
 use super::attempts::Front;
 use super::audit::Outcome;
-use super::codes::{CodeCheck, normalize_code};
+use super::codes::{CodeCheck, Rejection, normalize_code};
 use super::{Result, Service};
 
 /// A login to check. Either `password` and `otp`, or `pass` (the password immediately followed
@@ -89,6 +89,9 @@ pub(crate) struct Decision {
     pub serial: Option<String>,
     /// The event was committed already, together with the token's new counter.
     pub audited: bool,
+    /// Refused because the code was used already, with the right password: the login page can
+    /// say "wait for the next code" instead of a generic failure.
+    pub replayed: bool,
 }
 
 impl Decision {
@@ -98,6 +101,7 @@ impl Decision {
             reason: reason.into(),
             serial: None,
             audited: false,
+            replayed: false,
         }
     }
 
@@ -107,6 +111,7 @@ impl Decision {
             reason: reason.into(),
             serial,
             audited,
+            replayed: false,
         }
     }
 }
@@ -118,7 +123,8 @@ enum CodeOutcome {
         resynced: bool,
         audited: bool,
     },
-    Rejected(String),
+    /// `replayed`: a token matched the code, but at a counter or step that was used already.
+    Rejected { reason: String, replayed: bool },
 }
 
 /// Who asks, for audit events written together with an accepted code.
@@ -295,6 +301,7 @@ impl Service {
 
         // Code first, then password.
         let mut last_reason = String::from("wrong code");
+        let mut any_replay = false;
         let mut compared: Vec<&Token> = Vec::new();
         for (password, otp) in &candidates {
             let Some(otp) = otp else { continue };
@@ -329,7 +336,10 @@ impl Service {
                     d.audited = audited;
                     return Ok(d);
                 }
-                CodeOutcome::Rejected(reason) => last_reason = reason,
+                CodeOutcome::Rejected { reason, replayed } => {
+                    last_reason = reason;
+                    any_replay |= replayed;
+                }
             }
         }
         // No token took the code. Whose failure is it? Someone who knows the password (or an
@@ -348,7 +358,11 @@ impl Service {
         };
         if knows_password {
             self.count_code_failure(&compared).await?;
-            Ok(Decision::reject(last_reason))
+            let mut d = Decision::reject(last_reason);
+            // Only for someone who knows the password and sent a code that was right a moment
+            // ago: the person's own device, usually the code just used to activate it.
+            d.replayed = any_replay;
+            Ok(d)
         } else {
             self.record_stranger_failure(front, username, source);
             Ok(Decision::reject(format!(
@@ -421,6 +435,7 @@ impl Service {
         compared: &mut Vec<&'t Token>,
     ) -> Result<CodeOutcome> {
         let mut reasons = Vec::new();
+        let mut replayed = false;
         for &token in tokens.iter().filter(|t| t.digits as usize == code.len()) {
             let on_accept = ctx.as_ref().map(|c| AuditEvent {
                 at: self.clock.now(),
@@ -459,6 +474,7 @@ impl Service {
                     });
                 }
                 CodeCheck::Rejected(r) => {
+                    replayed |= matches!(r, Rejection::Replay);
                     if !compared.iter().any(|t| t.id == token.id) {
                         compared.push(token);
                     }
@@ -472,7 +488,10 @@ impl Service {
         if reasons.is_empty() {
             reasons.push(format!("no active token with {} digits", code.len()));
         }
-        Ok(CodeOutcome::Rejected(reasons.join("; ")))
+        Ok(CodeOutcome::Rejected {
+            reason: reasons.join("; "),
+            replayed,
+        })
     }
 
     /// The last step: the password (unless the application checked it), then accept.

@@ -161,6 +161,9 @@ impl Service {
                     decision.reason,
                 )
                 .await?;
+                if decision.replayed {
+                    return Err(Error::CodeJustUsed);
+                }
                 Err(Error::InvalidCredentials)
             }
             Verdict::Challenge => {

@@ -47,11 +47,13 @@ pub async fn verify(
 ) -> web_support::Page {
     let value = hidden(&page.body, "recover_form");
     let ticket = hidden(&page.body, "ticket");
+    let tries = hidden(&page.body, "tries");
     b.post(
         "/recover/code",
         &[
             ("recover_form", &value),
             ("ticket", &ticket),
+            ("tries", &tries),
             ("code", code),
         ],
     )

@@ -160,7 +160,7 @@ fn store_hint(t: Tr, device: Device) -> &'static str {
 
 /// The page for a link or form that cannot be served, with the status that says why.
 fn problem(s: &AppState, reader: &Reader, token: &str, e: &Error) -> Response {
-    let t = reader.tr(Language::En);
+    let t = reader.tr(s.config().server.default_language);
     let (status, kind, new_link) = match e.code() {
         ErrorCode::EnrollmentUsed => (StatusCode::GONE, "used", false),
         ErrorCode::EnrollmentExpired => (StatusCode::GONE, "expired", true),
@@ -360,7 +360,7 @@ fn verify_page(
     name: String,
     error: Option<CodeError>,
 ) -> VerifyPage {
-    let issuer = s.config().otp.issuer.clone();
+    let issuer = s.config().issuer();
     VerifyPage {
         c: chrome(&view, t, "verify.title", switch(token, "/verify", t, ""), 3),
         t,
@@ -456,7 +456,7 @@ async fn post_verify(
 fn finished_info(s: &AppState, t: Tr, view: &EnrollmentView) -> FinishedInfo {
     FinishedInfo {
         login_user: t.f1("finished.login_user", "username", &view.username),
-        login_code: t.f1("finished.login_code", "issuer", &s.config().otp.issuer),
+        login_code: t.f1("finished.login_code", "issuer", &s.config().issuer()),
     }
 }
 

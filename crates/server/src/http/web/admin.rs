@@ -97,6 +97,7 @@ async fn get_users(
     AdminUsersPage {
         n: me.nav(&s, "web.users_title", "admin"),
         t,
+        default_lang: s.config().server.default_language.as_str(),
         summary: t.f(
             "web.users_summary",
             &[
@@ -143,6 +144,7 @@ async fn post_create_user(
                         email: form.get("email").to_owned(),
                         phone: form.get("phone").to_owned(),
                         otp_required: form.has("otp_required"),
+                        language: form.get("language").parse().ok(),
                         role: Some(if form.get("role") == "admin" {
                             Role::Admin
                         } else {
@@ -150,7 +152,6 @@ async fn post_create_user(
                         }),
                         password: (!password.is_empty())
                             .then(|| crate::model::Password::new(password)),
-                        ..CreateUser::default()
                     },
                 )
                 .await?;

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 
 use crate::crypto::{ct_eq, random_token};
 use crate::i18n::{Tr, negotiate};
-use crate::model::{Language, TokenKind};
+use crate::model::TokenKind;
 use crate::service::{ErrorCode, WebLogin};
 
 use super::pages::{LoginPage, LoginStep, Nav};
@@ -35,10 +35,10 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct LoginLang(pub(super) Tr);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginLang {
+impl axum::extract::FromRequestParts<AppState> for LoginLang {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         let accept = parts
             .headers
             .get(header::ACCEPT_LANGUAGE)
@@ -46,7 +46,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginLang {
         Ok(LoginLang(Tr(negotiate(
             super::query_lang(parts).as_deref(),
             accept,
-            Language::En,
+            s.config().server.default_language,
         ))))
     }
 }
@@ -60,6 +60,7 @@ fn login_page(s: &AppState, t: Tr, form_value: String) -> LoginPage {
         username: String::new(),
         transaction_id: String::new(),
         failed: false,
+        code_used: false,
         lang: t.code(),
         hint: String::new(),
     }
@@ -136,6 +137,7 @@ async fn post_login(
             let page = LoginPage {
                 username: form.get("username").trim().to_owned(),
                 failed: true,
+                code_used: matches!(e, crate::service::Error::CodeJustUsed),
                 hint: hint_of(&s, &headers).await,
                 ..login_page(&s, t, bound)
             };

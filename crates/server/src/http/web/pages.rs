@@ -137,6 +137,8 @@ pub struct LoginPage {
     pub username: String,
     pub transaction_id: String,
     pub failed: bool,
+    /// The failure was a code used a moment ago (with the right password): "wait for the next".
+    pub code_used: bool,
     pub lang: &'static str,
     /// The password hint of the browser's hint cookie (never looked up by a typed username).
     pub hint: String,
@@ -151,6 +153,8 @@ pub struct RecoverPage {
     pub form_value: String,
     pub ticket: String,
     pub failed: bool,
+    /// On the code step: wrong codes the user may still enter (shown after a wrong one).
+    pub tries_left: u64,
     pub lang: &'static str,
 }
 
@@ -241,6 +245,8 @@ pub struct AdminUsersPage {
     pub n: Nav,
     pub t: Tr,
     pub users: Vec<User>,
+    /// The language preselected for a new user (`server.default_language`).
+    pub default_lang: &'static str,
     pub q: String,
     pub summary: String,
     pub prev_href: String,

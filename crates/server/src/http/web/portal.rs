@@ -205,8 +205,16 @@ async fn post_language(State(s): State<AppState>, me: Me, body: Bytes) -> Respon
             &crate::service::Error::Invalid("language: de or en".into()),
         );
     };
+    // Back to the page the switch was used on (the header's form names its section); only
+    // these fixed places, never an address from the form.
+    let back = match form.get("back") {
+        "admin" => "/admin",
+        "apps" => "/admin/apps",
+        "audit" => "/admin/audit",
+        _ => "/portal?done=language",
+    };
     match s.set_my_language(&me.web, language).await {
-        Ok(()) => see_other("/portal?done=language"),
+        Ok(()) => see_other(back),
         Err(e) => error_page(&s, me.t, Some(&me.web), &e),
     }
 }

@@ -36,6 +36,18 @@ pub fn router() -> Router<AppState> {
 }
 
 fn page(s: &AppState, t: Tr, form_value: String, ticket: String, failed: bool) -> RecoverPage {
+    let tries = s.config().recovery.max_attempts;
+    code_page(s, t, form_value, ticket, failed, tries)
+}
+
+fn code_page(
+    s: &AppState,
+    t: Tr,
+    form_value: String,
+    ticket: String,
+    failed: bool,
+    tries_left: u64,
+) -> RecoverPage {
     let mut n = Nav::new(t, s, "recover.title", None, "");
     if !ticket.is_empty() {
         // The code step lives in hidden fields: switching the language re-sends them.
@@ -53,6 +65,7 @@ fn page(s: &AppState, t: Tr, form_value: String, ticket: String, failed: bool) -
         form_value,
         ticket,
         failed,
+        tries_left,
         lang: t.code(),
     }
 }
@@ -146,11 +159,26 @@ async fn post_code(
         .await
     {
         Ok(path) => see_other(&format!("{path}?lang={}", t.code())),
-        Err(e) if e.code() == ErrorCode::InvalidCredentials => (
-            StatusCode::UNAUTHORIZED,
-            page(&s, t, bound, String::new(), true),
-        )
-            .into_response(),
+        Err(e) if e.code() == ErrorCode::InvalidCredentials => {
+            // A typo costs one try, not the recovery code: the code step stays, with the tries
+            // left. The count travels in the form and goes down the same way for every ticket
+            // (the service keeps the real count and refuses beyond it), so the page tells no
+            // real ticket from a made-up one. At zero the user starts again.
+            let max = s.config().recovery.max_attempts;
+            let left = form
+                .get("tries")
+                .parse::<u64>()
+                .unwrap_or(max)
+                .min(max)
+                .saturating_sub(1);
+            let ticket = form.get("ticket");
+            let again = if left == 0 || ticket.is_empty() || ticket.len() > 128 {
+                page(&s, t, bound, String::new(), true)
+            } else {
+                code_page(&s, t, bound, ticket.to_owned(), true, left)
+            };
+            (StatusCode::UNAUTHORIZED, again).into_response()
+        }
         Err(e) => error_page(&s, t, None, &e),
     }
 }
