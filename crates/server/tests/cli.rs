@@ -299,3 +299,117 @@ fn app_key_is_shown_once() {
     assert!(!t.ok(&["--json", "app", "list"]).contains(&key));
     assert_eq!(t.json(&["app", "revoke", "1"])["state"], "revoked");
 }
+
+#[test]
+fn every_yes_no_value_takes_on_off_yes_no_true_false() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let words = [
+        ("ON", true),
+        ("off", false),
+        ("Yes", true),
+        ("no", false),
+        ("TRUE", true),
+        ("False", false),
+    ];
+    for (i, (word, value)) in words.into_iter().enumerate() {
+        let user = t.json(&["user", "set", "alice", "--otp-required", word]);
+        assert_eq!(user["otp_required"], value, "user set {word}");
+        let name = format!("user{i}");
+        let added = t.json(&["user", "add", &name, "--otp-required", word]);
+        assert_eq!(added["otp_required"], value, "user add {word}");
+        let app = format!("app{i}");
+        let created = t.json(&["app", "add", &app, "--passthrough", word]);
+        assert_eq!(created["passthrough"], value, "app add {word}");
+        let settings = t.json(&["recovery", "policy", "alice", "--self-service", word]);
+        assert_eq!(
+            settings["self_service"]["value"], value,
+            "recovery policy {word}"
+        );
+        assert_eq!(settings["self_service"]["own"], true);
+        let setting = t.json(&["enroll", "recovery", "alice", word]);
+        assert_eq!(setting["recovery"], value, "enroll recovery {word}");
+    }
+    // The option alone still means yes, and `policy` still follows the configuration.
+    assert_eq!(
+        t.json(&["user", "add", "flag", "--otp-required"])["otp_required"],
+        true
+    );
+    let settings = t.json(&["recovery", "policy", "alice", "--self-service", "Policy"]);
+    assert_eq!(settings["self_service"]["own"], false);
+    assert!(t.json(&["enroll", "recovery", "alice", "policy"])["recovery"].is_null());
+
+    // Any other word is a usage error that names the accepted ones.
+    for args in [
+        &["user", "set", "alice", "--otp-required", "maybe"][..],
+        &["user", "add", "bob", "--otp-required", "1"],
+        &["app", "add", "vpn", "--passthrough", "y"],
+        &[
+            "recovery",
+            "policy",
+            "alice",
+            "--revoke-old-devices",
+            "sometimes",
+        ],
+        &["enroll", "recovery", "alice", "enabled"],
+        &["user", "set", "alice", "--otp-required", "policy"],
+    ] {
+        let out = t.run(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("expected yes"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn recovery_policy_changes_only_the_settings_given() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let all = [
+        "recovery",
+        "policy",
+        "alice",
+        "--self-service",
+        "no",
+        "--revoke-old-devices",
+        "yes",
+        "--delivery",
+        "email",
+    ];
+    t.ok(&all);
+    t.ok(&["enroll", "recovery", "alice", "no"]);
+
+    let own = |value: serde_json::Value| serde_json::json!({"value": value, "own": true});
+    let settings = t.json(&["recovery", "policy", "alice", "--delivery", "show"]);
+    assert_eq!(settings["delivery"], own("show".into()));
+    assert_eq!(settings["self_service"], own(false.into()));
+    assert_eq!(settings["revoke_old_devices"], own(true.into()));
+    assert_eq!(settings["codes_at_enrollment"], own(false.into()));
+
+    let settings = t.json(&[
+        "recovery",
+        "policy",
+        "alice",
+        "--revoke-old-devices",
+        "policy",
+    ]);
+    assert_eq!(settings["revoke_old_devices"]["own"], false);
+    assert_eq!(settings["self_service"], own(false.into()));
+    assert_eq!(settings["delivery"], own("show".into()));
+    assert_eq!(settings["codes_at_enrollment"], own(false.into()));
+
+    // Each change is audited once; a setting that was not given is not written again.
+    let trail = t.json(&["audit", "list", "--user", "alice"]);
+    let trail = actions(&trail);
+    let count = |action: &str| trail.iter().filter(|a| **a == action).count();
+    assert_eq!(count("user.recovery_policy"), 2, "{trail:?}");
+    assert_eq!(count("user.recovery_delivery"), 2, "{trail:?}");
+    assert_eq!(count("user.recovery"), 1, "{trail:?}");
+
+    // Giving nothing to change is a usage error, as for `user set`.
+    let out = t.run(&["recovery", "policy", "alice"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -11,6 +11,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::output::{Ctx, Table, clean, time};
+use super::values;
 
 #[derive(Debug, Subcommand)]
 pub enum EnrollCommand {
@@ -39,17 +40,10 @@ pub enum EnrollCommand {
         /// Username.
         #[arg(value_name = "USER")]
         user: String,
-        /// on, off, or policy (follow enroll.recovery_codes_for_new_users).
-        #[arg(value_name = "SETTING")]
-        setting: RecoverySetting,
+        /// yes, no, or policy (follow enroll.recovery_codes_for_new_users).
+        #[arg(value_name = values::SETTING_VALUES, value_parser = values::setting)]
+        setting: values::Setting,
     },
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum RecoverySetting {
-    On,
-    Off,
-    Policy,
 }
 
 /// What happened to one user's invitation.
@@ -69,11 +63,7 @@ pub async fn run(ctx: &Ctx, cmd: EnrollCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         EnrollCommand::Send { users, all_pending } => send(ctx, users, all_pending).await,
         EnrollCommand::Recovery { user, setting } => {
-            let enabled = match setting {
-                RecoverySetting::On => Some(true),
-                RecoverySetting::Off => Some(false),
-                RecoverySetting::Policy => None,
-            };
+            let enabled = setting.own();
             ctx.service
                 .set_recovery_policy(&ctx.actor, &user, enabled)
                 .await?;

@@ -28,6 +28,7 @@ mod serve;
 mod tokens;
 mod users;
 mod validate;
+mod values;
 
 use output::Ctx;
 
