@@ -413,3 +413,50 @@ fn recovery_policy_changes_only_the_settings_given() {
     let out = t.run(&["recovery", "policy", "alice"], None);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn every_list_command_prints_items_and_total() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    t.add_user("bob");
+    t.add_token("alice", &[]);
+    t.add_token("alice", &["--kind", "hotp"]);
+    t.add_token("bob", &[]);
+    t.ok(&["app", "add", "vpn"]);
+    for (args, total) in [
+        (&["user", "list"][..], 2),
+        (&["token", "list"], 3),
+        (&["token", "list", "alice"], 2),
+        (&["app", "list"], 1),
+    ] {
+        let listing = t.json(args);
+        let keys: Vec<&str> = listing
+            .as_object()
+            .unwrap_or_else(|| panic!("{args:?} printed no object: {listing}"))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["items", "total"], "{args:?}");
+        assert_eq!(listing["total"], total, "{args:?}");
+        assert_eq!(
+            listing["items"].as_array().unwrap().len(),
+            total,
+            "{args:?}"
+        );
+    }
+
+    // A page holds what fits, the total says how many there are.
+    let page = t.json(&["token", "list", "--limit", "2"]);
+    assert_eq!(
+        (page["items"].as_array().unwrap().len(), &page["total"]),
+        (2, &3.into())
+    );
+    let rest = t.json(&["token", "list", "--limit", "2", "--offset", "2"]);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"][0]["username"], "bob");
+    let page = t.json(&["user", "list", "--limit", "1", "--offset", "1"]);
+    assert_eq!(page["items"][0]["username"], "bob");
+    assert_eq!(page["total"], 2);
+    let text = t.ok(&["token", "list", "--limit", "2"]);
+    assert!(text.contains("(1-2 of 3 tokens)"), "{text}");
+}

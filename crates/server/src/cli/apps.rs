@@ -10,7 +10,7 @@ use clap::Subcommand;
 use crate::model::{AppId, AppMode};
 use crate::service::CreateApp;
 
-use super::output::{Ctx, Table, clean, time, yes_no};
+use super::output::{Ctx, Listing, Table, clean, time, yes_no};
 use super::values;
 
 /// An application id as typed on the command line.
@@ -87,7 +87,8 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> anyhow::Result<ExitCode> {
         }
         AppCommand::List => {
             let apps = service.list_apps(actor).await?;
-            ctx.emit(&apps, |out, apps| {
+            ctx.emit(&Listing::all(&apps), |out, listing| {
+                let apps = listing.items;
                 if apps.is_empty() {
                     return writeln!(out, "No applications.");
                 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::output::{Ctx, Table, clean, read_password, time, yes_no};
 use super::values;
 use crate::config::AdminDelivery;
-use crate::service::{RecoveryChanges, RecoverySettings};
+use crate::service::{MAX_AUDIT_PAGE, RecoveryChanges, RecoverySettings};
 
 #[derive(Debug, Subcommand)]
 pub enum RecoveryCommand {
@@ -31,7 +31,8 @@ pub enum RecoveryCommand {
         #[arg(value_name = "USER")]
         user: String,
         /// How many entries to show at most.
-        #[arg(long, value_name = "N", default_value_t = 50)]
+        #[arg(long, value_name = "N", default_value_t = 50,
+              value_parser = clap::value_parser!(i64).range(1..=MAX_AUDIT_PAGE))]
         limit: i64,
     },
     /// Change a user's recovery settings; what is not given stays as it is.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::model::{Language, Password, Role, User, UserState};
 use crate::service::{CreateUser, MAX_PAGE, TokenInfo, UserChanges};
 
-use super::output::{Ctx, Table, clean, or_dash, read_password, time, yes_no};
+use super::output::{Ctx, Listing, Table, clean, or_dash, read_password, time, yes_no};
 use super::values;
 
 #[derive(Debug, Subcommand)]
@@ -184,7 +184,8 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             offset,
         } => {
             let page = service.list_users(actor, &search, limit, offset).await?;
-            ctx.emit(&page, |out, page| {
+            let listing = Listing::page(&page.users, page.total);
+            ctx.emit(&listing, |out, _| {
                 let mut table = Table::new(&["USERNAME", "NAME", "E-MAIL", "ROLE", "STATE", "OTP"]);
                 for u in &page.users {
                     table.row([

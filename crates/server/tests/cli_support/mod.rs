@@ -92,9 +92,16 @@ impl Tessera {
         serde_json::from_str(&self.ok(&all)).unwrap()
     }
 
-    /// How many entries a `--json` listing has.
+    /// How many entries a `--json` listing shows: the `items` of a `list` command, or the array
+    /// `audit list` prints.
     pub fn count(&self, args: &[&str]) -> usize {
-        self.json(args).as_array().unwrap().len()
+        let listing = self.json(args);
+        listing
+            .get("items")
+            .unwrap_or(&listing)
+            .as_array()
+            .unwrap()
+            .len()
     }
 
     /// Runs a command that must fail with a service error `code` (exit 1) and returns stderr.

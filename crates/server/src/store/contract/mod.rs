@@ -160,8 +160,10 @@ async fn token_round_trip_and_serial_conflict() {
             ("work phone", TokenState::Disabled)
         );
         assert_eq!(s.tokens_of(u.id).await.unwrap().len(), 1);
+        assert_eq!(s.count_tokens().await.unwrap(), 1, "{db}");
         assert!(s.delete_token(t.id).await.unwrap());
         assert!(s.tokens_of(u.id).await.unwrap().is_empty(), "{db}");
+        assert_eq!(s.count_tokens().await.unwrap(), 0, "{db}");
     }
 }
 
