@@ -10,7 +10,7 @@ mod cli_support;
 mod common;
 
 use cli_support::*;
-use common::stderr;
+use common::{run_cli, stderr, stdout};
 use tessera_otp::KeyUri;
 
 /// Adds alice and a TOTP token, activates it with `code_of`'s code, and checks state and audit.
@@ -459,4 +459,63 @@ fn every_list_command_prints_items_and_total() {
     assert_eq!(page["total"], 2);
     let text = t.ok(&["token", "list", "--limit", "2"]);
     assert!(text.contains("(1-2 of 3 tokens)"), "{text}");
+}
+
+#[test]
+fn only_serve_and_migrate_create_an_installation() {
+    let dir = tempfile::tempdir().unwrap();
+    // A typo for "tessera-data": no such directory.
+    let missing = dir.path().join("tessera-dat");
+    for args in [
+        &["user", "add", "alice"][..],
+        &["user", "list"],
+        &["token", "list"],
+        &["app", "list"],
+        &["audit", "verify"],
+        &["enroll", "link", "alice"],
+        &["recovery", "history", "alice"],
+        &["validate", "alice", "--otp", "123456"],
+        &["send-test-email", "it@example.org"],
+    ] {
+        let out = run_cli(&missing, args, None);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+        assert!(
+            err.contains("does not exist") && err.contains("tessera migrate"),
+            "{err}"
+        );
+        assert!(stdout(&out).is_empty());
+        assert!(!missing.exists(), "{args:?} created the directory");
+    }
+
+    // `migrate` creates it (as `serve` does), and says what it made.
+    let out = run_cli(&missing, &["migrate"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("created the data directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("tessera.key"), "{}", stderr(&out));
+    let out = run_cli(&missing, &["user", "add", "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "nothing new to report: {}",
+        stderr(&out)
+    );
+
+    // A directory made for Tessera (empty, e.g. a volume) is used: the installation starts there.
+    let empty = dir.path().join("volume");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run_cli(&empty, &["user", "add", "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("created the encryption key file"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(empty.join("tessera.key").exists());
 }

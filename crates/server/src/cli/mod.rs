@@ -175,7 +175,7 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { .. } => serve::serve(config).await,
         Command::Migrate => {
-            let ctx = open(config, json).await?;
+            let ctx = open_or_create(config, json).await?;
             let applied = ctx
                 .service
                 .store()
@@ -203,15 +203,40 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens the database (creating the data directory on first use) for an admin command.
+/// Opens the installation in the data directory for an admin command. Only `serve` and `migrate`
+/// create an installation: a mistyped `--data-dir` would otherwise give a new, empty one with a
+/// new key, and the command would seem to work on it. An existing directory (even an empty one,
+/// e.g. a volume made for Tessera) is used as it is.
 async fn open(config: Config, json: bool) -> anyhow::Result<Ctx> {
+    let dir = &config.data_dir;
+    match dir.try_exists() {
+        Ok(true) => {}
+        Ok(false) => anyhow::bail!(
+            "no Tessera installation at {}: the data directory does not exist. Name the right \
+             one with --data-dir DIR (or TESSERA_DATA_DIR), or create an installation there \
+             with `tessera serve` or `tessera migrate`",
+            dir.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read data directory {}", dir.display()));
+        }
+    }
+    open_or_create(config, json).await
+}
+
+/// Opens the installation in the data directory, creating the directory, key file and database
+/// where they do not exist yet, and says so.
+async fn open_or_create(config: Config, json: bool) -> anyhow::Result<Ctx> {
     let data_dir = config.data_dir.clone();
+    let key_file = config.key_file();
     let (app, startup) = crate::build(config, Arc::new(SystemClock)).await?;
     if startup.created_data_dir {
-        // A mistyped --data-dir would otherwise silently give an empty installation.
+        eprintln!("note: created the data directory {}", data_dir.display());
+    }
+    if startup.created_key_file {
         eprintln!(
-            "note: created a new, empty data directory {}",
-            data_dir.display()
+            "note: created the encryption key file {} (mode 0600): back it up with the database",
+            key_file.display()
         );
     }
     Ok(Ctx {

@@ -32,10 +32,14 @@ impl Tessera {
             let base = tessera_server::testing::postgres_url().expect("postgres configured");
             runtime().block_on(tessera_server::testing::fresh_postgres_database(&base))
         });
-        Tessera {
+        let t = Tessera {
             dir: tempfile::tempdir().unwrap(),
             postgres,
-        }
+        };
+        // An empty data directory, as one made for Tessera (a volume, say): the first command
+        // creates the installation in it. A directory that does not exist is refused.
+        std::fs::create_dir(t.data_dir()).unwrap();
+        t
     }
 
     /// Which database this installation uses.
