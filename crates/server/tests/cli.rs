@@ -519,3 +519,31 @@ fn only_serve_and_migrate_create_an_installation() {
     );
     assert!(empty.join("tessera.key").exists());
 }
+
+#[test]
+fn user_add_shows_sms_disabled_for_a_user_without_a_phone() {
+    let t = Tessera::new();
+    let text = t.ok(&["user", "add", "alice"]);
+    assert!(
+        text.contains("SMS           disabled (no phone number)"),
+        "{text}"
+    );
+    assert_eq!(t.json(&["user", "show", "alice"])["sms_enabled"], false);
+
+    let with_phone = t.json(&["user", "add", "bob", "--phone", "+49 30 1234567"]);
+    assert_eq!(with_phone["sms_enabled"], true);
+    assert!(
+        t.ok(&["user", "show", "bob"])
+            .contains("SMS           enabled")
+    );
+    // A number given later turns SMS on; removing it turns it off again.
+    assert_eq!(
+        t.json(&["user", "set", "alice", "--phone", "+49 30 7654321"])["sms_enabled"],
+        true
+    );
+    let text = t.ok(&["user", "set", "alice", "--phone", ""]);
+    assert!(
+        text.contains("SMS           disabled (no phone number)"),
+        "{text}"
+    );
+}

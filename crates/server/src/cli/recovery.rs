@@ -195,6 +195,9 @@ struct Issued {
     username: String,
     codes: Vec<String>,
     emailed_to: Option<String>,
+    /// The outbox directory the mail was written to, when no mail server is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbox: Option<std::path::PathBuf>,
 }
 
 pub async fn run(ctx: &Ctx, cmd: RecoveryCommand) -> anyhow::Result<ExitCode> {
@@ -206,11 +209,24 @@ pub async fn run(ctx: &Ctx, cmd: RecoveryCommand) -> anyhow::Result<ExitCode> {
             let out = Issued {
                 username: user,
                 codes: issued.codes,
+                outbox: issued
+                    .emailed_to
+                    .as_ref()
+                    .and_then(|_| super::mail::outbox(ctx)),
                 emailed_to: issued.emailed_to,
             };
-            ctx.emit(&out, |o, r| match &r.emailed_to {
-                Some(to) => writeln!(o, "New recovery codes for {} mailed to {to}.", r.username),
-                None => {
+            ctx.emit(&out, |o, r| match (&r.emailed_to, &r.outbox) {
+                (Some(to), None) => {
+                    writeln!(o, "New recovery codes for {} mailed to {to}.", r.username)
+                }
+                (Some(to), Some(dir)) => writeln!(
+                    o,
+                    "New recovery codes for {} written to the outbox {} as a mail to {to}, {}.",
+                    r.username,
+                    dir.display(),
+                    super::mail::NOT_SENT
+                ),
+                (None, _) => {
                     writeln!(
                         o,
                         "New recovery codes for {} (shown this once; the old ones no longer work):",

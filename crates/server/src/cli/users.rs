@@ -304,7 +304,7 @@ async fn set_state(ctx: &Ctx, name: &str, state: UserState) -> anyhow::Result<()
 /// The user's fields, one per line.
 fn write_user(out: &mut String, u: &User) -> fmt::Result {
     let sms = if u.phone.is_empty() {
-        "-"
+        "disabled (no phone number)"
     } else if u.sms_enabled {
         "enabled"
     } else {
