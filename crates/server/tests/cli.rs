@@ -10,7 +10,7 @@ mod cli_support;
 mod common;
 
 use cli_support::*;
-use common::stderr;
+use common::{run_cli, run_cli_env, stderr, stdout};
 use tessera_otp::KeyUri;
 
 /// Adds alice and a TOTP token, activates it with `code_of`'s code, and checks state and audit.
@@ -167,13 +167,53 @@ fn usage_errors_exit_with_2() {
         &["user", "set", "alice"],
         &["user", "set", "alice", "--otp-required", "maybe"],
         &["user", "add", "bob", "--password", "secret"],
+        &["user", "add", "bob", "--language", "fr"],
+        &["user", "frobnicate"],
         &["app", "add", "vpn", "--mode", "sometimes"],
+        &["app", "add", "vpn", "--passthrough", "maybe"],
         &["audit", "list", "--limit", "0"],
+        &["recovery", "history", "alice", "--limit", "0"],
         &["token", "add"],
+        &["enroll", "send"],
+        &[],
     ] {
         let out = t.run(args, None);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(stdout(&out).is_empty(), "{args:?}");
     }
+    // A configuration that cannot be used is a usage error too.
+    let env = [("TESSERA_SERVER__LISTEN", "nonsense")];
+    let out = run_cli_env(&t.data_dir(), &["user", "list"], None, &env);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+    // Nothing was opened: no key file, no database.
+    assert_eq!(std::fs::read_dir(t.data_dir()).unwrap().count(), 0);
+}
+
+#[test]
+fn service_errors_exit_with_1_and_one_line_naming_the_code() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    for (command, code) in [
+        ("user show nobody", "not_found"),
+        ("user add ALICE", "conflict"),
+        ("token add alice --digits 9", "invalid_input"),
+        ("enroll recovery nobody yes", "not_found"),
+    ] {
+        let args: Vec<&str> = command.split_whitespace().collect();
+        let err = t.fails(&args, None, code);
+        assert_eq!(err.lines().count(), 1, "{command}: {err}");
+        assert!(
+            err.starts_with(&format!("error ({code}): ")),
+            "{command}: {err}"
+        );
+    }
+    // A login the validation refuses: exit 1, the answer on stdout.
+    let out = t.run(&["validate", "alice", "--otp", "123456"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("reject"), "{}", stdout(&out));
 }
 
 #[test]
@@ -298,4 +338,252 @@ fn app_key_is_shown_once() {
     assert!(list.contains("vpn") && !list.contains(&key));
     assert!(!t.ok(&["--json", "app", "list"]).contains(&key));
     assert_eq!(t.json(&["app", "revoke", "1"])["state"], "revoked");
+}
+
+#[test]
+fn every_yes_no_value_takes_on_off_yes_no_true_false() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let words = [
+        ("ON", true),
+        ("off", false),
+        ("Yes", true),
+        ("no", false),
+        ("TRUE", true),
+        ("False", false),
+    ];
+    for (i, (word, value)) in words.into_iter().enumerate() {
+        let user = t.json(&["user", "set", "alice", "--otp-required", word]);
+        assert_eq!(user["otp_required"], value, "user set {word}");
+        let name = format!("user{i}");
+        let added = t.json(&["user", "add", &name, "--otp-required", word]);
+        assert_eq!(added["otp_required"], value, "user add {word}");
+        let app = format!("app{i}");
+        let created = t.json(&["app", "add", &app, "--passthrough", word]);
+        assert_eq!(created["passthrough"], value, "app add {word}");
+        let settings = t.json(&["recovery", "policy", "alice", "--self-service", word]);
+        assert_eq!(
+            settings["self_service"]["value"], value,
+            "recovery policy {word}"
+        );
+        assert_eq!(settings["self_service"]["own"], true);
+        let setting = t.json(&["enroll", "recovery", "alice", word]);
+        assert_eq!(setting["recovery"], value, "enroll recovery {word}");
+    }
+    // The option alone still means yes, and `policy` still follows the configuration.
+    assert_eq!(
+        t.json(&["user", "add", "flag", "--otp-required"])["otp_required"],
+        true
+    );
+    let settings = t.json(&["recovery", "policy", "alice", "--self-service", "Policy"]);
+    assert_eq!(settings["self_service"]["own"], false);
+    assert!(t.json(&["enroll", "recovery", "alice", "policy"])["recovery"].is_null());
+
+    // Any other word is a usage error that names the accepted ones.
+    for args in [
+        &["user", "set", "alice", "--otp-required", "maybe"][..],
+        &["user", "add", "bob", "--otp-required", "1"],
+        &["app", "add", "vpn", "--passthrough", "y"],
+        &[
+            "recovery",
+            "policy",
+            "alice",
+            "--revoke-old-devices",
+            "sometimes",
+        ],
+        &["enroll", "recovery", "alice", "enabled"],
+        &["user", "set", "alice", "--otp-required", "policy"],
+    ] {
+        let out = t.run(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("expected yes"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn recovery_policy_changes_only_the_settings_given() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    let all = [
+        "recovery",
+        "policy",
+        "alice",
+        "--self-service",
+        "no",
+        "--revoke-old-devices",
+        "yes",
+        "--delivery",
+        "email",
+    ];
+    t.ok(&all);
+    t.ok(&["enroll", "recovery", "alice", "no"]);
+
+    let own = |value: serde_json::Value| serde_json::json!({"value": value, "own": true});
+    let settings = t.json(&["recovery", "policy", "alice", "--delivery", "show"]);
+    assert_eq!(settings["delivery"], own("show".into()));
+    assert_eq!(settings["self_service"], own(false.into()));
+    assert_eq!(settings["revoke_old_devices"], own(true.into()));
+    assert_eq!(settings["codes_at_enrollment"], own(false.into()));
+
+    let settings = t.json(&[
+        "recovery",
+        "policy",
+        "alice",
+        "--revoke-old-devices",
+        "policy",
+    ]);
+    assert_eq!(settings["revoke_old_devices"]["own"], false);
+    assert_eq!(settings["self_service"], own(false.into()));
+    assert_eq!(settings["delivery"], own("show".into()));
+    assert_eq!(settings["codes_at_enrollment"], own(false.into()));
+
+    // Each change is audited once; a setting that was not given is not written again.
+    let trail = t.json(&["audit", "list", "--user", "alice"]);
+    let trail = actions(&trail);
+    let count = |action: &str| trail.iter().filter(|a| **a == action).count();
+    assert_eq!(count("user.recovery_policy"), 2, "{trail:?}");
+    assert_eq!(count("user.recovery_delivery"), 2, "{trail:?}");
+    assert_eq!(count("user.recovery"), 1, "{trail:?}");
+
+    // Giving nothing to change is a usage error, as for `user set`.
+    let out = t.run(&["recovery", "policy", "alice"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn every_list_command_prints_items_and_total() {
+    let t = Tessera::new();
+    t.add_user("alice");
+    t.add_user("bob");
+    t.add_token("alice", &[]);
+    t.add_token("alice", &["--kind", "hotp"]);
+    t.add_token("bob", &[]);
+    t.ok(&["app", "add", "vpn"]);
+    for (args, total) in [
+        (&["user", "list"][..], 2),
+        (&["token", "list"], 3),
+        (&["token", "list", "alice"], 2),
+        (&["app", "list"], 1),
+    ] {
+        let listing = t.json(args);
+        let keys: Vec<&str> = listing
+            .as_object()
+            .unwrap_or_else(|| panic!("{args:?} printed no object: {listing}"))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["items", "total"], "{args:?}");
+        assert_eq!(listing["total"], total, "{args:?}");
+        assert_eq!(
+            listing["items"].as_array().unwrap().len(),
+            total,
+            "{args:?}"
+        );
+    }
+
+    // A page holds what fits, the total says how many there are.
+    let page = t.json(&["token", "list", "--limit", "2"]);
+    assert_eq!(
+        (page["items"].as_array().unwrap().len(), &page["total"]),
+        (2, &3.into())
+    );
+    let rest = t.json(&["token", "list", "--limit", "2", "--offset", "2"]);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"][0]["username"], "bob");
+    let page = t.json(&["user", "list", "--limit", "1", "--offset", "1"]);
+    assert_eq!(page["items"][0]["username"], "bob");
+    assert_eq!(page["total"], 2);
+    let text = t.ok(&["token", "list", "--limit", "2"]);
+    assert!(text.contains("(1-2 of 3 tokens)"), "{text}");
+}
+
+#[test]
+fn only_serve_and_migrate_create_an_installation() {
+    let dir = tempfile::tempdir().unwrap();
+    // A typo for "tessera-data": no such directory.
+    let missing = dir.path().join("tessera-dat");
+    for args in [
+        &["user", "add", "alice"][..],
+        &["user", "list"],
+        &["token", "list"],
+        &["app", "list"],
+        &["audit", "verify"],
+        &["enroll", "link", "alice"],
+        &["recovery", "history", "alice"],
+        &["validate", "alice", "--otp", "123456"],
+        &["send-test-email", "it@example.org"],
+    ] {
+        let out = run_cli(&missing, args, None);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+        assert!(
+            err.contains("does not exist") && err.contains("tessera migrate"),
+            "{err}"
+        );
+        assert!(stdout(&out).is_empty());
+        assert!(!missing.exists(), "{args:?} created the directory");
+    }
+
+    // `migrate` creates it (as `serve` does), and says what it made.
+    let out = run_cli(&missing, &["migrate"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("created the data directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("tessera.key"), "{}", stderr(&out));
+    let out = run_cli(&missing, &["user", "add", "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "nothing new to report: {}",
+        stderr(&out)
+    );
+
+    // A directory made for Tessera (empty, e.g. a volume) is used: the installation starts there.
+    let empty = dir.path().join("volume");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run_cli(&empty, &["user", "add", "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("created the encryption key file"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(empty.join("tessera.key").exists());
+}
+
+#[test]
+fn user_add_shows_sms_disabled_for_a_user_without_a_phone() {
+    let t = Tessera::new();
+    let text = t.ok(&["user", "add", "alice"]);
+    assert!(
+        text.contains("SMS           disabled (no phone number)"),
+        "{text}"
+    );
+    assert_eq!(t.json(&["user", "show", "alice"])["sms_enabled"], false);
+
+    let with_phone = t.json(&["user", "add", "bob", "--phone", "+49 30 1234567"]);
+    assert_eq!(with_phone["sms_enabled"], true);
+    assert!(
+        t.ok(&["user", "show", "bob"])
+            .contains("SMS           enabled")
+    );
+    // A number given later turns SMS on; removing it turns it off again.
+    assert_eq!(
+        t.json(&["user", "set", "alice", "--phone", "+49 30 7654321"])["sms_enabled"],
+        true
+    );
+    let text = t.ok(&["user", "set", "alice", "--phone", ""]);
+    assert!(
+        text.contains("SMS           disabled (no phone number)"),
+        "{text}"
+    );
 }

@@ -98,6 +98,7 @@ async fn validate(
 async fn a_killed_server_forgets_no_accepted_code() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    cli(&data, &["migrate"]);
     let key = cli(&data, &["app", "add", "vpn", "--mode", "otp_only"])["api_key"]
         .as_str()
         .unwrap()

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{run_cli, stderr, stdout};
+use common::smtp::SmtpSink;
+use common::{run_cli, run_cli_env, stderr, stdout};
 
 #[test]
 fn cli_prints_a_link_sends_in_bulk_and_fails_loudly() {
@@ -54,7 +55,7 @@ fn cli_prints_a_link_sends_in_bulk_and_fails_loudly() {
     let out = run(&["enroll", "send", "kai"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("1 of 1 invitations sent."),
+        stdout(&out).contains("1 of 1 invitations written to the outbox"),
         "{}",
         stdout(&out)
     );
@@ -73,4 +74,76 @@ fn cli_prints_a_link_sends_in_bulk_and_fails_loudly() {
     let out = run(&["send-test-email", "not an address"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("invalid_input"), "{}", stderr(&out));
+}
+
+#[test]
+fn enroll_send_says_whether_a_mail_was_sent_or_written_to_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let outbox = data.join("outbox");
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    ok(run_cli(
+        data,
+        &["user", "add", "jo", "--email", "jo@example.org"],
+        None,
+    ));
+    let delivery = ["recovery", "policy", "jo", "--delivery", "email"];
+    ok(run_cli(data, &delivery, None));
+
+    // Without a mail server: written to the outbox, named with its path; nothing says "sent".
+    let text = ok(run_cli(data, &["enroll", "send", "jo"], None));
+    let written = format!(
+        "1 of 1 invitations written to the outbox {}",
+        outbox.display()
+    );
+    assert!(text.contains(&written), "{text}");
+    assert!(
+        text.contains("not sent: no mail server is configured"),
+        "{text}"
+    );
+    assert!(text.contains("jo    in outbox"), "{text}");
+    assert!(!text.contains("invitations sent"), "{text}");
+    let json = ok(run_cli(data, &["--json", "enroll", "send", "jo"], None));
+    let results: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(results[0]["outbox"], outbox.to_str().unwrap());
+    let text = ok(run_cli(data, &["recovery", "issue", "jo"], None));
+    assert!(
+        text.contains("written to the outbox") && text.contains("not sent"),
+        "{text}"
+    );
+    let text = ok(run_cli(data, &["send-test-email", "it@example.org"], None));
+    assert!(
+        text.contains("written to the outbox") && text.contains("not sent"),
+        "{text}"
+    );
+    let mails = std::fs::read_dir(&outbox).unwrap().count();
+
+    // With a mail server: sent, and no outbox is named.
+    let sink = SmtpSink::maildir();
+    let port = sink.port.to_string();
+    let smtp = [
+        ("TESSERA_MAIL__SMTP_HOST", "127.0.0.1"),
+        ("TESSERA_MAIL__SMTP_PORT", port.as_str()),
+        ("TESSERA_MAIL__SMTP_SECURITY", "none"),
+    ];
+    let text = ok(run_cli_env(data, &["enroll", "send", "jo"], None, &smtp));
+    assert!(text.contains("1 of 1 invitations sent."), "{text}");
+    assert!(text.contains("jo    sent"), "{text}");
+    assert!(!text.contains("outbox"), "{text}");
+    let json = ok(run_cli_env(
+        data,
+        &["--json", "enroll", "send", "jo"],
+        None,
+        &smtp,
+    ));
+    let results: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(results[0].get("outbox").is_none(), "{results}");
+    let text = ok(run_cli_env(data, &["recovery", "issue", "jo"], None, &smtp));
+    assert!(text.contains("mailed to jo@example.org"), "{text}");
+    // Two invitations, the codes, and the notice to the user that codes were re-issued.
+    assert_eq!(sink.delivered().len(), 4, "{}", sink.log());
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), mails);
 }

@@ -10,22 +10,14 @@ use clap::Subcommand;
 use crate::model::{AppId, AppMode};
 use crate::service::CreateApp;
 
-use super::output::{Ctx, Table, clean, time};
+use super::output::{Ctx, Listing, Table, clean, time, yes_no};
+use super::values;
 
 /// An application id as typed on the command line.
 fn app_id(s: &str) -> Result<AppId, String> {
     s.trim().parse::<i64>().map(AppId).map_err(|_| {
         format!("expected an application id (a number; see `tessera app list`), got {s:?}")
     })
-}
-
-/// `yes` or `no` as typed on the command line.
-fn yes_no(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" => Ok(true),
-        "no" | "false" | "off" => Ok(false),
-        _ => Err(format!("expected yes or no, got {s:?}")),
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,7 +34,7 @@ pub enum AppCommand {
         mode: Option<AppMode>,
         /// Let users who never had a token (and need none) in without a code: yes or no
         /// [default: yes for password_and_otp, no for otp_only].
-        #[arg(long, value_name = "YES|NO", value_parser = yes_no)]
+        #[arg(long, value_name = values::BOOL_VALUES, value_parser = values::boolean)]
         passthrough: Option<bool>,
     },
     /// List applications (never their keys; the prefix helps recognise one).
@@ -81,7 +73,7 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> anyhow::Result<ExitCode> {
                     clean(&c.app.name),
                     c.app.id,
                     c.app.mode,
-                    if c.app.passthrough { "yes" } else { "no" }
+                    yes_no(c.app.passthrough)
                 )?;
                 writeln!(out)?;
                 writeln!(out, "API key: {}", c.api_key)?;
@@ -95,7 +87,8 @@ pub async fn run(ctx: &Ctx, cmd: AppCommand) -> anyhow::Result<ExitCode> {
         }
         AppCommand::List => {
             let apps = service.list_apps(actor).await?;
-            ctx.emit(&apps, |out, apps| {
+            ctx.emit(&Listing::all(&apps), |out, listing| {
+                let apps = listing.items;
                 if apps.is_empty() {
                     return writeln!(out, "No applications.");
                 }

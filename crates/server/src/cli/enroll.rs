@@ -5,12 +5,14 @@
 //! who got a mail. A send that fails is reported on stderr and in the exit code, never dropped.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde::Serialize;
 
 use super::output::{Ctx, Table, clean, time};
+use super::values;
 
 #[derive(Debug, Subcommand)]
 pub enum EnrollCommand {
@@ -39,24 +41,21 @@ pub enum EnrollCommand {
         /// Username.
         #[arg(value_name = "USER")]
         user: String,
-        /// on, off, or policy (follow enroll.recovery_codes_for_new_users).
-        #[arg(value_name = "SETTING")]
-        setting: RecoverySetting,
+        /// yes, no, or policy (follow enroll.recovery_codes_for_new_users).
+        #[arg(value_name = values::SETTING_VALUES, value_parser = values::setting)]
+        setting: values::Setting,
     },
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum RecoverySetting {
-    On,
-    Off,
-    Policy,
 }
 
 /// What happened to one user's invitation.
 #[derive(Debug, Serialize)]
 struct SendResult {
     username: String,
+    /// The mail was handed over: to the mail server, or (see `outbox`) to the outbox.
     sent: bool,
+    /// The outbox directory the mail was written to, when no mail server is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbox: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     emailed_to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,11 +68,7 @@ pub async fn run(ctx: &Ctx, cmd: EnrollCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         EnrollCommand::Send { users, all_pending } => send(ctx, users, all_pending).await,
         EnrollCommand::Recovery { user, setting } => {
-            let enabled = match setting {
-                RecoverySetting::On => Some(true),
-                RecoverySetting::Off => Some(false),
-                RecoverySetting::Policy => None,
-            };
+            let enabled = setting.own();
             ctx.service
                 .set_recovery_policy(&ctx.actor, &user, enabled)
                 .await?;
@@ -133,6 +128,7 @@ async fn send(ctx: &Ctx, users: Vec<String>, all_pending: bool) -> anyhow::Resul
         indicatif::ProgressStyle::with_template("{bar:32.cyan/blue} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    let outbox = super::mail::outbox(ctx);
     let mut results = Vec::with_capacity(names.len());
     for name in names {
         bar.set_message(clean(&name));
@@ -140,6 +136,7 @@ async fn send(ctx: &Ctx, users: Vec<String>, all_pending: bool) -> anyhow::Resul
             Ok(sent) => SendResult {
                 username: sent.username,
                 sent: true,
+                outbox: outbox.clone(),
                 emailed_to: sent.emailed_to,
                 expires_at: Some(sent.expires_at),
                 error: None,
@@ -151,6 +148,7 @@ async fn send(ctx: &Ctx, users: Vec<String>, all_pending: bool) -> anyhow::Resul
                 SendResult {
                     username: name,
                     sent: false,
+                    outbox: None,
                     emailed_to: None,
                     expires_at: None,
                     error: Some(serde_json::json!({
@@ -172,16 +170,30 @@ async fn send(ctx: &Ctx, users: Vec<String>, all_pending: bool) -> anyhow::Resul
         }
         let mut table = Table::new(&["USER", "RESULT", "E-MAIL", "VALID UNTIL"]);
         for r in results {
+            let result = match (r.sent, &r.outbox) {
+                (true, None) => "sent",
+                (true, Some(_)) => "in outbox",
+                (false, _) => "FAILED",
+            };
             table.row([
                 r.username.clone(),
-                if r.sent { "sent" } else { "FAILED" }.to_owned(),
+                result.to_owned(),
                 r.emailed_to.clone().unwrap_or_else(|| "-".into()),
                 r.expires_at.map_or_else(|| "-".into(), time),
             ]);
         }
         table.render(out)?;
         writeln!(out)?;
-        writeln!(out, "{} of {total} invitations sent.", total - failed)
+        match &outbox {
+            None => writeln!(out, "{} of {total} invitations sent.", total - failed),
+            Some(dir) => writeln!(
+                out,
+                "{} of {total} invitations written to the outbox {}, {}.",
+                total - failed,
+                dir.display(),
+                super::mail::NOT_SENT
+            ),
+        }
     })?;
     if failed > 0 {
         eprintln!("error: {failed} of {total} invitations were not sent (see above)");

@@ -2,8 +2,15 @@
 //! layer as the server, and acts as the local operator (`cli:operator` in the audit).
 //!
 //! The admin commands (`user`, `token`, `app`, `audit`) call service methods only: no SQL, no
-//! OTP math and no policy here. Results go to stdout (human text, or JSON with `--json`);
-//! errors go to stderr as `error (CODE): message` with exit code 1, usage errors exit with 2.
+//! OTP math and no policy here. Results go to stdout (human text, or JSON with `--json`), errors
+//! to stderr. Exit codes (the table in docs/operations.md):
+//! - 0: done.
+//! - 1: the command ran and failed, or its answer is no: a service error as `error (CODE):
+//!   message`, any other failure (a file, the database, a data directory that does not exist) as
+//!   `error: message`; `validate` rejecting, `audit verify` finding a broken chain, `enroll send`
+//!   with a mail that could not be sent.
+//! - 2: a usage error: the command line (clap's message and the usage) or the configuration
+//!   cannot be used. Nothing was opened or changed.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -28,6 +35,7 @@ mod serve;
 mod tokens;
 mod users;
 mod validate;
+mod values;
 
 use output::Ctx;
 
@@ -101,6 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => {
+            // Before anything is opened: a usage error, like clap's (which exit with 2 as well).
             eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
@@ -174,7 +183,7 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { .. } => serve::serve(config).await,
         Command::Migrate => {
-            let ctx = open(config, json).await?;
+            let ctx = open_or_create(config, json).await?;
             let applied = ctx
                 .service
                 .store()
@@ -202,15 +211,40 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens the database (creating the data directory on first use) for an admin command.
+/// Opens the installation in the data directory for an admin command. Only `serve` and `migrate`
+/// create an installation: a mistyped `--data-dir` would otherwise give a new, empty one with a
+/// new key, and the command would seem to work on it. An existing directory (even an empty one,
+/// e.g. a volume made for Tessera) is used as it is.
 async fn open(config: Config, json: bool) -> anyhow::Result<Ctx> {
+    let dir = &config.data_dir;
+    match dir.try_exists() {
+        Ok(true) => {}
+        Ok(false) => anyhow::bail!(
+            "no Tessera installation at {}: the data directory does not exist. Name the right \
+             one with --data-dir DIR (or TESSERA_DATA_DIR), or create an installation there \
+             with `tessera serve` or `tessera migrate`",
+            dir.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read data directory {}", dir.display()));
+        }
+    }
+    open_or_create(config, json).await
+}
+
+/// Opens the installation in the data directory, creating the directory, key file and database
+/// where they do not exist yet, and says so.
+async fn open_or_create(config: Config, json: bool) -> anyhow::Result<Ctx> {
     let data_dir = config.data_dir.clone();
+    let key_file = config.key_file();
     let (app, startup) = crate::build(config, Arc::new(SystemClock)).await?;
     if startup.created_data_dir {
-        // A mistyped --data-dir would otherwise silently give an empty installation.
+        eprintln!("note: created the data directory {}", data_dir.display());
+    }
+    if startup.created_key_file {
         eprintln!(
-            "note: created a new, empty data directory {}",
-            data_dir.display()
+            "note: created the encryption key file {} (mode 0600): back it up with the database",
+            key_file.display()
         );
     }
     Ok(Ctx {

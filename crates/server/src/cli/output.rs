@@ -45,6 +45,31 @@ impl Ctx {
     }
 }
 
+/// What every `list` command prints with `--json`: one object, whatever the resource, so a script
+/// reads each the same way (`.items[]`, `.total`).
+#[derive(Debug, Serialize)]
+pub struct Listing<'a, T> {
+    /// The entries shown, in the order of the text output.
+    pub items: &'a [T],
+    /// How many entries match in all; more than `items` holds when `--limit`/`--offset` page.
+    pub total: i64,
+}
+
+impl<'a, T> Listing<'a, T> {
+    /// A listing of `items` out of `total`.
+    pub fn page(items: &'a [T], total: i64) -> Listing<'a, T> {
+        Listing { items, total }
+    }
+
+    /// A listing that shows every entry there is.
+    pub fn all(items: &'a [T]) -> Listing<'a, T> {
+        Listing {
+            items,
+            total: i64::try_from(items.len()).unwrap_or(i64::MAX),
+        }
+    }
+}
+
 /// Writes to stdout. A reader that went away (`| head`) is not an error of this command.
 fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -5,11 +5,13 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{ArgGroup, Subcommand};
 use serde::Serialize;
 
-use super::output::{Ctx, Table, read_password, time};
+use super::output::{Ctx, Table, clean, read_password, time, yes_no};
+use super::values;
 use crate::config::AdminDelivery;
+use crate::service::{MAX_AUDIT_PAGE, RecoveryChanges, RecoverySettings};
 
 #[derive(Debug, Subcommand)]
 pub enum RecoveryCommand {
@@ -29,23 +31,29 @@ pub enum RecoveryCommand {
         #[arg(value_name = "USER")]
         user: String,
         /// How many entries to show at most.
-        #[arg(long, value_name = "N", default_value_t = 50)]
+        #[arg(long, value_name = "N", default_value_t = 50,
+              value_parser = clap::value_parser!(i64).range(1..=MAX_AUDIT_PAGE))]
         limit: i64,
     },
-    /// Set a user's recovery policies; `policy` follows the configuration (`[recovery]`).
+    /// Change a user's recovery settings; what is not given stays as it is.
+    ///
+    /// Each setting is yes or no for this user, or `policy` to follow the configuration
+    /// (`[recovery]`). Prints the settings in force afterwards.
+    #[command(group(ArgGroup::new("change").required(true).multiple(true)))]
     Policy {
         /// Username.
         #[arg(value_name = "USER")]
         user: String,
         /// May the user recover themself on /recover? (recovery.self_service)
-        #[arg(long, value_name = "SETTING")]
-        self_service: Setting,
+        #[arg(long, value_name = values::SETTING_VALUES, value_parser = values::setting,
+              group = "change")]
+        self_service: Option<values::Setting>,
         /// Revoke the user's old devices after a recovery? (recovery.revoke_old_devices)
-        #[arg(long, value_name = "SETTING")]
-        revoke_old_devices: Setting,
-        /// How re-issued recovery codes reach this user (recovery.admin_delivery); unchanged
-        /// when not given.
-        #[arg(long, value_name = "DELIVERY")]
+        #[arg(long, value_name = values::SETTING_VALUES, value_parser = values::setting,
+              group = "change")]
+        revoke_old_devices: Option<values::Setting>,
+        /// How re-issued recovery codes reach this user (recovery.admin_delivery).
+        #[arg(long, value_name = "DELIVERY", group = "change")]
         delivery: Option<Delivery>,
     },
     /// Clear a user's self-service lock (set after "this wasn't me").
@@ -68,23 +76,6 @@ pub enum RecoveryCommand {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Setting {
-    On,
-    Off,
-    Policy,
-}
-
-impl Setting {
-    fn value(self) -> Option<bool> {
-        match self {
-            Setting::On => Some(true),
-            Setting::Off => Some(false),
-            Setting::Policy => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Delivery {
     /// Shown once to the admin.
     Show,
@@ -104,11 +95,109 @@ impl Delivery {
     }
 }
 
+/// One setting as `recovery policy` prints it: the value in force and whether it is the user's
+/// own (`false`: it follows the configuration).
+#[derive(Debug, Serialize)]
+struct Shown<T> {
+    value: T,
+    own: bool,
+}
+
+impl<T: Copy> From<crate::service::Setting<T>> for Shown<T> {
+    fn from(s: crate::service::Setting<T>) -> Shown<T> {
+        Shown {
+            value: s.value,
+            own: s.overridden,
+        }
+    }
+}
+
+/// A user's recovery settings in force, as `recovery policy` prints them.
+#[derive(Debug, Serialize)]
+struct Settings {
+    username: String,
+    self_service: Shown<bool>,
+    revoke_old_devices: Shown<bool>,
+    delivery: Shown<&'static str>,
+    codes_at_enrollment: Shown<bool>,
+    self_service_locked: bool,
+}
+
+impl Settings {
+    fn new(username: String, s: &RecoverySettings) -> Settings {
+        let delivery = match s.delivery.value {
+            AdminDelivery::Show => "show",
+            AdminDelivery::Email => "email",
+        };
+        Settings {
+            username,
+            self_service: s.self_recovery.into(),
+            revoke_old_devices: s.revoke_old_devices.into(),
+            delivery: Shown {
+                value: delivery,
+                own: s.delivery.overridden,
+            },
+            codes_at_enrollment: s.codes_at_enrollment.into(),
+            self_service_locked: s.self_service_locked,
+        }
+    }
+}
+
+fn write_settings(out: &mut String, s: &Settings) -> std::fmt::Result {
+    let source = |own: bool, key: &str| {
+        if own {
+            "set for this user".to_owned()
+        } else {
+            format!("policy: {key}")
+        }
+    };
+    writeln!(out, "Recovery settings of {}:", clean(&s.username))?;
+    let rows = [
+        (
+            "self-service",
+            yes_no(s.self_service.value),
+            source(s.self_service.own, "recovery.self_service"),
+        ),
+        (
+            "revoke old devices",
+            yes_no(s.revoke_old_devices.value),
+            source(s.revoke_old_devices.own, "recovery.revoke_old_devices"),
+        ),
+        (
+            "delivery",
+            s.delivery.value,
+            source(s.delivery.own, "recovery.admin_delivery"),
+        ),
+        (
+            "codes at enrollment",
+            yes_no(s.codes_at_enrollment.value),
+            source(
+                s.codes_at_enrollment.own,
+                "enroll.recovery_codes_for_new_users",
+            ),
+        ),
+    ];
+    for (label, value, from) in rows {
+        writeln!(out, "  {label:<20} {value:<5} ({from})")?;
+    }
+    if s.self_service_locked {
+        writeln!(
+            out,
+            "  Self-service is locked (\"this wasn't me\"): `tessera recovery unlock {}` clears it.",
+            clean(&s.username)
+        )?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Serialize)]
 struct Issued {
     username: String,
     codes: Vec<String>,
     emailed_to: Option<String>,
+    /// The outbox directory the mail was written to, when no mail server is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbox: Option<std::path::PathBuf>,
 }
 
 pub async fn run(ctx: &Ctx, cmd: RecoveryCommand) -> anyhow::Result<ExitCode> {
@@ -120,11 +209,24 @@ pub async fn run(ctx: &Ctx, cmd: RecoveryCommand) -> anyhow::Result<ExitCode> {
             let out = Issued {
                 username: user,
                 codes: issued.codes,
+                outbox: issued
+                    .emailed_to
+                    .as_ref()
+                    .and_then(|_| super::mail::outbox(ctx)),
                 emailed_to: issued.emailed_to,
             };
-            ctx.emit(&out, |o, r| match &r.emailed_to {
-                Some(to) => writeln!(o, "New recovery codes for {} mailed to {to}.", r.username),
-                None => {
+            ctx.emit(&out, |o, r| match (&r.emailed_to, &r.outbox) {
+                (Some(to), None) => {
+                    writeln!(o, "New recovery codes for {} mailed to {to}.", r.username)
+                }
+                (Some(to), Some(dir)) => writeln!(
+                    o,
+                    "New recovery codes for {} written to the outbox {} as a mail to {to}, {}.",
+                    r.username,
+                    dir.display(),
+                    super::mail::NOT_SENT
+                ),
+                (None, _) => {
                     writeln!(
                         o,
                         "New recovery codes for {} (shown this once; the old ones no longer work):",
@@ -164,20 +266,17 @@ pub async fn run(ctx: &Ctx, cmd: RecoveryCommand) -> anyhow::Result<ExitCode> {
             revoke_old_devices,
             delivery,
         } => {
-            service
-                .set_self_recovery_policy(
-                    actor,
-                    &user,
-                    self_service.value(),
-                    revoke_old_devices.value(),
-                )
+            let changes = RecoveryChanges {
+                self_recovery: self_service.map(values::Setting::own),
+                revoke_old_devices: revoke_old_devices.map(values::Setting::own),
+                delivery: delivery.map(Delivery::value),
+                codes_at_enrollment: None,
+            };
+            let settings = service
+                .change_recovery_settings(actor, &user, changes)
                 .await?;
-            if let Some(d) = delivery {
-                service
-                    .set_recovery_delivery(actor, &user, d.value())
-                    .await?;
-            }
-            ctx.emit(&user, |o, u| writeln!(o, "Recovery policies of {u} set."))?;
+            let shown = Settings::new(user, &settings);
+            ctx.emit(&shown, write_settings)?;
         }
         RecoveryCommand::Unlock { user } => {
             service.clear_self_service_lock(actor, &user).await?;

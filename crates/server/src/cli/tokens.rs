@@ -17,7 +17,7 @@ use crate::clock::UnixTime;
 use crate::model::{TokenId, TokenKind};
 use crate::service::{AddToken, MAX_PAGE, TokenAction, TokenCreated, TokenInfo};
 
-use super::output::{Ctx, Table, clean, time, time_or_never};
+use super::output::{Ctx, Listing, Table, clean, time, time_or_never};
 
 /// A token id as typed on the command line.
 fn token_id(s: &str) -> Result<TokenId, String> {
@@ -212,11 +212,31 @@ pub async fn run(ctx: &Ctx, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             let tokens = service
                 .list_tokens(actor, user.as_deref(), limit, offset)
                 .await?;
-            ctx.emit(&tokens, |out, tokens| {
-                if tokens.is_empty() {
-                    return writeln!(out, "No tokens.");
+            // One user's tokens are listed whole; all tokens are paged.
+            let listing = match user {
+                Some(_) => Listing::all(&tokens),
+                None => Listing::page(&tokens, service.count_tokens(actor).await?),
+            };
+            ctx.emit(&listing, |out, listing| {
+                if listing.items.is_empty() {
+                    return if listing.total == 0 {
+                        writeln!(out, "No tokens.")
+                    } else {
+                        writeln!(out, "No tokens here ({} in total).", listing.total)
+                    };
                 }
-                write_token_table(out, tokens)
+                write_token_table(out, listing.items)?;
+                let shown = i64::try_from(listing.items.len()).unwrap_or(i64::MAX);
+                if shown < listing.total {
+                    writeln!(
+                        out,
+                        "({}-{} of {} tokens)",
+                        offset + 1,
+                        offset + shown,
+                        listing.total
+                    )?;
+                }
+                Ok(())
             })?;
         }
         TokenCommand::Show { id } => {

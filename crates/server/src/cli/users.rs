@@ -10,7 +10,8 @@ use serde::Serialize;
 use crate::model::{Language, Password, Role, User, UserState};
 use crate::service::{CreateUser, MAX_PAGE, TokenInfo, UserChanges};
 
-use super::output::{Ctx, Table, clean, or_dash, read_password, time, yes_no};
+use super::output::{Ctx, Listing, Table, clean, or_dash, read_password, time, yes_no};
+use super::values;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -38,9 +39,11 @@ pub enum UserCommand {
         /// Make the user an administrator.
         #[arg(long)]
         admin: bool,
-        /// Require a one-time password at login (a user without a token is led to enroll one).
-        #[arg(long)]
-        otp_required: bool,
+        /// Require a one-time password at login (a user without a token is led to enroll one):
+        /// yes or no; the option alone means yes [default: no].
+        #[arg(long, value_name = values::BOOL_VALUES, num_args = 0..=1,
+              default_missing_value = "yes", value_parser = values::boolean)]
+        otp_required: Option<bool>,
         /// Read the password from the first line of stdin (never give it as an argument).
         #[arg(long)]
         password_stdin: bool,
@@ -83,9 +86,9 @@ pub enum UserCommand {
         /// Language of pages and e-mails: en or de.
         #[arg(long, value_name = "LANG", group = "change")]
         language: Option<Language>,
-        /// Whether a one-time password is required at login: true or false.
-        #[arg(long, value_name = "BOOL", group = "change",
-              action = clap::ArgAction::Set, value_parser = clap::value_parser!(bool))]
+        /// Whether a one-time password is required at login: yes or no.
+        #[arg(long, value_name = values::BOOL_VALUES, group = "change",
+              action = clap::ArgAction::Set, value_parser = values::boolean)]
         otp_required: Option<bool>,
         /// Role: user or admin.
         #[arg(long, value_name = "ROLE", group = "change")]
@@ -157,7 +160,7 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 email: email.unwrap_or_default(),
                 phone: phone.unwrap_or_default(),
                 language,
-                otp_required,
+                otp_required: otp_required.unwrap_or(false),
                 role: Some(if admin { Role::Admin } else { Role::User }),
                 password: password.as_ref().map(|p| Password::new(p.to_string())),
             };
@@ -181,7 +184,8 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             offset,
         } => {
             let page = service.list_users(actor, &search, limit, offset).await?;
-            ctx.emit(&page, |out, page| {
+            let listing = Listing::page(&page.users, page.total);
+            ctx.emit(&listing, |out, _| {
                 let mut table = Table::new(&["USERNAME", "NAME", "E-MAIL", "ROLE", "STATE", "OTP"]);
                 for u in &page.users {
                     table.row([
@@ -300,7 +304,7 @@ async fn set_state(ctx: &Ctx, name: &str, state: UserState) -> anyhow::Result<()
 /// The user's fields, one per line.
 fn write_user(out: &mut String, u: &User) -> fmt::Result {
     let sms = if u.phone.is_empty() {
-        "-"
+        "disabled (no phone number)"
     } else if u.sms_enabled {
         "enabled"
     } else {

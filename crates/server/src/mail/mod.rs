@@ -68,19 +68,24 @@ pub trait Mailer: Send + Sync + std::fmt::Debug {
     async fn send(&self, email: &Email) -> Result<(), MailError>;
 }
 
-/// The mailer the configuration asks for: an [`OutboxMailer`] at `<data_dir>/outbox` when
+/// Where mails go instead of a mail server: `<data_dir>/outbox` when `mail.smtp_host` is empty,
+/// `None` when mails are sent by SMTP.
+pub fn outbox_dir(config: &Config) -> Option<std::path::PathBuf> {
+    config
+        .mail
+        .smtp_host
+        .trim()
+        .is_empty()
+        .then(|| config.data_dir.join(outbox::OUTBOX_DIR))
+}
+
+/// The mailer the configuration asks for: an [`OutboxMailer`] at [`outbox_dir`] when
 /// `mail.smtp_host` is empty, an [`SmtpMailer`] otherwise. Dates come from the system clock.
 pub fn mailer_from_config(config: &Config) -> Result<Arc<dyn Mailer>, MailError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    if config.mail.smtp_host.trim().is_empty() {
-        let outbox = OutboxMailer::new(
-            config.data_dir.join(outbox::OUTBOX_DIR),
-            &config.mail.from,
-            clock,
-        )?;
-        Ok(Arc::new(outbox))
-    } else {
-        Ok(Arc::new(SmtpMailer::new(&config.mail, clock)?))
+    match outbox_dir(config) {
+        Some(dir) => Ok(Arc::new(OutboxMailer::new(dir, &config.mail.from, clock)?)),
+        None => Ok(Arc::new(SmtpMailer::new(&config.mail, clock)?)),
     }
 }
 

@@ -131,7 +131,8 @@ pub struct User {
     pub display_name: String,
     pub email: String,
     pub phone: String,
-    /// False once the phone number was removed: no SMS is sent to this user.
+    /// False while the user has no phone number (from the start, or once it was removed): no
+    /// SMS is sent to this user.
     pub sms_enabled: bool,
     pub language: Language,
     pub state: UserState,
@@ -177,6 +178,8 @@ pub struct NewUser {
     pub display_name: String,
     pub email: String,
     pub phone: String,
+    /// Whether SMS codes may go to `phone`: false without a phone number.
+    pub sms_enabled: bool,
     pub language: Language,
     pub otp_required: bool,
     pub role: Role,

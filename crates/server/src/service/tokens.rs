@@ -381,6 +381,11 @@ impl Service {
         Ok(out)
     }
 
+    /// How many tokens there are, of all users: the total beside a page of [`Self::list_tokens`].
+    pub async fn count_tokens(&self, _actor: &Actor) -> Result<i64> {
+        Ok(self.store.count_tokens().await?)
+    }
+
     pub async fn get_token(&self, _actor: &Actor, id: TokenId) -> Result<TokenInfo> {
         let (token, user) = self.token_with_owner(id).await?;
         Ok(TokenInfo::new(&token, &user.username))

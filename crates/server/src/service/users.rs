@@ -159,6 +159,8 @@ impl Service {
             display_name: req.display_name.trim().to_owned(),
             email: req.email.trim().to_owned(),
             phone: req.phone.trim().to_owned(),
+            // No number, no SMS: the same as after `user set --phone ""`.
+            sms_enabled: !req.phone.trim().is_empty(),
             language: req.language.unwrap_or(self.config.server.default_language),
             otp_required: req.otp_required,
             role,

@@ -206,6 +206,8 @@ pub trait TokenStore: Send + Sync {
     async fn token(&self, id: TokenId) -> StoreResult<Option<Token>>;
     async fn tokens_of(&self, user: UserId) -> StoreResult<Vec<Token>>;
     async fn list_tokens(&self, limit: i64, offset: i64) -> StoreResult<Vec<Token>>;
+    /// How many tokens there are, of all users (the total beside a page of `list_tokens`).
+    async fn count_tokens(&self) -> StoreResult<i64>;
     /// Renames a token and sets its state. False if it no longer exists.
     async fn update_token(&self, id: TokenId, name: &str, state: TokenState) -> StoreResult<bool>;
     async fn delete_token(&self, id: TokenId) -> StoreResult<bool>;

@@ -508,6 +508,7 @@ mod tests {
                     display_name: "Ann".into(),
                     email: "ann@example.com".into(),
                     phone: String::new(),
+                    sms_enabled: false,
                     language: Language::En,
                     otp_required: false,
                     role: Role::User,

@@ -32,10 +32,14 @@ impl Tessera {
             let base = tessera_server::testing::postgres_url().expect("postgres configured");
             runtime().block_on(tessera_server::testing::fresh_postgres_database(&base))
         });
-        Tessera {
+        let t = Tessera {
             dir: tempfile::tempdir().unwrap(),
             postgres,
-        }
+        };
+        // An empty data directory, as one made for Tessera (a volume, say): the first command
+        // creates the installation in it. A directory that does not exist is refused.
+        std::fs::create_dir(t.data_dir()).unwrap();
+        t
     }
 
     /// Which database this installation uses.
@@ -92,9 +96,16 @@ impl Tessera {
         serde_json::from_str(&self.ok(&all)).unwrap()
     }
 
-    /// How many entries a `--json` listing has.
+    /// How many entries a `--json` listing shows: the `items` of a `list` command, or the array
+    /// `audit list` prints.
     pub fn count(&self, args: &[&str]) -> usize {
-        self.json(args).as_array().unwrap().len()
+        let listing = self.json(args);
+        listing
+            .get("items")
+            .unwrap_or(&listing)
+            .as_array()
+            .unwrap()
+            .len()
     }
 
     /// Runs a command that must fail with a service error `code` (exit 1) and returns stderr.

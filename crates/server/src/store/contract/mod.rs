@@ -18,6 +18,7 @@ fn new_user(name: &str) -> NewUser {
         display_name: format!("{name} display"),
         email: format!("{name}@example.com"),
         phone: String::new(),
+        sms_enabled: false,
         language: Language::En,
         otp_required: false,
         role: Role::User,
@@ -84,6 +85,14 @@ async fn usernames_are_unique_ignoring_case() {
     for (db, s) in testing::stores().await {
         let u = s.insert_user(&new_user("Alice"), 10).await.unwrap();
         assert_eq!(u.username, "Alice");
+        assert!(!u.sms_enabled, "{db}: stored as given");
+        let texted = NewUser {
+            phone: "+49 30 1234".into(),
+            sms_enabled: true,
+            ..new_user("Paula")
+        };
+        let p = s.insert_user(&texted, 10).await.unwrap();
+        assert!(p.sms_enabled, "{db}");
         let found = s.user_by_name("alice").await.unwrap().expect(db);
         assert_eq!(found.id, u.id);
         let dup = s.insert_user(&new_user("ALICE"), 10).await;
@@ -160,8 +169,10 @@ async fn token_round_trip_and_serial_conflict() {
             ("work phone", TokenState::Disabled)
         );
         assert_eq!(s.tokens_of(u.id).await.unwrap().len(), 1);
+        assert_eq!(s.count_tokens().await.unwrap(), 1, "{db}");
         assert!(s.delete_token(t.id).await.unwrap());
         assert!(s.tokens_of(u.id).await.unwrap().is_empty(), "{db}");
+        assert_eq!(s.count_tokens().await.unwrap(), 0, "{db}");
     }
 }
 

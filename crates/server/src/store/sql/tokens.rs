@@ -64,6 +64,13 @@ macro_rules! impl_tokens {
                 all(rows, token_row)
             }
 
+            async fn count_tokens(&self) -> StoreResult<i64> {
+                Ok(sqlx::query("SELECT COUNT(*) AS n FROM tokens")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?)
+            }
+
             async fn update_token(
                 &self,
                 id: TokenId,

@@ -11,8 +11,8 @@ macro_rules! impl_users {
             async fn insert_user(&self, n: &NewUser, now: UnixTime) -> StoreResult<User> {
                 let row = sqlx::query(q!(
                     "INSERT INTO users (username, username_key, display_name, email, phone, \
-                     language, otp_required, role, password_hash, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                     language, otp_required, role, password_hash, created_at, updated_at, \
+                     sms_enabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)",
                     sql::RETURNING_USER[0], sql::RETURNING_USER[1]
                 ))
                 .bind(&n.username)
@@ -25,6 +25,7 @@ macro_rules! impl_users {
                 .bind(n.role.as_str())
                 .bind(&n.password_hash)
                 .bind(now)
+                .bind(n.sms_enabled)
                 .fetch_one(&mut *self.write_conn().await?)
                 .await
                 .map_err(StoreError::from_write)?;
