@@ -88,7 +88,7 @@ async fn click_through_login_portal_and_admin_in_chromium() {
         "browser flow failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("ok - ").count(), 13, "every step ran");
+    assert_eq!(stdout.matches("ok - ").count(), 14, "every step ran");
 
     // What the browser did is in the database and the audit log.
     let bob = s.app.service.user_named("bob").await.unwrap();

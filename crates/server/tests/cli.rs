@@ -587,3 +587,37 @@ fn user_add_shows_sms_disabled_for_a_user_without_a_phone() {
         "{text}"
     );
 }
+
+#[test]
+fn user_add_invite_sends_the_invitation_and_says_where_it_went() {
+    let t = Tessera::new();
+    let out = t.ok(&[
+        "user",
+        "add",
+        "olga",
+        "--email",
+        "olga@example.org",
+        "--otp-required",
+        "yes",
+        "--invite",
+    ]);
+    assert!(
+        out.contains("Invitation to olga@example.org") && out.contains("written to the outbox"),
+        "{out}"
+    );
+    let v = t.json(&[
+        "user",
+        "add",
+        "otto",
+        "--otp-required",
+        "yes",
+        "--invite",
+        "--json",
+    ]);
+    assert_eq!(v["username"], "otto", "{v}");
+    assert_eq!(v["invitation"]["sent"], false, "{v}");
+    assert_eq!(v["invitation"]["error"]["code"], "invalid_input", "{v}");
+    // Not asked for: no invitation, and no word of one.
+    let v = t.json(&["user", "add", "paul", "--otp-required", "yes", "--json"]);
+    assert!(v.get("invitation").is_none(), "{v}");
+}

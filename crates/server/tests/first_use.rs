@@ -206,3 +206,177 @@ async fn a_login_with_the_code_just_used_to_activate_says_wait_for_the_next() {
         assert_eq!(page.status, 303, "{db:?}: the next code works");
     }
 }
+
+/// Seed 001, the switch from SMS to the app: the admin requires OTP and clears the phone number.
+/// The SMS device is shown as unable to send, the invitation goes out at once, and the login
+/// page tells the user (after the right password) to use the link instead of just failing.
+#[tokio::test]
+async fn the_switch_from_sms_to_the_app_invites_and_the_login_points_to_the_link() {
+    use challenge_support::{PHONE, answer, outbox_mails, sms_code};
+    use tessera_server::service::{Actor, UserChanges};
+    let gateway = Gateway::start().await;
+    let url = gateway.url();
+    let f = Fixture::with(Db::Sqlite, AppMode::PasswordAndOtp, move |c| {
+        german(c);
+        c.sms.gateway_url = url;
+    })
+    .await;
+    f.user_with("sabine", |u| u.phone = PHONE.into()).await;
+    f.challenge_token("sabine", tessera_server::model::TokenKind::Sms)
+        .await;
+    let svc = &f.s.app.service;
+    let op = Actor::operator();
+    // An SMS login moves the device's "last used".
+    let tid = trigger(&f, "sabine", "sms").await;
+    assert_eq!(
+        answer(&f, "sabine", &tid, &sms_code(&gateway, 0)).await,
+        "accept"
+    );
+    let devices = svc.list_tokens(&op, Some("sabine"), 10, 0).await.unwrap();
+    assert!(devices[0].last_used_at.is_some(), "{devices:?}");
+    assert_eq!(devices[0].unusable, None);
+    let mails = outbox_mails(&f).len();
+
+    let (user, invitation) = svc
+        .update_user_invited(
+            &op,
+            "sabine",
+            UserChanges {
+                phone: Some(String::new()),
+                otp_required: Some(true),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    let sent = invitation.expect("an invitation was due").unwrap();
+    assert_eq!(sent.emailed_to.as_deref(), Some("sabine@example.com"));
+    assert_eq!(
+        outbox_mails(&f).len(),
+        mails + 1,
+        "the invitation was mailed"
+    );
+    assert!(!user.sms_enabled);
+    let devices = svc.list_tokens(&op, Some("sabine"), 10, 0).await.unwrap();
+    assert_eq!(
+        devices[0].unusable,
+        Some(tessera_server::model::Unusable::NoPhone)
+    );
+
+    // The admin's page shows the device as what it is now.
+    f.user_with("chef", |u| u.role = Some(Role::Admin)).await;
+    let mut admin = Browser::new(&f.s);
+    assert_eq!(
+        admin
+            .login("chef", common::validate::PASSWORD, "")
+            .await
+            .status,
+        303
+    );
+    let page = admin.get("/admin/users/sabine").await;
+    assert!(
+        page.body
+            .contains("ohne Telefonnummer: kann keinen Code senden"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(">aktiv<"), "{}", page.body);
+
+    // The user: a wrong password is the usual failure; the right one says where the link is.
+    let mut b = Browser::new(&f.s);
+    let page = b.login("sabine", "not the password", "").await;
+    assert_eq!(page.status, 401);
+    assert!(!page.body.contains("Einrichtungslink"), "{}", page.body);
+    let page = b.login("sabine", common::validate::PASSWORD, "").await;
+    assert_eq!(page.status, 401);
+    assert!(
+        page.body
+            .contains("Ihre IT hat Ihnen einen Einrichtungslink per E-Mail geschickt"),
+        "{}",
+        page.body
+    );
+    assert_eq!(b.get("/portal").await.status, 303, "no session");
+    assert_eq!(gateway.received().len(), 1, "no SMS without a number");
+
+    // Once the link is used up (here: replaced by nothing), the page says to ask for one.
+    f.s.app
+        .service
+        .store()
+        .supersede_invitations(user.id)
+        .await
+        .unwrap();
+    let page = b.login("sabine", common::validate::PASSWORD, "").await;
+    assert!(
+        page.body
+            .contains("Bitten Sie Ihre IT um einen Einrichtungslink"),
+        "{}",
+        page.body
+    );
+}
+
+/// Creating a user with OTP required offers the invitation (ticked by default on the web form)
+/// and the notice says whether it went out; a user without an e-mail address gets a notice that
+/// says why nothing went out.
+#[tokio::test]
+async fn creating_a_user_with_otp_required_sends_the_invitation() {
+    for db in databases() {
+        let s = TestServer::spawn_with(db, german).await;
+        add_user(&s, "root", Role::Admin, false).await;
+        let mut b = Browser::new(&s);
+        assert_eq!(b.login("root", PASSWORD, "").await.status, 303);
+        let csrf = b.csrf().await;
+        let page = b
+            .post(
+                "/admin/users",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "neu"),
+                    ("email", "neu@example.org"),
+                    ("otp_required", "on"),
+                    ("invite", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{db:?}: {}", page.body);
+        assert_eq!(page.location, "/admin/users/neu?done=created_invited");
+        let page = b.get(&page.location).await;
+        assert!(
+            page.body
+                .contains("Der Einrichtungslink ging per E-Mail an ihn hinaus."),
+            "{db:?}: {}",
+            page.body
+        );
+        let user = s.app.service.user_named("neu").await.unwrap();
+        assert!(
+            s.app
+                .service
+                .live_invitation(&user)
+                .await
+                .unwrap()
+                .is_some(),
+            "{db:?}"
+        );
+        let page = b
+            .post(
+                "/admin/users",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "ohne-mail"),
+                    ("otp_required", "on"),
+                    ("invite", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.location,
+            "/admin/users/ohne-mail?done=created_no_email"
+        );
+        let page = b.get(&page.location).await;
+        assert!(
+            page.body
+                .contains("Ohne E-Mail-Adresse ging kein Einrichtungslink hinaus"),
+            "{db:?}: {}",
+            page.body
+        );
+    }
+}

@@ -7,11 +7,20 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Subcommand};
 use serde::Serialize;
 
-use crate::model::{Language, Password, Role, User, UserState};
+use crate::model::{Language, Password, Role, User, UserFilter, UserState};
 use crate::service::{CreateUser, MAX_PAGE, TokenInfo, UserChanges};
 
 use super::output::{Ctx, Listing, Table, clean, or_dash, read_password, time, yes_no};
 use super::values;
+
+/// A user just added, with what became of the automatic invitation (absent when none was due).
+#[derive(Serialize)]
+struct Added<'a> {
+    #[serde(flatten)]
+    user: &'a User,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invitation: Option<serde_json::Value>,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -33,12 +42,15 @@ pub enum UserCommand {
         /// Full name shown on pages and in e-mails.
         #[arg(long, value_name = "TEXT")]
         display_name: Option<String>,
-        /// Language of pages and e-mails: en or de [default: en].
+        /// Language of pages and e-mails: en or de [default: server.default_language].
         #[arg(long, value_name = "LANG")]
         language: Option<Language>,
         /// Make the user an administrator.
         #[arg(long)]
         admin: bool,
+        /// Mail the user an enrollment link right away (needs --email).
+        #[arg(long)]
+        invite: bool,
         /// Require a one-time password at login (a user without a token is led to enroll one):
         /// yes or no; the option alone means yes [default: no].
         #[arg(long, value_name = values::BOOL_VALUES, num_args = 0..=1,
@@ -53,6 +65,15 @@ pub enum UserCommand {
         /// Only users whose name, display name or e-mail contains this text.
         #[arg(long, value_name = "TEXT", default_value = "")]
         search: String,
+        /// Only users an admin may have to help: locked (throttled, a device locked, or
+        /// self-service locked), no_device (must use a second factor, no device that can give a
+        /// code), pending (an enrollment link that still works); or all.
+        #[arg(
+            long,
+            value_name = "all|locked|no_device|pending",
+            default_value = "all"
+        )]
+        filter: UserFilter,
         /// How many users to show at most.
         #[arg(long, value_name = "N", default_value_t = 100,
               value_parser = clap::value_parser!(i64).range(1..=MAX_PAGE))]
@@ -146,6 +167,7 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> anyhow::Result<ExitCode> {
             display_name,
             language,
             admin,
+            invite,
             otp_required,
             password_stdin,
         } => {
@@ -163,9 +185,26 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 otp_required: otp_required.unwrap_or(false),
                 role: Some(if admin { Role::Admin } else { Role::User }),
                 password: password.as_ref().map(|p| Password::new(p.to_string())),
+                invite,
             };
-            let user = service.create_user(actor, req).await?;
-            ctx.emit(&user, |out, user| {
+            let (user, invitation) = service.create_user_invited(actor, req).await?;
+            let added = Added {
+                invitation: invitation.as_ref().map(|sent| match sent {
+                    Ok(sent) => serde_json::json!({
+                        "sent": true,
+                        "emailed_to": sent.emailed_to,
+                        "expires_at": sent.expires_at,
+                        "outbox": super::mail::outbox(ctx),
+                    }),
+                    Err(e) => serde_json::json!({
+                        "sent": false,
+                        "error": {"code": e.code().as_str(), "message": e.public_message()},
+                    }),
+                }),
+                user: &user,
+            };
+            ctx.emit(&added, |out, added| {
+                let user = added.user;
                 writeln!(out, "Added user {}.", clean(&user.username))?;
                 write_user(out, user)?;
                 if user.password_hash.is_none() {
@@ -175,15 +214,40 @@ pub async fn run(ctx: &Ctx, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                         clean(&user.username)
                     )?;
                 }
+                match &invitation {
+                    None => {}
+                    Some(Ok(sent)) => {
+                        let to = clean(sent.emailed_to.as_deref().unwrap_or(""));
+                        let until = time(sent.expires_at);
+                        match super::mail::outbox(ctx) {
+                            None => writeln!(out, "Invitation sent to {to}, valid until {until}.")?,
+                            Some(dir) => writeln!(
+                                out,
+                                "Invitation to {to} (valid until {until}) written to the outbox {}, {}.",
+                                dir.display(),
+                                super::mail::NOT_SENT
+                            )?,
+                        }
+                    }
+                    Some(Err(e)) => writeln!(
+                        out,
+                        "No invitation was sent: {}. Send one later with `tessera enroll send {}`.",
+                        clean(&e.public_message()),
+                        clean(&user.username)
+                    )?,
+                }
                 Ok(())
             })?;
         }
         UserCommand::List {
             search,
+            filter,
             limit,
             offset,
         } => {
-            let page = service.list_users(actor, &search, limit, offset).await?;
+            let page = service
+                .list_users(actor, &search, filter, limit, offset)
+                .await?;
             let listing = Listing::page(&page.users, page.total);
             ctx.emit(&listing, |out, _| {
                 let mut table = Table::new(&["USERNAME", "NAME", "E-MAIL", "ROLE", "STATE", "OTP"]);

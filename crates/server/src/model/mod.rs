@@ -222,6 +222,47 @@ pub struct Token {
     pub resync_hint_at: UnixTime,
 }
 
+text_enum!(
+    /// Which users a list shows: everyone (`all`); `locked`: throttled after failures, with a
+    /// locked or throttled device, or with self-service locked after "this wasn't me";
+    /// `no_device`: must use a second factor but has no device that can give a code; `pending`:
+    /// has an enrollment link that still works.
+    UserFilter { All = "all", Locked = "locked", NoDevice = "no_device", Pending = "pending" }
+);
+
+// `text_enum!` writes the enum, so `#[derive(Default)]` cannot be put on it.
+#[allow(clippy::derivable_impls)]
+impl Default for UserFilter {
+    fn default() -> Self {
+        UserFilter::All
+    }
+}
+
+text_enum!(
+    /// Why an active token cannot give a code now: its codes go to an address the user record
+    /// no longer has.
+    Unusable { NoPhone = "no_phone", NoEmail = "no_email" }
+);
+
+impl Token {
+    /// Why this token cannot be used by `owner` now, or `None` when it can give codes (in its
+    /// state: a disabled or revoked token is unusable by its state, not by this).
+    pub fn unusable(&self, owner: &User) -> Option<Unusable> {
+        match self.kind {
+            TokenKind::Sms if owner.phone.is_empty() || !owner.sms_enabled => {
+                Some(Unusable::NoPhone)
+            }
+            TokenKind::Email if owner.email.is_empty() => Some(Unusable::NoEmail),
+            _ => None,
+        }
+    }
+
+    /// Active and able to give a code: a device the user can log in with.
+    pub fn works_for(&self, owner: &User) -> bool {
+        self.state == TokenState::Active && self.unusable(owner).is_none()
+    }
+}
+
 impl TokenKind {
     /// Kinds whose codes come from a shared secret (as opposed to codes sent by e-mail or SMS).
     pub fn has_seed(self) -> bool {

@@ -6,6 +6,7 @@ use crate::crypto::{ct_eq, random_bytes, random_token, token_hash};
 use crate::mail::Email;
 use crate::model::{Challenge, Language, Token, TokenKind, TokenState, User};
 use crate::sms::Sms;
+use crate::store::Advance;
 
 use super::validate::{Decision, ValidateResponse, Verdict};
 use super::{Result, Service};
@@ -193,6 +194,20 @@ impl Service {
         }
         if !self.store.consume_challenge(&id_hash, now).await? {
             return Ok(Decision::reject("challenge already used"));
+        }
+        // The device was used: its "last used" moves on (and its counter counts the logins).
+        if let Some(token) = tokens.iter().find(|t| t.id == challenge.token_id) {
+            let used = Advance {
+                matched: token.next_counter,
+                drift: 0,
+                from: TokenState::Active,
+                to: TokenState::Active,
+                now,
+                fails: token.fail_count,
+            };
+            if !self.store.advance_token(token.id, used).await? {
+                tracing::debug!(serial = %token.serial.0, "challenge token changed meanwhile; last use not recorded");
+            }
         }
         if user.fail_count > 0 {
             self.store.reset_account_failures(user.id).await?;

@@ -153,28 +153,66 @@ impl Service {
         Ok(self.store.users_needing_enrollment().await?)
     }
 
-    /// Called after a user change: switching `otp_required` on for a user without an active
-    /// token sends an invitation, when configured. Never fails the change itself: a failed
-    /// invitation is audited (and logged) by `invite_user`.
-    pub(crate) async fn after_user_update(&self, actor: &Actor, before: &User, after: &User) {
-        if before.otp_required
-            || !after.otp_required
+    /// Called after a user change: when the change leaves a user who must use a second factor
+    /// without a working device (OTP switched on for a user without one, or the phone number or
+    /// e-mail address removed that the user's only device sent its codes to: SPEC F3), an
+    /// invitation goes out, when configured. Never fails the change itself: a failed invitation
+    /// is audited (and logged) by `invite_user`.
+    /// `None` when no invitation was due, else what became of it.
+    pub(crate) async fn after_user_update(
+        &self,
+        actor: &Actor,
+        before: &User,
+        after: &User,
+    ) -> Option<Result<InvitationSent>> {
+        if !after.otp_required
             || after.state != UserState::Active
             || !self.config.enroll.auto_invite_on_otp_required
         {
-            return;
+            return None;
         }
-        match self.store.tokens_of(after.id).await {
-            Ok(tokens) if tokens.iter().any(|t| t.state == TokenState::Active) => return,
-            Ok(_) => {}
+        let tokens = match self.store.tokens_of(after.id).await {
+            Ok(tokens) => tokens,
             Err(e) => {
                 tracing::warn!(user = %after.username, error = %e, "automatic invitation skipped");
-                return;
+                return None;
             }
+        };
+        let worked_before = before.otp_required && tokens.iter().any(|t| t.works_for(before));
+        let works_now = tokens.iter().any(|t| t.works_for(after));
+        // Tokens waiting for their first code: an enrollment is under way already.
+        let enrolling = tokens.iter().any(|t| t.state == TokenState::Pending);
+        if works_now || (before.otp_required && !worked_before) || enrolling {
+            return None;
         }
-        if let Err(e) = self.invite_user(actor, &after.username, true).await {
+        let sent = self.invite_user(actor, &after.username, true).await;
+        if let Err(e) = &sent {
             tracing::warn!(user = %after.username, error = %e, "automatic invitation failed");
         }
+        Some(sent)
+    }
+
+    /// The invitation asked for when a user is created. A failure (e.g. no e-mail address) is
+    /// audited by [`Self::invite_user`] and logged; it never undoes the user.
+    pub(crate) async fn invite_new_user(
+        &self,
+        actor: &Actor,
+        user: &User,
+    ) -> Result<InvitationSent> {
+        let sent = self.invite_user(actor, &user.username, true).await;
+        if let Err(e) = &sent {
+            tracing::warn!(user = %user.username, error = %e, "invitation of a new user failed");
+        }
+        sent
+    }
+
+    /// The newest invitation of the user that can still be used (not used, not replaced, not
+    /// expired), if any.
+    pub async fn live_invitation(&self, user: &User) -> Result<Option<Invitation>> {
+        Ok(self
+            .store
+            .live_invitation(user.id, self.clock.now())
+            .await?)
     }
 
     /// Sends a test e-mail to `address` (checks the mail set-up); audited either way.

@@ -5,7 +5,7 @@
 //! session of the user, locks self-service until an admin clears it, and tells the admins.
 
 use crate::crypto::{ct_eq, random_token, token_hash};
-use crate::model::{BlockLink, Language, Role, TokenId, TokenState, User, UserState};
+use crate::model::{BlockLink, Language, Role, TokenId, TokenState, User, UserFilter, UserState};
 
 use super::audit::Outcome;
 use super::{Actor, Error, Result, Service};
@@ -299,7 +299,10 @@ impl Service {
         let mut admins = Vec::new();
         let mut offset = 0;
         loop {
-            let (page, _) = self.store.list_users("", PAGE, offset).await?;
+            let (page, _) = self
+                .store
+                .list_users("", UserFilter::All, 0, PAGE, offset)
+                .await?;
             let n = i64::try_from(page.len()).unwrap_or(PAGE);
             admins.extend(page.into_iter().filter(|a| {
                 a.role == Role::Admin && !a.email.is_empty() && a.state == UserState::Active

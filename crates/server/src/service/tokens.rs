@@ -9,7 +9,7 @@ use tessera_otp::{HashAlgorithm, Secret, Totp};
 
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
-use crate::model::{NewToken, Serial, Token, TokenId, TokenKind, TokenState, User};
+use crate::model::{NewToken, Serial, Token, TokenId, TokenKind, TokenState, Unusable, User};
 use crate::store::StoreError;
 
 use super::audit::Outcome;
@@ -49,14 +49,18 @@ pub struct TokenInfo {
     pub throttled_until: UnixTime,
     /// Learned clock drift in time steps (TOTP).
     pub drift: i64,
+    /// Set when the token is active but cannot give a code: its codes go to a phone number or
+    /// e-mail address the user no longer has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unusable: Option<Unusable>,
 }
 
 impl TokenInfo {
-    pub fn new(t: &Token, username: &str) -> TokenInfo {
+    pub fn new(t: &Token, owner: &User) -> TokenInfo {
         TokenInfo {
             id: t.id,
             serial: t.serial.clone(),
-            username: username.to_owned(),
+            username: owner.username.clone(),
             kind: t.kind,
             name: t.name.clone(),
             algorithm: t.algorithm.as_str(),
@@ -68,6 +72,9 @@ impl TokenInfo {
             fail_count: t.fail_count,
             throttled_until: t.throttled_until,
             drift: t.drift,
+            unusable: (t.state == TokenState::Active)
+                .then(|| t.unusable(owner))
+                .flatten(),
         }
     }
 }
@@ -210,7 +217,7 @@ impl Service {
         .to_uri();
         let qr_err = |_| Error::Invalid("the Key URI is too long for a QR code".into());
         let created = TokenCreated {
-            token: TokenInfo::new(&token, &user.username),
+            token: TokenInfo::new(&token, &user),
             qr_svg: Some(crate::qr::svg(&uri, 256).map_err(qr_err)?),
             qr_png_base64: Some(crate::qr::png_base64(&uri, 256).map_err(qr_err)?),
             secret_grouped: Some(secret.to_base32_grouped()),
@@ -283,7 +290,7 @@ impl Service {
         )
         .await?;
         Ok(TokenCreated {
-            token: TokenInfo::new(&token, &user.username),
+            token: TokenInfo::new(&token, user),
             otpauth_uri: None,
             secret_grouped: None,
             qr_svg: None,
@@ -344,7 +351,7 @@ impl Service {
             CodeCheck::Throttled => return Err(Error::Throttled),
         }
         let (token, user) = self.token_with_owner(id).await?;
-        Ok(TokenInfo::new(&token, &user.username))
+        Ok(TokenInfo::new(&token, &user))
     }
 
     /// Tokens of one user, or all tokens (paged).
@@ -358,25 +365,23 @@ impl Service {
         if let Some(name) = username {
             let user = self.user_named(name).await?;
             let tokens = self.store.tokens_of(user.id).await?;
-            return Ok(tokens
-                .iter()
-                .map(|t| TokenInfo::new(t, &user.username))
-                .collect());
+            return Ok(tokens.iter().map(|t| TokenInfo::new(t, &user)).collect());
         }
         let tokens = self
             .store
             .list_tokens(limit.clamp(1, super::users::MAX_PAGE), offset.max(0))
             .await?;
         let mut out = Vec::with_capacity(tokens.len());
-        let mut names = std::collections::HashMap::new();
+        let mut owners = std::collections::HashMap::new();
         for t in &tokens {
-            if !names.contains_key(&t.user_id)
+            if !owners.contains_key(&t.user_id)
                 && let Some(u) = self.store.user(t.user_id).await?
             {
-                names.insert(t.user_id, u.username);
+                owners.insert(t.user_id, u);
             }
-            let name = names.get(&t.user_id).map_or("", String::as_str);
-            out.push(TokenInfo::new(t, name));
+            if let Some(owner) = owners.get(&t.user_id) {
+                out.push(TokenInfo::new(t, owner));
+            }
         }
         Ok(out)
     }
@@ -388,7 +393,7 @@ impl Service {
 
     pub async fn get_token(&self, _actor: &Actor, id: TokenId) -> Result<TokenInfo> {
         let (token, user) = self.token_with_owner(id).await?;
-        Ok(TokenInfo::new(&token, &user.username))
+        Ok(TokenInfo::new(&token, &user))
     }
 
     pub async fn rename_token(&self, actor: &Actor, id: TokenId, name: &str) -> Result<TokenInfo> {

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::model::{Language, NewUser, Password, Role, User, UserState};
+use crate::model::{Language, NewUser, Password, Role, User, UserFilter, UserState};
 
 use super::audit::Outcome;
 use super::{Actor, Error, Result, Service};
@@ -27,6 +27,10 @@ pub struct CreateUser {
     /// Optional: a user without a password cannot log in until one is set.
     #[serde(default)]
     pub password: Option<Password>,
+    /// Mail the user an enrollment link right away (as `POST /users/{username}/invitations`
+    /// would); the answer's `invitation` says whether it went out.
+    #[serde(default)]
+    pub invite: bool,
 }
 
 /// A change to a user; absent fields stay as they are. An empty `phone` or `email` clears it.
@@ -137,8 +141,20 @@ impl Service {
             .ok_or(Error::NotFound("user"))
     }
 
-    /// Creates a user. Creating an admin is a sensitive change.
+    /// Creates a user. Creating an admin is a sensitive change. With `invite`, the user is
+    /// mailed an enrollment link at once (see [`Self::create_user_invited`]).
     pub async fn create_user(&self, actor: &Actor, req: CreateUser) -> Result<User> {
+        Ok(self.create_user_invited(actor, req).await?.0)
+    }
+
+    /// [`Self::create_user`], with what became of the invitation: `None` when none was asked
+    /// for, else whether it was mailed. A failed invitation never undoes the user: the admin can
+    /// send it again.
+    pub async fn create_user_invited(
+        &self,
+        actor: &Actor,
+        req: CreateUser,
+    ) -> Result<(User, Option<Result<super::InvitationSent>>)> {
         let username = req.username.trim().to_owned();
         validate_username(&username)?;
         validate_text("display_name", &req.display_name, 200)?;
@@ -195,19 +211,30 @@ impl Service {
             ),
         )
         .await?;
-        Ok(user)
+        let invitation = if req.invite {
+            Some(self.invite_new_user(actor, &user).await)
+        } else {
+            None
+        };
+        Ok((user, invitation))
     }
 
+    /// A page of the users whose name, display name or e-mail contains `search` and who match
+    /// `filter` (e.g. those without a working device), by name.
     pub async fn list_users(
         &self,
         _actor: &Actor,
         search: &str,
+        filter: UserFilter,
         limit: i64,
         offset: i64,
     ) -> Result<UserPage> {
         let limit = limit.clamp(1, MAX_PAGE);
         let offset = offset.max(0);
-        let (users, total) = self.store.list_users(search.trim(), limit, offset).await?;
+        let (users, total) = self
+            .store
+            .list_users(search.trim(), filter, self.clock.now(), limit, offset)
+            .await?;
         Ok(UserPage {
             users,
             total,
@@ -224,6 +251,17 @@ impl Service {
         username: &str,
         changes: UserChanges,
     ) -> Result<User> {
+        Ok(self.update_user_invited(actor, username, changes).await?.0)
+    }
+
+    /// [`Self::update_user`], with what became of the automatic invitation the change caused
+    /// (`None`: none was due).
+    pub async fn update_user_invited(
+        &self,
+        actor: &Actor,
+        username: &str,
+        changes: UserChanges,
+    ) -> Result<(User, Option<Result<super::InvitationSent>>)> {
         let before = self.user_named(username).await?;
         let mut user = before.clone();
         let mut changed: Vec<String> = Vec::new();
@@ -292,7 +330,7 @@ impl Service {
             changed.push(format!("state {v}"));
         }
         if changed.is_empty() {
-            return Ok(before);
+            return Ok((before, None));
         }
         let now = self.clock.now();
         if sensitive && let Err(e) = actor.require_reauth(now) {
@@ -327,8 +365,8 @@ impl Service {
             changed.join(", "),
         )
         .await?;
-        self.after_user_update(actor, &before, &user).await;
-        Ok(user)
+        let invitation = self.after_user_update(actor, &before, &user).await;
+        Ok((user, invitation))
     }
 
     /// Refuses a change that would leave no active admin able to log in.

@@ -36,6 +36,11 @@ pub enum WebLogin {
     /// Password right, but the account requires a token and has none: the path of a fresh,
     /// short-lived enrollment link.
     Enroll { path: String },
+    /// Password right, but no device of the user can give a code any more (e.g. the phone
+    /// number of the SMS device was removed) and the account needs one: the way back is an
+    /// enrollment link from the IT, never the password alone. `invited_until`: a link was sent
+    /// and works until then; `None`: the user must ask for one.
+    NoDevice { invited_until: Option<UnixTime> },
 }
 
 impl std::fmt::Debug for WebLogin {
@@ -44,6 +49,7 @@ impl std::fmt::Debug for WebLogin {
             WebLogin::Session { user, .. } => write!(f, "Session({})", user.username),
             WebLogin::Challenge { kind, .. } => write!(f, "Challenge({kind})"),
             WebLogin::Enroll { .. } => f.write_str("Enroll"),
+            WebLogin::NoDevice { .. } => f.write_str("NoDevice"),
         }
     }
 }
@@ -206,11 +212,13 @@ impl Service {
         }
     }
 
-    /// An active user who must use a token but never had one (SPEC F1, last sentence; admins
-    /// too under `auth.admin_second_factor`): after the right password, the way into
-    /// enrollment. `None` when the user is not in that situation: in particular a user whose
-    /// tokens were revoked, disabled or deleted enrolls a replacement only through recovery or an
-    /// admin's link, never on the password alone.
+    /// Logins that end before any code: an active user who must use a token but never had one
+    /// (SPEC F1, last sentence; admins too under `auth.admin_second_factor`) is led into
+    /// enrollment after the right password; a user who needs a second factor but whose devices
+    /// can no longer give a code learns, after the right password, that the way back is the
+    /// enrollment link (SPEC F3). `None` in every other situation. A user whose tokens were
+    /// revoked, disabled or deleted enrolls a replacement only through recovery or an admin's
+    /// link, never on the password alone.
     async fn login_to_enroll(
         &self,
         source: &str,
@@ -221,26 +229,28 @@ impl Service {
             return Ok(None);
         };
         let now = self.clock.now();
-        let has_token = tokens
+        let admin_needs = user.role == Role::Admin && self.config.auth.admin_second_factor;
+        // A locked token is a device still: it works again after the wait or an unlock.
+        let has_device = tokens
             .iter()
-            .any(|t| matches!(t.state, TokenState::Active | TokenState::Locked));
-        let must_enroll =
-            user.otp_required || (user.role == Role::Admin && self.config.auth.admin_second_factor);
+            .any(|t| t.works_for(&user) || t.state == TokenState::Locked);
         if user.state != UserState::Active
-            || !must_enroll
-            || has_token
-            || user.second_factor_at.is_some()
+            || !(user.needs_second_factor() || admin_needs)
+            || has_device
             || user.throttled_until > now
             || self.stranger_budget_spent(Front::Person, username, source)
-            || self
-                .store
-                .recovery_policy(user.id)
-                .await?
-                .self_service_locked
             || !self.source_allowed(source)
         {
             return Ok(None);
         }
+        let first_enrollment = (user.otp_required || admin_needs)
+            && user.second_factor_at.is_none()
+            && !tokens.iter().any(|t| t.state == TokenState::Active)
+            && !self
+                .store
+                .recovery_policy(user.id)
+                .await?
+                .self_service_locked;
         // The account's failure counter applies, as in validation.
         if !self.check_validate_password(&user, password).await? {
             self.audit_as(
@@ -250,7 +260,11 @@ impl Service {
                 format!("user:{}", user.username),
                 &user.username,
                 Outcome::Failure,
-                "enrollment required, but wrong password",
+                if first_enrollment {
+                    "enrollment required, but wrong password"
+                } else {
+                    "no working device, and wrong password"
+                },
             )
             .await?;
             return Err(Error::InvalidCredentials);
@@ -261,6 +275,22 @@ impl Service {
             },
             source: source.to_owned(),
         };
+        if !first_enrollment {
+            let invited_until = self.live_invitation(&user).await?.map(|i| i.expires_at);
+            self.audit(
+                &actor,
+                "web.login",
+                format!("user:{}", user.username),
+                &user.username,
+                Outcome::Failure,
+                match invited_until {
+                    Some(_) => "password right, but no working device: told to use the enrollment link sent",
+                    None => "password right, but no working device: told to ask for an enrollment link",
+                },
+            )
+            .await?;
+            return Ok(Some(WebLogin::NoDevice { invited_until }));
+        }
         let path = self.self_invitation(&actor, &user).await?;
         self.audit(
             &actor,
@@ -498,10 +528,7 @@ impl Service {
     pub async fn my_devices(&self, me: &WebUser) -> Result<Vec<TokenInfo>> {
         let mut tokens = self.store.tokens_of(me.user.id).await?;
         tokens.retain(|t| t.state != TokenState::Pending);
-        Ok(tokens
-            .iter()
-            .map(|t| TokenInfo::new(t, &me.user.username))
-            .collect())
+        Ok(tokens.iter().map(|t| TokenInfo::new(t, &me.user)).collect())
     }
 
     /// A token of the logged-in user. Another user's token is `not_found`, exactly like a token

@@ -11,7 +11,7 @@ use crate::clock::UnixTime;
 use crate::crypto::AuditKey;
 use crate::model::{
     AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, AuditHead, Challenge,
-    NewToken, NewUser, Session, Token, TokenId, TokenState, User, UserId, WebSession,
+    NewToken, NewUser, Session, Token, TokenId, TokenState, User, UserFilter, UserId, WebSession,
 };
 
 mod batch;
@@ -165,10 +165,13 @@ pub trait UserStore: Send + Sync {
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
     /// Looks a user up by name, ignoring case.
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
-    /// Users whose name, display name or e-mail contains `search` (ignoring case), by name.
+    /// Users whose name, display name or e-mail contains `search` (ignoring case) and who match
+    /// `filter` at `now`, by name; with the number of all such users.
     async fn list_users(
         &self,
         search: &str,
+        filter: UserFilter,
+        now: UnixTime,
         limit: i64,
         offset: i64,
     ) -> StoreResult<(Vec<User>, i64)>;
@@ -359,6 +362,12 @@ pub trait EnrollmentStore: Send + Sync {
     /// transaction: at most one link per user works at any time.
     async fn insert_invitation(&self, invitation: &crate::model::Invitation) -> StoreResult<()>;
     async fn invitation(&self, id_hash: &str) -> StoreResult<Option<crate::model::Invitation>>;
+    /// The user's newest invitation that still works at `now` (not used, replaced or expired).
+    async fn live_invitation(
+        &self,
+        user: UserId,
+        now: UnixTime,
+    ) -> StoreResult<Option<crate::model::Invitation>>;
     /// Records the pending token of an enrollment: true only if the invitation is still open
     /// (unused, not superseded) and had no token yet, so concurrent starts agree on one token.
     async fn attach_invitation_token(&self, id_hash: &str, token: TokenId) -> StoreResult<bool>;

@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use crate::http::extract::{Admin, ApiJson, ApiPath, ApiQuery};
 use crate::http::{ApiError, AppState};
-use crate::model::{Password, User};
+use crate::model::{Password, User, UserFilter};
 use crate::service::{AddToken, CreateUser, TokenCreated, TokenInfo, UserChanges, UserPage};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,6 +28,9 @@ pub struct ListQuery {
     /// Part of a username, display name or e-mail (case-insensitive).
     #[serde(default)]
     search: String,
+    /// Only users an admin may have to help (`locked`, `no_device`, `pending`), or `all`.
+    #[serde(default)]
+    filter: UserFilter,
     /// Page size, 1-500 (default 50).
     limit: Option<i64>,
     /// Entries to skip.
@@ -59,6 +62,7 @@ async fn get_users(
         .list_users(
             &admin.actor,
             &q.search,
+            q.filter,
             q.limit.unwrap_or(50),
             q.offset.unwrap_or(0),
         )

@@ -15,10 +15,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::model::{AppId, AppMode, AuditFilter, Role, TokenId, UserState};
+use crate::model::{AppId, AppMode, AuditFilter, Role, TokenId, UserFilter, UserState};
 use crate::service::{CreateApp, CreateUser, Error, TokenAction, UserChanges};
 
-use super::pages::{AdminAppsPage, AdminAuditPage, AdminUserPage, AdminUsersPage, AppRow};
+use super::pages::{
+    AdminAppsPage, AdminAuditPage, AdminUserPage, AdminUsersPage, AppRow, ConfirmPage, FilterLink,
+};
 use super::portal::{device_row, event_rows};
 use super::{AppState, FormData, Me, error_page, message, see_other, with_reauth};
 
@@ -29,6 +31,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(get_users))
         .route("/admin/users", post(post_create_user))
+        .route("/admin/invite-all", post(post_invite_all))
         .route("/admin/users/{name}", get(get_user).post(post_user))
         .route("/admin/users/{name}/state", post(post_user_state))
         .route("/admin/users/{name}/delete", post(post_delete_user))
@@ -75,6 +78,37 @@ struct ListQuery {
     q: String,
     #[serde(default)]
     page: i64,
+    /// `locked`, `no_device` or `pending`; anything else shows everyone.
+    #[serde(default)]
+    filter: String,
+    /// After a bulk invitation: how many went out and how many failed.
+    #[serde(default)]
+    sent: Option<u64>,
+    #[serde(default)]
+    failed: Option<u64>,
+}
+
+/// The filters of the user list, in the order of their links, with their label keys.
+const FILTERS: [(UserFilter, &str); 4] = [
+    (UserFilter::All, "web.filter_all"),
+    (UserFilter::Locked, "web.filter_locked"),
+    (UserFilter::NoDevice, "web.filter_no_device"),
+    (UserFilter::Pending, "web.filter_pending"),
+];
+
+fn enc(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+fn list_href(q: &str, filter: UserFilter, page: i64) -> String {
+    let mut href = format!("/admin?q={}", enc(q));
+    if filter != UserFilter::All {
+        href.push_str(&format!("&filter={filter}"));
+    }
+    if page > 0 {
+        href.push_str(&format!("&page={page}"));
+    }
+    href
 }
 
 async fn get_users(
@@ -84,16 +118,33 @@ async fn get_users(
 ) -> Response {
     let t = me.t;
     let page = q.page.max(0);
+    let filter: UserFilter = q.filter.parse().unwrap_or_default();
     let list = match s
-        .list_users(&me.web.actor(), &q.q, PAGE, page.saturating_mul(PAGE))
+        .list_users(
+            &me.web.actor(),
+            &q.q,
+            filter,
+            PAGE,
+            page.saturating_mul(PAGE),
+        )
         .await
     {
         Ok(l) => l,
         Err(e) => return error_page(&s, t, Some(&me.web), &e),
     };
-    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let from = if list.total == 0 { 0 } else { list.offset + 1 };
     let to = list.offset + i64::try_from(list.users.len()).unwrap_or(0);
+    let notice = match (q.sent, q.failed) {
+        (Some(sent), Some(0)) => t.f1("web.bulk_invited", "sent", &sent.to_string()),
+        (Some(sent), Some(failed)) => t.f2(
+            "web.bulk_invited_failed",
+            "sent",
+            &sent.to_string(),
+            "failed",
+            &failed.to_string(),
+        ),
+        _ => String::new(),
+    };
     AdminUsersPage {
         n: me.nav(&s, "web.users_title", "admin"),
         t,
@@ -107,19 +158,74 @@ async fn get_users(
             ],
         ),
         prev_href: if page > 0 {
-            format!("/admin?q={}&page={}", enc(&q.q), page - 1)
+            list_href(&q.q, filter, page - 1)
         } else {
             String::new()
         },
         next_href: if to < list.total {
-            format!("/admin?q={}&page={}", enc(&q.q), page + 1)
+            list_href(&q.q, filter, page + 1)
         } else {
             String::new()
         },
+        filters: FILTERS
+            .iter()
+            .map(|(f, key)| FilterLink {
+                label: t.t(key),
+                href: list_href(&q.q, *f, 0),
+                current: *f == filter,
+            })
+            .collect(),
+        filter: filter.as_str(),
+        // Those without a working device, or with a link under way: one click invites them all.
+        bulk_invite: matches!(filter, UserFilter::NoDevice | UserFilter::Pending) && list.total > 0,
+        total: list.total,
+        notice,
         users: list.users,
         q: q.q,
     }
     .into_response()
+}
+
+/// Invites every user of a filtered list (up to the largest page, 500): those without a
+/// working device, or those whose link is under way (a new link replaces theirs). Users without
+/// an e-mail address are counted as failed, and every attempt is audited by the service.
+async fn post_invite_all(State(s): State<AppState>, AdminMe(me): AdminMe, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    if let Some(r) = me.check_csrf(&s, &form) {
+        return r;
+    }
+    let filter: UserFilter = form.get("filter").parse().unwrap_or_default();
+    if !matches!(filter, UserFilter::NoDevice | UserFilter::Pending) {
+        return error_page(
+            &s,
+            me.t,
+            Some(&me.web),
+            &Error::Invalid("filter: no_device or pending".into()),
+        );
+    }
+    let actor = me.web.actor();
+    let q = form.get("q");
+    let users = match s
+        .list_users(&actor, q, filter, crate::service::MAX_PAGE, 0)
+        .await
+    {
+        Ok(l) => l.users,
+        Err(e) => return error_page(&s, me.t, Some(&me.web), &e),
+    };
+    let (mut sent, mut failed) = (0u64, 0u64);
+    for user in users {
+        match s.invite_user(&actor, &user.username, true).await {
+            Ok(_) => sent += 1,
+            Err(e) if e.code() == crate::service::ErrorCode::Internal => {
+                return error_page(&s, me.t, Some(&me.web), &e);
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    see_other(&format!(
+        "{}&sent={sent}&failed={failed}",
+        list_href(q, filter, 0)
+    ))
 }
 
 async fn post_create_user(
@@ -135,8 +241,8 @@ async fn post_create_user(
         let s = s.clone();
         async move {
             let password = form.get("password");
-            let user = s
-                .create_user(
+            let (user, invitation) = s
+                .create_user_invited(
                     &web.actor(),
                     CreateUser {
                         username: form.get("username").to_owned(),
@@ -152,10 +258,21 @@ async fn post_create_user(
                         }),
                         password: (!password.is_empty())
                             .then(|| crate::model::Password::new(password)),
+                        invite: form.has("invite"),
                     },
                 )
                 .await?;
-            Ok(see_other(&user_href(&user.username)))
+            // The notice on the user's page says what happened, the invitation included.
+            let done = match &invitation {
+                None => "created",
+                Some(Ok(_)) => "created_invited",
+                Some(Err(_)) if user.email.is_empty() => "created_no_email",
+                Some(Err(_)) => "created_invite_failed",
+            };
+            Ok(see_other(&format!(
+                "{}?done={done}",
+                user_href(&user.username)
+            )))
         }
     })
     .await
@@ -197,7 +314,16 @@ async fn get_user(
         Err(e) => return error_page(&s, t, Some(&me.web), &e),
     };
     let notice = match done.done.as_str() {
-        d @ ("saved" | "invited" | "token") => t.t(&format!("web.done_{d}")).to_owned(),
+        d @ ("saved"
+        | "saved_invited"
+        | "saved_no_email"
+        | "saved_invite_failed"
+        | "invited"
+        | "token"
+        | "created"
+        | "created_invited"
+        | "created_no_email"
+        | "created_invite_failed") => t.t(&format!("web.done_{d}")).to_owned(),
         d @ ("recovery" | "codes_mailed" | "unlocked") => {
             t.t(&format!("admin_recovery.done_{d}")).to_owned()
         }
@@ -232,8 +358,8 @@ async fn post_user(
     with_reauth(&me, &s, &action, &form, |web, form| {
         let s = s.clone();
         async move {
-            let user = s
-                .update_user(
+            let (user, invitation) = s
+                .update_user_invited(
                     &web.actor(),
                     &name,
                     UserChanges {
@@ -246,8 +372,14 @@ async fn post_user(
                     },
                 )
                 .await?;
+            let done = match &invitation {
+                None => "saved",
+                Some(Ok(_)) => "saved_invited",
+                Some(Err(_)) if user.email.is_empty() => "saved_no_email",
+                Some(Err(_)) => "saved_invite_failed",
+            };
             Ok(see_other(&format!(
-                "{}?done=saved",
+                "{}?done={done}",
                 user_href(&user.username)
             )))
         }
@@ -291,6 +423,23 @@ async fn post_delete_user(
         return r;
     }
     let action = format!("{}/delete", user_href(&name));
+    if form.get("confirm") != "yes" && !form.has("resume") {
+        let t = me.t;
+        if let Err(e) = s.user_named(&name).await {
+            return error_page(&s, t, Some(&me.web), &e);
+        }
+        return ConfirmPage {
+            n: me.nav(&s, "web.confirm_title", "admin"),
+            t,
+            what: t.f1("reauth.delete_user", "name", &name),
+            text: t.t("web.confirm_delete_user").to_owned(),
+            action,
+            fields: Vec::new(),
+            button: t.t("web.delete_user"),
+            back: user_href(&name),
+        }
+        .into_response();
+    }
     with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();
         async move {
@@ -330,6 +479,30 @@ async fn post_token(
     }
     let id = TokenId(id);
     let action = format!("/admin/tokens/{}/{op}", id.0);
+    if op == "remove" && form.get("confirm") != "yes" && !form.has("resume") {
+        let t = me.t;
+        let token = match s.get_token(&me.web.actor(), id).await {
+            Ok(token) => token,
+            Err(e) => return error_page(&s, t, Some(&me.web), &e),
+        };
+        return ConfirmPage {
+            n: me.nav(&s, "web.confirm_title", "admin"),
+            t,
+            what: t.f2(
+                "web.confirm_remove_device_what",
+                "device",
+                &format!("{} ({})", token.name, token.serial.0),
+                "name",
+                &token.username,
+            ),
+            text: t.t("web.confirm_remove_device").to_owned(),
+            action,
+            fields: Vec::new(),
+            button: t.t("web.remove"),
+            back: user_href(&token.username),
+        }
+        .into_response();
+    }
     with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();
         async move {

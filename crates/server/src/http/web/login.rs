@@ -61,6 +61,7 @@ fn login_page(s: &AppState, t: Tr, form_value: String) -> LoginPage {
         transaction_id: String::new(),
         failed: false,
         code_used: false,
+        no_device: String::new(),
         lang: t.code(),
         hint: String::new(),
     }
@@ -133,6 +134,17 @@ async fn post_login(
         }
         .into_response(),
         Ok(WebLogin::Enroll { path }) => see_other(&format!("{path}?lang={}", t.code())),
+        Ok(WebLogin::NoDevice { invited_until }) => {
+            let page = LoginPage {
+                username: form.get("username").trim().to_owned(),
+                no_device: match invited_until {
+                    Some(at) => t.f1("web.login_no_device_invited", "until", &t.datetime(at)),
+                    None => t.t("web.login_no_device_ask").to_owned(),
+                },
+                ..login_page(&s, t, bound)
+            };
+            (StatusCode::UNAUTHORIZED, page).into_response()
+        }
         Err(e) if e.code() == ErrorCode::InvalidCredentials => {
             let page = LoginPage {
                 username: form.get("username").trim().to_owned(),

@@ -278,13 +278,14 @@ pub fn error_page(s: &AppState, t: Tr, web: Option<&WebUser>, e: &Error) -> Resp
 /// the server, with the session ([`crate::service::Service::web_hold_form`]); the page says what
 /// is being confirmed and sends back only the password (never the form's fields, which may hold
 /// a new user's password), to the same place.
-pub fn reauth_page(me: &Me, s: &AppState, action: &str, what: String, wrong: bool) -> Response {
+pub fn reauth_page(me: &Me, s: &AppState, action: &str, form: &FormData, wrong: bool) -> Response {
     let page = ReauthPage {
         n: me.nav(s, "web.reauth_title", ""),
         t: me.t,
+        what: describe(me.t, action, form),
+        back: back_of(action, form, me.web.is_admin()),
         action: action.to_owned(),
         csrf: me.web.csrf.clone(),
-        what,
         wrong,
         minutes: me.t.f1(
             "web.reauth_text",
@@ -293,6 +294,28 @@ pub fn reauth_page(me: &Me, s: &AppState, action: &str, what: String, wrong: boo
         ),
     };
     (StatusCode::FORBIDDEN, page).into_response()
+}
+
+/// Where "cancel" on a confirmation page leads: back to where the action started. A form may
+/// name it (`back`, a path of this site's own pages only); otherwise it follows from the
+/// action's address.
+pub fn back_of(action: &str, form: &FormData, admin: bool) -> String {
+    let named = form.get("back");
+    let own_page = (named.starts_with("/admin") || named.starts_with("/portal"))
+        && !named.contains("//")
+        && !named.contains('\\')
+        && named.chars().all(|c| c.is_ascii_graphic());
+    if own_page {
+        return named.to_owned();
+    }
+    let parts: Vec<&str> = action.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["admin", "users", name, ..] => format!("/admin/users/{name}"),
+        ["admin", "apps", ..] => "/admin/apps".to_owned(),
+        ["admin", ..] => "/admin".to_owned(),
+        _ if !admin || action.starts_with("/portal") => "/portal".to_owned(),
+        _ => "/admin".to_owned(),
+    }
 }
 
 /// The name in a path segment made by `admin::user_href`.
@@ -358,11 +381,11 @@ where
             Ok(until) => web.reauth_until = until,
             Err(e) if e.code() == ErrorCode::InvalidCredentials => {
                 // The kept form stays kept: the next try may have the right password.
-                let what = match s.web_peek_form(&web, action).await {
-                    Ok(Some(kept)) => describe(me.t, action, &FormData(kept)),
-                    _ => describe(me.t, action, &form),
+                let shown = match s.web_peek_form(&web, action).await {
+                    Ok(Some(kept)) => FormData(kept),
+                    _ => form,
                 };
-                return reauth_page(me, s, action, what, true);
+                return reauth_page(me, s, action, &shown, true);
             }
             Err(e) => return error_page(s, me.t, Some(&me.web), &e),
         }
@@ -383,7 +406,7 @@ where
             }
         }
     }
-    let what = describe(me.t, action, &form);
+    let shown = FormData(form.pending());
     let kept = form.pending();
     match op(web, form).await {
         Ok(r) => r,
@@ -391,7 +414,7 @@ where
             if let Err(e) = s.web_hold_form(&me.web, action, kept).await {
                 return error_page(s, me.t, Some(&me.web), &e);
             }
-            reauth_page(me, s, action, what, false)
+            reauth_page(me, s, action, &shown, false)
         }
         Err(e) => error_page(s, me.t, Some(&me.web), &e),
     }

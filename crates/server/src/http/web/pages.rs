@@ -96,6 +96,22 @@ impl Nav {
     }
 }
 
+/// "Are you sure?" before an action that cannot be undone: names what it does, sends the form
+/// again with `confirm=yes`, and "cancel" leads back to where it started.
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "web/confirm.html")]
+pub struct ConfirmPage {
+    pub n: Nav,
+    pub t: Tr,
+    pub what: String,
+    pub text: String,
+    pub action: String,
+    /// Fields of the form to send again (besides the CSRF value and `confirm`).
+    pub fields: Vec<(String, String)>,
+    pub button: &'static str,
+    pub back: String,
+}
+
 #[derive(Debug, Template, WebTemplate)]
 #[template(path = "web/message.html")]
 pub struct MessagePage {
@@ -113,6 +129,8 @@ pub struct ReauthPage {
     pub csrf: String,
     /// What is being confirmed, in words.
     pub what: String,
+    /// Where "cancel" leads: the page the action started from.
+    pub back: String,
     pub wrong: bool,
     pub minutes: String,
 }
@@ -139,6 +157,8 @@ pub struct LoginPage {
     pub failed: bool,
     /// The failure was a code used a moment ago (with the right password): "wait for the next".
     pub code_used: bool,
+    /// Set when the password was right but no device can give a code: what to do instead.
+    pub no_device: String,
     pub lang: &'static str,
     /// The password hint of the browser's hint cookie (never looked up by a typed username).
     pub hint: String,
@@ -206,6 +226,10 @@ pub struct ResetConfirmPage {
 #[derive(Debug, Clone)]
 pub struct DeviceRow {
     pub info: TokenInfo,
+    /// The badge's style: the state, or `unusable`.
+    pub badge: &'static str,
+    /// The admin's buttons for the device in its state: operation, label key, style.
+    pub actions: Vec<(&'static str, &'static str, &'static str)>,
     pub kind: &'static str,
     pub state: &'static str,
     pub created: String,
@@ -251,6 +275,21 @@ pub struct AdminUsersPage {
     pub summary: String,
     pub prev_href: String,
     pub next_href: String,
+    pub filters: Vec<FilterLink>,
+    /// The filter in force (`all`, `locked`, `no_device`, `pending`).
+    pub filter: &'static str,
+    /// Whether the page offers to invite everyone it lists.
+    pub bulk_invite: bool,
+    pub total: i64,
+    pub notice: String,
+}
+
+/// One filter of the user list.
+#[derive(Debug, Clone)]
+pub struct FilterLink {
+    pub label: &'static str,
+    pub href: String,
+    pub current: bool,
 }
 
 #[derive(Debug, Template, WebTemplate)]

@@ -27,10 +27,38 @@ pub fn router() -> Router<AppState> {
         .route("/portal/language", post(post_language))
 }
 
+/// What an admin can do with a device in its state: (operation, label key, button style).
+fn device_actions(info: &TokenInfo) -> Vec<(&'static str, &'static str, &'static str)> {
+    use crate::model::TokenState::*;
+    let disable = ("disable", "web.token_disable", "secondary");
+    let enable = ("enable", "web.token_enable", "secondary");
+    let unlock = ("unlock", "web.token_unlock", "secondary");
+    let revoke = ("revoke", "web.token_revoke", "danger");
+    let remove = ("remove", "web.remove", "danger");
+    let throttled = info.fail_count > 0 || info.throttled_until > 0;
+    match info.state {
+        Active if throttled => vec![unlock, disable, revoke, remove],
+        Active => vec![disable, revoke, remove],
+        Locked => vec![unlock, disable, revoke, remove],
+        Disabled => vec![enable, revoke, remove],
+        Pending | Revoked => vec![remove],
+    }
+}
+
 pub fn device_row(t: Tr, info: TokenInfo) -> DeviceRow {
     DeviceRow {
+        actions: device_actions(&info),
         kind: t.t(&format!("web.kind_{}", info.kind)),
-        state: t.t(&format!("web.state_{}", info.state)),
+        badge: if info.unusable.is_some() {
+            "unusable"
+        } else {
+            info.state.as_str()
+        },
+        // An active device whose codes go nowhere any more is shown as what it is.
+        state: match info.unusable {
+            Some(why) => t.t(&format!("web.state_{why}")),
+            None => t.t(&format!("web.state_{}", info.state)),
+        },
         created: t.datetime(info.created_at),
         last_used: info
             .last_used_at

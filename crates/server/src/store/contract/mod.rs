@@ -107,14 +107,17 @@ async fn user_update_and_search_with_paging() {
         for n in ["carol", "dave", "erin", "frank_x"] {
             s.insert_user(&new_user(n), 1).await.unwrap();
         }
-        let (page, total) = s.list_users("", 2, 0).await.unwrap();
+        let (page, total) = s.list_users("", UserFilter::All, 0, 2, 0).await.unwrap();
         assert_eq!(total, 4, "{db}");
         assert_eq!(page.len(), 2);
         assert_eq!(page[0].username, "carol");
-        let (found, total) = s.list_users("DAV", 10, 0).await.unwrap();
+        let (found, total) = s
+            .list_users("DAV", UserFilter::All, 0, 10, 0)
+            .await
+            .unwrap();
         assert_eq!((found.len(), total), (1, 1), "{db}");
         // LIKE wildcards in the search are literal.
-        let (found, _) = s.list_users("_x", 10, 0).await.unwrap();
+        let (found, _) = s.list_users("_x", UserFilter::All, 0, 10, 0).await.unwrap();
         assert_eq!(found.len(), 1, "{db}");
         let mut u = found[0].clone();
         u.phone = "+49 30 1234".into();

@@ -38,26 +38,28 @@ macro_rules! impl_enrollment {
             }
 
             async fn invitation(&self, id_hash: &str) -> StoreResult<Option<Invitation>> {
-                let row = sqlx::query(
-                    "SELECT id_hash, user_id, created_at, expires_at, used_at, superseded, \
-                     failed_attempts, token_id FROM invitations WHERE id_hash = $1",
-                )
-                .bind(id_hash)
+                let row = sqlx::query(q!(sql::INVITATION_SELECT, "WHERE id_hash = $1"))
+                    .bind(id_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(invitation_row).transpose()
+            }
+
+            async fn live_invitation(
+                &self,
+                user: UserId,
+                now: UnixTime,
+            ) -> StoreResult<Option<Invitation>> {
+                let row = sqlx::query(q!(
+                    sql::INVITATION_SELECT,
+                    "WHERE user_id = $1 AND used_at IS NULL AND NOT superseded AND expires_at > $2 \
+                     ORDER BY created_at DESC LIMIT 1"
+                ))
+                .bind(user.0)
+                .bind(now)
                 .fetch_optional(&self.pool)
                 .await?;
-                let Some(r) = row else {
-                    return Ok(None);
-                };
-                Ok(Some(Invitation {
-                    id_hash: r.try_get("id_hash")?,
-                    user_id: UserId(r.try_get("user_id")?),
-                    created_at: r.try_get("created_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                    used_at: r.try_get("used_at")?,
-                    superseded: r.try_get("superseded")?,
-                    failed_attempts: r.try_get("failed_attempts")?,
-                    token_id: r.try_get::<Option<i64>, _>("token_id")?.map(TokenId),
-                }))
+                row.as_ref().map(invitation_row).transpose()
             }
 
             async fn attach_invitation_token(

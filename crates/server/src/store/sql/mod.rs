@@ -86,6 +86,26 @@ macro_rules! q {
 }
 pub(super) use q;
 
+/// Filters of [`list_users`](crate::store::Store::list_users), after its search condition; `$2`
+/// is the time. Locked: the account or a device is throttled or locked, or self-service is
+/// locked.
+pub(super) const USERS_LOCKED: &str = "AND (users.throttled_until > $2 OR users.self_service_locked \
+    OR EXISTS (SELECT 1 FROM tokens t WHERE t.user_id = users.id \
+    AND (t.state = 'locked' OR t.throttled_until > $2))) ";
+/// Must use a second factor (required, or had one) and no device can give a code: none active
+/// or locked whose codes come from a seed, or go to a phone number or address the user has.
+/// The same rule as [`Token::works_for`](crate::model::Token::works_for), locked devices counted.
+pub(super) const USERS_WITHOUT_DEVICE: &str = "AND users.state = 'active' AND $2 = $2 \
+    AND (users.otp_required OR users.second_factor_at IS NOT NULL) \
+    AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.user_id = users.id \
+    AND t.state IN ('active', 'locked') AND (t.kind IN ('totp', 'hotp') \
+    OR (t.kind = 'sms' AND users.phone <> '' AND users.sms_enabled) \
+    OR (t.kind = 'email' AND users.email <> ''))) ";
+/// An enrollment link that still works.
+pub(super) const USERS_PENDING: &str = "AND EXISTS (SELECT 1 FROM invitations i \
+    WHERE i.user_id = users.id AND i.used_at IS NULL AND NOT i.superseded AND i.expires_at > $2) ";
+pub(super) const INVITATION_SELECT: &str = "SELECT id_hash, user_id, created_at, expires_at, \
+    used_at, superseded, failed_attempts, token_id FROM invitations ";
 pub(super) const SELECT_USER: [&str; 3] = ["SELECT ", USER_COLS, " FROM users "];
 pub(super) const SELECT_TOKEN: [&str; 3] = ["SELECT ", TOKEN_COLS, " FROM tokens "];
 pub(super) const SELECT_APP: [&str; 3] = ["SELECT ", APP_COLS, " FROM applications "];
@@ -218,6 +238,19 @@ macro_rules! impl_store {
                 expires_at: r.try_get("expires_at")?,
                 attempts: r.try_get("attempts")?,
                 used: r.try_get("used")?,
+            })
+        }
+
+        fn invitation_row(r: &DbRow) -> StoreResult<Invitation> {
+            Ok(Invitation {
+                id_hash: r.try_get("id_hash")?,
+                user_id: UserId(r.try_get("user_id")?),
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                used_at: r.try_get("used_at")?,
+                superseded: r.try_get("superseded")?,
+                failed_attempts: r.try_get("failed_attempts")?,
+                token_id: r.try_get::<Option<i64>, _>("token_id")?.map(TokenId),
             })
         }
 

@@ -57,6 +57,8 @@ macro_rules! impl_users {
             async fn list_users(
                 &self,
                 search: &str,
+                filter: UserFilter,
+                now: UnixTime,
                 limit: i64,
                 offset: i64,
             ) -> StoreResult<(Vec<User>, i64)> {
@@ -65,19 +67,30 @@ macro_rules! impl_users {
                     "%{}%",
                     search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
                 );
-                let filter = concat!(
-                    "WHERE username ", $ilike, " $1 ESCAPE '\\' OR display_name ", $ilike,
-                    " $1 ESCAPE '\\' OR email ", $ilike, " $1 ESCAPE '\\' "
+                let search = concat!(
+                    "WHERE (username ", $ilike, " $1 ESCAPE '\\' OR display_name ", $ilike,
+                    " $1 ESCAPE '\\' OR email ", $ilike, " $1 ESCAPE '\\') "
                 );
+                // $2 is `now` in every filter (bound even where unused, so the numbering holds).
+                let filter = match filter {
+                    UserFilter::All => "AND $2 = $2 ",
+                    UserFilter::Locked => sql::USERS_LOCKED,
+                    UserFilter::NoDevice => sql::USERS_WITHOUT_DEVICE,
+                    UserFilter::Pending => sql::USERS_PENDING,
+                };
                 let [a, b, c] = sql::SELECT_USER;
-                let rows = sqlx::query(q!(a, b, c, filter, "ORDER BY username_key LIMIT $2 OFFSET $3"))
+                let list = [a, b, c, search, filter, "ORDER BY username_key LIMIT $3 OFFSET $4"].concat();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(list))
                     .bind(&pattern)
+                    .bind(now)
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(&self.pool)
                     .await?;
-                let total: i64 = sqlx::query(q!("SELECT COUNT(*) AS n FROM users ", filter))
+                let count = ["SELECT COUNT(*) AS n FROM users ", search, filter].concat();
+                let total: i64 = sqlx::query(sqlx::AssertSqlSafe(count))
                     .bind(&pattern)
+                    .bind(now)
                     .fetch_one(&self.pool)
                     .await?
                     .try_get("n")?;
