@@ -380,3 +380,80 @@ async fn creating_a_user_with_otp_required_sends_the_invitation() {
         );
     }
 }
+
+/// Seed 003, the password forms: a repeat field, the browser's minimum from the configuration,
+/// and every refusal shown on the portal again in the page's language, nothing changed.
+#[tokio::test]
+async fn the_password_form_repeats_checks_the_configured_minimum_and_answers_in_german() {
+    for db in databases() {
+        let s = TestServer::spawn_with(db, |c| {
+            german(c);
+            c.auth.min_password_length = 12;
+        })
+        .await;
+        add_user(&s, "pia", Role::User, false).await;
+        let mut b = Browser::new(&s);
+        assert_eq!(b.login("pia", PASSWORD, "").await.status, 303);
+        let portal = b.get("/portal").await;
+        assert!(
+            portal.body.contains(r#"minlength="12""#)
+                && portal.body.contains("Neues Passwort wiederholen")
+                && portal.body.contains("Mindestens 12 Zeichen."),
+            "{db:?}: {}",
+            portal.body
+        );
+        let csrf = hidden(&portal.body, "csrf");
+        let change = |current: &'static str, new: &'static str, new2: &'static str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("current", current.to_owned()),
+                ("new", new.to_owned()),
+                ("new2", new2.to_owned()),
+            ]
+        };
+        for (fields, status, text) in [
+            (
+                change(
+                    PASSWORD,
+                    "ein ganz neues Passwort",
+                    "ein ganz neues Passwrt",
+                ),
+                400,
+                "Die beiden neuen Passwörter stimmen nicht überein.",
+            ),
+            (
+                change(PASSWORD, "zu kurz 11", "zu kurz 11"),
+                400,
+                "mindestens 12 und höchstens 1024 Zeichen",
+            ),
+            (
+                change(
+                    "falsch falsch",
+                    "ein ganz neues Passwort",
+                    "ein ganz neues Passwort",
+                ),
+                403,
+                "Das aktuelle Passwort",
+            ),
+        ] {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let page = b.post("/portal/password", &fields).await;
+            assert_eq!(page.status, status, "{db:?}: {}", page.body);
+            assert!(page.body.contains(text), "{db:?}: {text}: {}", page.body);
+            // The portal itself, not a dead-end error page.
+            assert!(page.body.contains(r#"action="/portal/password""#), "{db:?}");
+        }
+        let fields = change(
+            PASSWORD,
+            "ein ganz neues Passwort",
+            "ein ganz neues Passwort",
+        );
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let done = b.post("/portal/password", &fields).await;
+        assert_eq!(
+            done.location, "/portal?done=password",
+            "{db:?}: {}",
+            done.body
+        );
+    }
+}

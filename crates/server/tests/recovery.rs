@@ -296,7 +296,22 @@ async fn policies_forbid_self_recovery_and_revoke_old_devices() {
         .unwrap();
     let n = outbox(&s).len();
     let mut b = Browser::new(&s);
-    recover(&mut b, "alice", &codes[0]).await;
+    // A wrong code gets the usual answer; the owner's right code learns that the IT must help
+    // (no promise of a mail that never comes), and the code is not spent.
+    let usual = recover(&mut b, "alice", "AAAA-BBBB-CCCC").await;
+    assert!(
+        !usual.body.contains("Wenden Sie sich bitte an Ihre IT"),
+        "{}",
+        usual.body
+    );
+    let told = recover(&mut b, "alice", &codes[0]).await;
+    assert_eq!(told.status, 403, "{}", told.body);
+    assert!(
+        told.body.contains("Please contact your IT team")
+            && told.body.contains("your recovery code was not used"),
+        "{}",
+        told.body
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(outbox(&s).len(), n, "forbidden: no mail");
 

@@ -183,6 +183,27 @@ async fn an_expired_reset_link_and_a_weak_password_change_nothing() {
     )
     .await;
     assert_eq!(weak.status, 400, "{}", weak.body);
+    // The form again, saying why, with the configured minimum in the browser's check too.
+    assert!(
+        weak.body
+            .contains("at least 10 and at most 1024 characters")
+            && weak.body.contains(r#"minlength="10""#)
+            && weak.body.contains("form_token"),
+        "{}",
+        weak.body
+    );
+    let differ = post(
+        &s,
+        &link,
+        &[
+            ("form_token", &form_token(&page.body)),
+            ("password", "a brand new long password"),
+            ("password2", "a brand new long passwort"),
+        ],
+    )
+    .await;
+    assert_eq!(differ.status, 400, "{}", differ.body);
+    assert!(differ.body.contains("do not match"), "{}", differ.body);
     assert_eq!(
         s.app
             .service

@@ -241,11 +241,35 @@ impl Service {
         if user.state != UserState::Active {
             return fail("user disabled").await;
         }
-        if !self.self_recovery_allowed(&user).await? {
-            return fail("self-recovery not allowed for this user, or locked").await;
-        }
-        if user.email.is_empty() {
-            return fail("user has no e-mail address").await;
+        let no_email = user.email.is_empty();
+        if !self.self_recovery_allowed(&user).await? || no_email {
+            // Only someone holding one of the account's codes learns why nothing will be
+            // mailed, and the code is not spent: the owner is told to ask the IT instead of
+            // waiting for a mail that never comes. Anyone else sees the usual answer.
+            let holds_code = self
+                .store
+                .recovery_codes_of(user.id)
+                .await?
+                .iter()
+                .filter(|c| c.used_at.is_none())
+                .any(|c| {
+                    candidates
+                        .iter()
+                        .any(|h| ct_eq(h.as_bytes(), c.code_hash.as_bytes()))
+                });
+            if !holds_code {
+                self.record_stranger_failure(Front::Person, username, source);
+                return fail("wrong or used recovery code").await;
+            }
+            let reason = if no_email {
+                "right recovery code, but the user has no e-mail address: told to ask the IT"
+            } else {
+                "right recovery code, but self-recovery is not allowed or locked: told to ask the IT"
+            };
+            fail(reason).await?;
+            return Err(Error::Forbidden(
+                "self-recovery is not possible for this account",
+            ));
         }
         let mut used = false;
         for hash in &candidates {

@@ -30,7 +30,7 @@ const texts = {
     unlock: 'Unlock self-service', selfRecovery: 'Self-recovery with a recovery code (/recover)',
     revoke: 'After a recovery, the old devices are', delivery: 'New recovery codes issued by an admin are',
     saveRec: 'Save recovery settings', issue: 'Issue new recovery codes', back: 'Back to the user',
-    newPw: 'New password', hint: 'Password hint (optional)', resetTick: 'Yes, delete all devices and recovery codes of this user',
+    newPw: 'New password', repeatPw: 'Repeat the new password', hint: 'Password hint (optional)', resetTick: 'Yes, delete all devices and recovery codes of this user',
     resetBtn: 'Reset account', ownPw: 'Your own password, to confirm', email: 'E-mail address', sendReset: 'Send me a reset link',
     resetConfirm: 'Delete everything and set the new password', hintText: 'the blue notebook, page 3',
     subjects: { code: 'Your recovery code', recovered: 'Your account was recovered', reissued: 'New recovery codes were issued', codes: 'New recovery codes', reset: 'Reset your account', wasReset: 'Your account was reset' },
@@ -42,7 +42,7 @@ const texts = {
     unlock: 'Selbstbedienung entsperren', selfRecovery: 'Selbst wiederherstellen mit Wiederherstellungscode (/recover)',
     revoke: 'Nach einer Wiederherstellung werden die alten Geräte', delivery: 'Neue Wiederherstellungscodes von der IT werden',
     saveRec: 'Einstellungen speichern', issue: 'Neue Wiederherstellungscodes ausstellen', back: 'Zurück zum Benutzer',
-    newPw: 'Neues Passwort', hint: 'Passwort-Hinweis (optional)', resetTick: 'Ja, alle Geräte und Wiederherstellungscodes dieses Benutzers löschen',
+    newPw: 'Neues Passwort', repeatPw: 'Neues Passwort wiederholen', hint: 'Passwort-Hinweis (optional)', resetTick: 'Ja, alle Geräte und Wiederherstellungscodes dieses Benutzers löschen',
     resetBtn: 'Konto zurücksetzen', ownPw: 'Ihr eigenes Passwort zur Bestätigung', email: 'E-Mail-Adresse', sendReset: 'Link zum Zurücksetzen senden',
     resetConfirm: 'Alles löschen und neues Passwort setzen', hintText: 'das blaue Notizbuch, Seite 3',
     subjects: { code: 'Ihr Wiederherstellungscode', recovered: 'Ihr Konto wurde wiederhergestellt', reissued: 'Neue Wiederherstellungscodes ausgestellt', codes: 'Neue Wiederherstellungscodes', reset: 'Konto zurücksetzen', wasReset: 'Ihr Konto wurde zurückgesetzt' },
@@ -194,7 +194,8 @@ try {
       await mailShot(resetMail, 'reset-link');
       await reset.goto(BASE + pathOf(resetMail.text, '/reset/'));
       await shot(reset, 'reset-3-confirm');
-      await reset.getByLabel(x.newPw).fill('anna starts over now');
+      await reset.getByLabel(x.newPw, { exact: true }).fill('anna starts over now');
+      await reset.getByLabel(x.repeatPw).fill('anna starts over now');
       await reset.getByLabel(x.hint).fill(x.hintText);
       await reset.getByRole('button', { name: x.resetConfirm }).click();
       await reset.waitForURL('**/enroll/**');

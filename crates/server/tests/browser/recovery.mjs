@@ -125,7 +125,8 @@ try {
   await reset.goto(BASE + pathOf(resetMail.text, '/reset/'));
   expect(await reset.getByText('A reset deletes all your devices').first().isVisible(),
     'the reset page states what will be deleted');
-  await reset.getByLabel('New password').fill('carol starts over now');
+  await reset.getByLabel('New password', { exact: true }).fill('carol starts over now');
+  await reset.getByLabel('Repeat the new password').fill('carol starts over now');
   await reset.getByLabel('Password hint (optional)').fill('the garden one');
   await reset.getByRole('button', { name: 'Delete everything and set the new password' }).click();
   await reset.waitForURL('**/enroll/**');

@@ -220,6 +220,10 @@ pub struct ResetConfirmPage {
     pub link: String,
     pub username: String,
     pub form_token: String,
+    /// `auth.min_password_length`, for the browser's check and the hint.
+    pub min_password: usize,
+    /// Why the last try was refused (the form is shown again), in the page's language.
+    pub error: String,
 }
 
 /// One device row of the portal or the admin's user page.
@@ -253,6 +257,10 @@ pub struct PortalPage {
     pub events: Vec<EventRow>,
     pub notice: String,
     pub lang: &'static str,
+    /// `auth.min_password_length`, for the browser's check and the hint.
+    pub min_password: usize,
+    /// Why the password change was refused (the portal is shown again), in its language.
+    pub password_error: String,
 }
 
 #[derive(Debug, Template, WebTemplate)]

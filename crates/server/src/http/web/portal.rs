@@ -5,6 +5,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -14,7 +15,7 @@ use crate::model::{AuditEntry, Language, TokenId};
 use crate::service::{ErrorCode, TokenInfo};
 
 use super::pages::{CodesPage, DeviceRow, EventRow, PortalPage};
-use super::{AppState, FormData, Me, error_page, message, see_other, with_reauth};
+use super::{AppState, FormData, Me, error_page, see_other, with_reauth};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -94,21 +95,26 @@ fn notice_text(t: Tr, done: &str) -> String {
 }
 
 async fn get_portal(State(s): State<AppState>, me: Me, Query(notice): Query<Notice>) -> Response {
+    portal_page(&s, &me, notice_text(me.t, &notice.done), String::new()).await
+}
+
+/// The portal, with a notice after a change or the reason a password change was refused.
+async fn portal_page(s: &AppState, me: &Me, notice: String, password_error: String) -> Response {
     let t = me.t;
     let devices = match s.my_devices(&me.web).await {
         Ok(d) => d,
-        Err(e) => return error_page(&s, t, Some(&me.web), &e),
+        Err(e) => return error_page(s, t, Some(&me.web), &e),
     };
     let (left, total) = match s.my_recovery_codes(&me.web).await {
         Ok(c) => c,
-        Err(e) => return error_page(&s, t, Some(&me.web), &e),
+        Err(e) => return error_page(s, t, Some(&me.web), &e),
     };
     let events = match s.my_events(&me.web, 15).await {
         Ok(e) => e,
-        Err(e) => return error_page(&s, t, Some(&me.web), &e),
+        Err(e) => return error_page(s, t, Some(&me.web), &e),
     };
     PortalPage {
-        n: me.nav(&s, "web.portal_title", "portal"),
+        n: me.nav(s, "web.portal_title", "portal"),
         t,
         devices: devices.into_iter().map(|d| device_row(t, d)).collect(),
         codes_left: t.f2(
@@ -119,8 +125,10 @@ async fn get_portal(State(s): State<AppState>, me: Me, Query(notice): Query<Noti
             &total.to_string(),
         ),
         events: event_rows(t, events),
-        notice: notice_text(t, &notice.done),
+        notice,
         lang: t.code(),
+        min_password: s.config().auth.min_password_length,
+        password_error,
     }
     .into_response()
 }
@@ -198,25 +206,49 @@ async fn post_recovery(State(s): State<AppState>, me: Me, body: Bytes) -> Respon
     .await
 }
 
+/// Changes the password. A refusal (wrong current password, a new one that breaks the rule,
+/// two new ones that differ) shows the portal again with the reason in its language.
 async fn post_password(State(s): State<AppState>, me: Me, body: Bytes) -> Response {
     let form = FormData::parse(&body);
     if let Some(r) = me.check_csrf(&s, &form) {
         return r;
+    }
+    let t = me.t;
+    let refused = |status: StatusCode, why: String| {
+        let (s, me) = (s.clone(), me.clone());
+        async move {
+            let mut page = portal_page(&s, &me, String::new(), why).await;
+            if page.status() == StatusCode::OK {
+                *page.status_mut() = status;
+            }
+            page
+        }
+    };
+    // A form without the repeat field (an older page, a script) is checked by the service only.
+    if form.has("new2") && form.get("new") != form.get("new2") {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            t.t("web.password_mismatch").to_owned(),
+        )
+        .await;
     }
     match s
         .change_my_password(&me.web, form.get("current"), form.get("new"))
         .await
     {
         Ok(()) => see_other("/portal?done=password"),
-        Err(e) if e.code() == ErrorCode::InvalidCredentials => message(
-            &s,
-            me.t,
-            Some(&me.web),
-            axum::http::StatusCode::FORBIDDEN,
-            "web.password_title",
-            me.t.t("web.password_wrong").to_owned(),
-        ),
-        Err(e) => error_page(&s, me.t, Some(&me.web), &e),
+        Err(e) if e.code() == ErrorCode::InvalidCredentials => {
+            refused(StatusCode::FORBIDDEN, t.t("web.password_wrong").to_owned()).await
+        }
+        Err(e) if e.code() == ErrorCode::InvalidInput => {
+            let min = s.config().auth.min_password_length.to_string();
+            refused(
+                StatusCode::BAD_REQUEST,
+                t.f1("web.password_rule", "min", &min),
+            )
+            .await
+        }
+        Err(e) => error_page(&s, t, Some(&me.web), &e),
     }
 }
 

@@ -138,6 +138,15 @@ async fn post_recover(
         .await
     {
         Ok(ticket) => page(&s, t, bound, ticket, false).into_response(),
+        // Only after a right recovery code: nothing will be mailed, the IT must help.
+        Err(e) if e.code() == ErrorCode::Forbidden => message(
+            &s,
+            t,
+            None,
+            StatusCode::FORBIDDEN,
+            "recover.title",
+            t.t("recover.contact_it").to_owned(),
+        ),
         Err(e) => error_page(&s, t, None, &e),
     }
 }
@@ -319,19 +328,33 @@ async fn get_reset_link(
     LoginLang(t): LoginLang,
     Path(link): Path<String>,
 ) -> Response {
+    reset_form(&s, t, link, None).await
+}
+
+/// The reset page for a link, in the account's language; with `error` (a key of the `reset` or
+/// `web` catalogue) when the last try was refused and nothing was changed.
+async fn reset_form(s: &AppState, t: Tr, link: String, error: Option<&str>) -> Response {
     match s.open_reset(&link).await {
         Ok(view) => {
             let t = Tr(view.language);
-            ResetConfirmPage {
-                n: Nav::new(t, &s, "reset.confirm_title", None, ""),
+            let min = s.config().auth.min_password_length;
+            let page = ResetConfirmPage {
+                n: Nav::new(t, s, "reset.confirm_title", None, ""),
                 t,
                 link,
                 username: view.username,
                 form_token: view.form_token,
-            }
-            .into_response()
+                min_password: min,
+                error: error.map_or_else(String::new, |key| t.f1(key, "min", &min.to_string())),
+            };
+            let status = if error.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            (status, page).into_response()
         }
-        Err(e) => invalid_link(&s, t, &e, "reset.title", "reset.invalid"),
+        Err(e) => invalid_link(s, t, &e, "reset.title", "reset.invalid"),
     }
 }
 
@@ -343,6 +366,25 @@ async fn post_reset_link(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
+    // What the user can correct is said on the form again, in the account's language; the
+    // service checks the same rules (and changes nothing when one is broken).
+    let password = form.get("password");
+    let hint = form.get("hint").trim();
+    let len = password.chars().count();
+    let refusal = if form.has("password2") && password != form.get("password2") {
+        Some("web.password_mismatch")
+    } else if len < s.config().auth.min_password_length || len > 1024 {
+        Some("web.password_rule")
+    } else if hint.chars().count() > 200 {
+        Some("reset.hint_too_long")
+    } else if !hint.is_empty() && hint.contains(password) {
+        Some("reset.hint_has_password")
+    } else {
+        None
+    };
+    if refusal.is_some() {
+        return reset_form(&s, t, link, refusal).await;
+    }
     match s
         .confirm_reset(
             &source,
