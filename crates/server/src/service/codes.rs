@@ -1,17 +1,22 @@
 //! Checking codes: the window and drift policy, throttling after failures, automatic and manual
-//! resynchronisation. Every acceptance is one atomic store update, so the same code is never
-//! accepted twice (RFC 4226 §7.2, RFC 6238 §5.2), also under concurrent requests.
+//! resynchronisation (finding consecutive codes; the admin operation is in `tokens.rs`, which
+//! builds on this module and never the other way round). Every acceptance is one atomic store
+//! update, so the same code is never accepted twice (RFC 4226 §7.2, RFC 6238 §5.2), also under
+//! concurrent requests.
 
 use tessera_otp::{Hotp, Secret, Totp, Window};
 
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
-use crate::model::{AuditEvent, Token, TokenId, TokenKind, TokenState};
+use crate::model::{AuditEvent, Serial, Token, TokenKind, TokenState};
 use crate::store::{Advance, StoreError};
 
-use super::audit::Outcome;
-use super::tokens::{TokenInfo, seed_aad};
-use super::{Actor, Error, Result, Service};
+use super::{Error, Result, Service};
+
+/// The associated data binding a sealed seed to its token row.
+pub(crate) fn seed_aad(serial: &Serial) -> Vec<u8> {
+    [b"tessera/token-seed/v1/".as_slice(), serial.0.as_bytes()].concat()
+}
 
 /// What checking one code against one token gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,62 +377,6 @@ impl Service {
             TokenKind::Email | TokenKind::Sms => None,
         }
         .filter(|(second, _)| *second > token.next_counter))
-    }
-
-    /// Resynchronises a drifted TOTP clock or an HOTP counter far ahead from two consecutive codes.
-    pub async fn resync_token(
-        &self,
-        actor: &Actor,
-        id: TokenId,
-        code1: &str,
-        code2: &str,
-    ) -> Result<TokenInfo> {
-        let code1 = normalize_code(code1)?;
-        let code2 = normalize_code(code2)?;
-        let (token, user) = self.token_with_owner(id).await?;
-        if !token.kind.has_seed() {
-            return Err(Error::TokenState(
-                "only HOTP and TOTP tokens are resynchronised".into(),
-            ));
-        }
-        if matches!(token.state, TokenState::Revoked | TokenState::Disabled) {
-            return Err(Error::TokenState(format!("token is {}", token.state)));
-        }
-        let now = self.clock.now();
-        let secret = self.token_secret(&token)?;
-        let found = self.find_consecutive(&token, &secret, &code1, &code2, now)?;
-        let target = format!("token:{}", token.serial);
-        let Some((second, drift)) = found else {
-            self.audit(
-                actor,
-                "token.resync",
-                target,
-                &user.username,
-                Outcome::Failure,
-                "codes not consecutive within the resync window",
-            )
-            .await?;
-            return Err(Error::InvalidCode);
-        };
-        self.store.resync_token(id, second + 1, drift, now).await?;
-        self.audit(
-            actor,
-            "token.resync",
-            target,
-            &user.username,
-            Outcome::Success,
-            if token.kind == TokenKind::Totp {
-                format!("clock drift {drift} step(s)")
-            } else {
-                format!(
-                    "counter moved from {} to {}",
-                    token.next_counter,
-                    second + 1
-                )
-            },
-        )
-        .await?;
-        self.get_token(actor, id).await
     }
 }
 

@@ -13,7 +13,7 @@ use crate::model::{NewToken, Serial, Token, TokenId, TokenKind, TokenState, Unus
 use crate::store::StoreError;
 
 use super::audit::Outcome;
-use super::codes::{CodeCheck, normalize_code};
+use super::codes::{CodeCheck, normalize_code, seed_aad};
 use super::{Actor, Error, Result, Service};
 
 /// Parameters of a new token; absent fields take the defaults (TOTP, SHA1, 6 digits, 30 s).
@@ -134,11 +134,6 @@ fn new_serial(kind: TokenKind) -> Result<Serial> {
         "{prefix}{}",
         crate::crypto::random_readable(8)?
     )))
-}
-
-/// The associated data binding a sealed seed to its token row.
-pub(crate) fn seed_aad(serial: &Serial) -> Vec<u8> {
-    [b"tessera/token-seed/v1/".as_slice(), serial.0.as_bytes()].concat()
 }
 
 pub(crate) fn validate_token_name(name: &str) -> Result<String> {
@@ -492,6 +487,62 @@ impl Service {
         )
         .await;
         Ok(())
+    }
+
+    /// Resynchronises a drifted TOTP clock or an HOTP counter far ahead from two consecutive codes.
+    pub async fn resync_token(
+        &self,
+        actor: &Actor,
+        id: TokenId,
+        code1: &str,
+        code2: &str,
+    ) -> Result<TokenInfo> {
+        let code1 = normalize_code(code1)?;
+        let code2 = normalize_code(code2)?;
+        let (token, user) = self.token_with_owner(id).await?;
+        if !token.kind.has_seed() {
+            return Err(Error::TokenState(
+                "only HOTP and TOTP tokens are resynchronised".into(),
+            ));
+        }
+        if matches!(token.state, TokenState::Revoked | TokenState::Disabled) {
+            return Err(Error::TokenState(format!("token is {}", token.state)));
+        }
+        let now = self.clock.now();
+        let secret = self.token_secret(&token)?;
+        let found = self.find_consecutive(&token, &secret, &code1, &code2, now)?;
+        let target = format!("token:{}", token.serial);
+        let Some((second, drift)) = found else {
+            self.audit(
+                actor,
+                "token.resync",
+                target,
+                &user.username,
+                Outcome::Failure,
+                "codes not consecutive within the resync window",
+            )
+            .await?;
+            return Err(Error::InvalidCode);
+        };
+        self.store.resync_token(id, second + 1, drift, now).await?;
+        self.audit(
+            actor,
+            "token.resync",
+            target,
+            &user.username,
+            Outcome::Success,
+            if token.kind == TokenKind::Totp {
+                format!("clock drift {drift} step(s)")
+            } else {
+                format!(
+                    "counter moved from {} to {}",
+                    token.next_counter,
+                    second + 1
+                )
+            },
+        )
+        .await?;
+        self.get_token(actor, id).await
     }
 
     /// Clears the failure counter and throttling and unlocks a locked token.

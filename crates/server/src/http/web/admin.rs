@@ -8,9 +8,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -22,7 +20,7 @@ use super::pages::{
     AdminAppsPage, AdminAuditPage, AdminUserPage, AdminUsersPage, AppRow, ConfirmPage, FilterLink,
 };
 use super::portal::{device_row, event_rows};
-use super::{AppState, FormData, Me, error_page, message, see_other, with_reauth};
+use super::{AdminMe, AppState, FormData, Me, error_page, see_other, user_href, with_reauth};
 
 /// Users per page of the list.
 const PAGE: i64 = 25;
@@ -40,36 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(get_audit))
         .route("/admin/apps", get(get_apps).post(post_app))
         .route("/admin/apps/{id}/revoke", post(post_revoke_app))
-}
-
-/// A logged-in admin. Anyone else gets the 403 page, before the handler runs.
-#[derive(Debug, Clone)]
-pub struct AdminMe(pub Me);
-
-impl FromRequestParts<AppState> for AdminMe {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
-        let me = Me::from_request_parts(parts, s).await?;
-        if !me.web.is_admin() {
-            return Err(message(
-                s,
-                me.t,
-                Some(&me.web),
-                StatusCode::FORBIDDEN,
-                "web.forbidden_title",
-                me.t.t("web.forbidden_text").to_owned(),
-            ));
-        }
-        Ok(AdminMe(me))
-    }
-}
-
-pub(super) fn user_href(name: &str) -> String {
-    format!(
-        "/admin/users/{}",
-        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-    )
 }
 
 #[derive(Debug, Default, Deserialize)]

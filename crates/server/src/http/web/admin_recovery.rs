@@ -17,9 +17,9 @@ use crate::config::AdminDelivery;
 use crate::i18n::Tr;
 use crate::service::{Error, RecoveryChanges, RecoverySettings, Setting};
 
-use super::admin::{AdminMe, user_href};
 use super::pages::{AdminCodesPage, AdminResetDonePage, PolicyChoice, PolicyRow, RecoverySection};
 use super::portal::event_rows;
+use super::{AdminMe, user_href};
 use super::{AppState, FormData, Me, see_other, with_reauth};
 
 /// Entries of the recovery history on the user's page.

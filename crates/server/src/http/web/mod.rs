@@ -238,6 +238,36 @@ impl FormData {
     }
 }
 
+/// A logged-in admin. Anyone else gets the 403 page, before the handler runs.
+#[derive(Debug, Clone)]
+pub struct AdminMe(pub Me);
+
+impl FromRequestParts<AppState> for AdminMe {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        let me = Me::from_request_parts(parts, s).await?;
+        if !me.web.is_admin() {
+            return Err(message(
+                s,
+                me.t,
+                Some(&me.web),
+                StatusCode::FORBIDDEN,
+                "web.forbidden_title",
+                me.t.t("web.forbidden_text").to_owned(),
+            ));
+        }
+        Ok(AdminMe(me))
+    }
+}
+
+pub(super) fn user_href(name: &str) -> String {
+    format!(
+        "/admin/users/{}",
+        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+    )
+}
+
 /// A page with a title and a text, with the status.
 pub fn message(
     s: &AppState,
