@@ -51,6 +51,13 @@ fn catalogue(lang: Language) -> &'static Catalogue {
     }
 }
 
+/// Whether the catalogue of `lang` itself (not the English fallback) has a text for `key`.
+pub fn has_key(lang: Language, key: &str) -> bool {
+    catalogue(lang)
+        .get(key)
+        .is_some_and(|text| !text.trim().is_empty())
+}
+
 /// Texts in one language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tr(pub Language);
@@ -66,11 +73,23 @@ impl Tr {
 
     /// The text for `key` with `{name}` placeholders replaced.
     pub fn f(&self, key: &str, args: &[(&str, &str)]) -> String {
-        let mut text = self.t(key).to_owned();
-        for (name, value) in args {
-            text = text.replace(&format!("{{{name}}}"), value);
-        }
-        text
+        fill(self.t(key), |name| {
+            args.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        })
+    }
+
+    /// A service message in this language.
+    pub fn msg(&self, m: &crate::msg::Msg) -> String {
+        use crate::msg::Arg;
+        fill(self.t(m.key.as_str()), |name| {
+            m.args
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| match v {
+                    Arg::Text(text) => text.as_str(),
+                    Arg::Key(key) => self.t(key),
+                })
+        })
     }
 
     /// [`f`](Self::f) with one placeholder, for templates.
@@ -103,6 +122,37 @@ impl Tr {
             .and_then(|d| d.format(&format).ok())
             .unwrap_or_else(|| crate::clock::rfc3339(t))
     }
+}
+
+/// `template` with each `{name}` replaced by `value(name)`, in one pass: a value that itself
+/// contains `{...}` (a username, a mail server's answer) is never filled again. Unknown names
+/// stay as they are.
+fn fill<'a>(template: &str, value: impl Fn(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').map(|close| (&after[..close], close)) {
+            Some((name, close)) if !name.contains('{') => {
+                match value(name) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The language for a request: an explicit `?lang=` wins, then the first supported language of

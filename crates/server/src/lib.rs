@@ -12,6 +12,7 @@ pub mod http;
 pub mod i18n;
 pub mod mail;
 pub mod model;
+pub mod msg;
 pub mod qr;
 pub mod service;
 pub mod sms;

@@ -2,6 +2,7 @@
 //! resynchronisation. Every acceptance is one atomic store update, so the same code is never
 //! accepted twice (RFC 4226 §7.2, RFC 6238 §5.2), also under concurrent requests.
 
+use crate::msg::{Key, Msg, state_key};
 use tessera_otp::{Hotp, Secret, Totp, Window};
 
 use crate::clock::UnixTime;
@@ -61,7 +62,7 @@ const RESYNC_HINT_SECS: i64 = 300;
 pub(crate) fn normalize_code(code: &str) -> Result<String> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.is_empty() || code.len() > 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::Invalid("code: 6 to 8 digits".into()));
+        return Err(Error::Invalid(Msg::new(Key::CodeFormat)));
     }
     Ok(code)
 }
@@ -386,12 +387,12 @@ impl Service {
         let code2 = normalize_code(code2)?;
         let (token, user) = self.token_with_owner(id).await?;
         if !token.kind.has_seed() {
-            return Err(Error::TokenState(
-                "only HOTP and TOTP tokens are resynchronised".into(),
-            ));
+            return Err(Error::TokenState(Msg::new(Key::NotResynced)));
         }
         if matches!(token.state, TokenState::Revoked | TokenState::Disabled) {
-            return Err(Error::TokenState(format!("token is {}", token.state)));
+            return Err(Error::TokenState(
+                Msg::new(Key::TokenIs).arg_key("state", state_key(token.state)),
+            ));
         }
         let now = self.clock.now();
         let secret = self.token_secret(&token)?;

@@ -6,6 +6,7 @@
 
 use crate::crypto::{ct_eq, random_token, token_hash};
 use crate::model::{BlockLink, Language, Role, TokenId, TokenState, User, UserState};
+use crate::msg::{Key, Msg};
 
 use super::audit::Outcome;
 use super::{Actor, Error, Result, Service};
@@ -245,7 +246,7 @@ impl Service {
             .iter()
             .any(|c| ct_eq(c.as_bytes(), form_token.as_bytes()));
         if !valid {
-            return Err(Error::Forbidden("the form is not valid: reload the page"));
+            return Err(Error::Forbidden(Msg::new(Key::FormInvalid)));
         }
         let link = self
             .store

@@ -21,6 +21,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::i18n::{Tr, negotiate};
 use crate::model::Language;
+use crate::msg::{Key, Msg};
 use crate::service::{Device, EnrollmentView, Error, ErrorCode, FirstCode};
 
 use super::AppState;
@@ -273,7 +274,12 @@ async fn post_start(
     form: Result<Form<StartForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
+        return problem(
+            &s,
+            &reader,
+            &token,
+            &Error::Forbidden(Msg::new(Key::FormMalformed)),
+        );
     };
     let device = Device::parse(&form.device).unwrap_or(Device::Other);
     match s.start_enrollment(&token, &form.form_token, device).await {
@@ -416,7 +422,12 @@ async fn post_verify(
     form: Result<Form<VerifyForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
+        return problem(
+            &s,
+            &reader,
+            &token,
+            &Error::Forbidden(Msg::new(Key::FormMalformed)),
+        );
     };
     let outcome = s
         .submit_first_code(&token, &form.form_token, &form.name, &form.code)
@@ -503,7 +514,12 @@ async fn post_done(
     form: Result<Form<DoneForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
+        return problem(
+            &s,
+            &reader,
+            &token,
+            &Error::Forbidden(Msg::new(Key::FormMalformed)),
+        );
     };
     // The browser enforces the checkbox (`required`); a request without it is refused too.
     if form.saved != "yes" {
@@ -511,7 +527,7 @@ async fn post_done(
             &s,
             &reader,
             &token,
-            &Error::Forbidden("codes not confirmed"),
+            &Error::Forbidden(Msg::new(Key::CodesNotConfirmed)),
         );
     }
     match s.finished_enrollment(&token, &form.form_token).await {

@@ -262,14 +262,15 @@ pub fn error_page(s: &AppState, t: Tr, web: Option<&WebUser>, e: &Error) -> Resp
     let (title, text) = match code {
         ErrorCode::NotFound => ("web.not_found_title", t.t("web.not_found_text").to_owned()),
         ErrorCode::Forbidden => ("web.forbidden_title", t.t("web.forbidden_text").to_owned()),
+        // The service's message, in the page's language.
         ErrorCode::InvalidInput | ErrorCode::Conflict | ErrorCode::TokenState => {
-            ("web.invalid_title", e.public_message())
+            ("web.invalid_title", t.msg(&e.public_msg()))
         }
         ErrorCode::Internal => {
             tracing::error!(error = %e, "web page failed");
             ("web.error_title", t.t("web.error_text").to_owned())
         }
-        _ => ("web.error_title", e.public_message()),
+        _ => ("web.error_title", t.msg(&e.public_msg())),
     };
     message(s, t, web, status, title, text)
 }

@@ -202,7 +202,7 @@ async fn post_language(State(s): State<AppState>, me: Me, body: Bytes) -> Respon
             &s,
             me.t,
             Some(&me.web),
-            &crate::service::Error::Invalid("language: de or en".into()),
+            &crate::service::Error::Invalid(crate::msg::Msg::new(crate::msg::Key::Language)),
         );
     };
     // Back to the page the switch was used on (the header's form names its section); only
