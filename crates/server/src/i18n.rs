@@ -58,6 +58,17 @@ pub fn has_key(lang: Language, key: &str) -> bool {
         .is_some_and(|text| !text.trim().is_empty())
 }
 
+/// The keys and texts of `lang` that start with `prefix`, sorted by key.
+pub fn entries(lang: Language, prefix: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = catalogue(lang)
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Texts in one language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tr(pub Language);

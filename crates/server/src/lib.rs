@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod emails;
+pub mod events;
 pub mod http;
 pub mod i18n;
 pub mod mail;

@@ -76,3 +76,52 @@ async fn a_german_page_shows_a_refused_password_in_german_and_the_api_in_english
         );
     }
 }
+
+#[tokio::test]
+async fn event_lists_on_german_pages_are_german() {
+    for db in databases() {
+        let s = TestServer::spawn_with(db, german).await;
+        add_user(&s, "anna", Role::Admin, false).await;
+        add_user(&s, "carla", Role::User, false).await;
+        let (_, uri) = web_support::add_totp(&s, "carla", "Diensthandy").await;
+        // Carla: one sign-in with a wrong code, then one that works.
+        let mut c = Browser::new(&s);
+        assert_eq!(c.login("carla", PASSWORD, "000000").await.status, 401);
+        let code = web_support::next_code(&s, &uri);
+        assert_eq!(c.login("carla", PASSWORD, &code).await.status, 303);
+        // The portal's list.
+        let mut a = Browser::new(&s);
+        assert_eq!(a.login("anna", PASSWORD, "").await.status, 303);
+        let portal = a.get("/portal").await;
+        assert!(portal.body.contains("Anmeldung im Web"), "{}", portal.body);
+        assert!(portal.body.contains("erfolgreich"), "{}", portal.body);
+        assert!(!portal.body.contains(">success<"), "{}", portal.body);
+        // Carla's trail on the admin page and the audit log: German names and reasons.
+        for path in ["/admin/users/carla", "/admin/audit"] {
+            let page = a.get(path).await;
+            assert_eq!(page.status, 200, "{path}");
+            for german in [
+                "Gerät hinzugefügt",
+                "Gerät aktiviert",
+                "Anmeldung im Web",
+                "fehlgeschlagen",
+                "erster Passcode richtig, Gerät aktiv",
+                "falscher Passcode",
+            ] {
+                assert!(
+                    page.body.contains(german),
+                    "{db:?} {path}: {german}\n{}",
+                    page.body
+                );
+            }
+            for english in [
+                ">success<",
+                ">failure<",
+                "first code correct",
+                ": wrong code",
+            ] {
+                assert!(!page.body.contains(english), "{db:?} {path}: {english}");
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::events;
 use crate::i18n::Tr;
 use crate::model::{AuditEntry, Language, TokenId};
 use crate::service::{ErrorCode, TokenInfo};
@@ -44,6 +45,9 @@ pub fn event_rows(t: Tr, entries: Vec<AuditEntry>) -> Vec<EventRow> {
         .into_iter()
         .map(|entry| EventRow {
             at: t.datetime(entry.event.at),
+            action: events::action_text(t, &entry.event.action),
+            result: events::result_text(t, &entry.event.result),
+            reason: events::reason_text(t, &entry.event.reason),
             entry,
         })
         .collect()
