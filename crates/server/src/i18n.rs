@@ -232,6 +232,33 @@ mod tests {
     }
 
     #[test]
+    fn no_text_says_a_recovery_code_signs_anyone_in() {
+        // A recovery code starts a recovery (an e-mailed one-time code, then a new device); it
+        // never logs anyone in.
+        for (lang, cat) in [("de", parse(DE)), ("en", parse(EN))] {
+            for (k, v) in &cat {
+                let v = v.to_lowercase();
+                assert!(
+                    !(v.contains("wiederherstellungscode an") && v.contains("melden")),
+                    "{lang} {k}: {v}"
+                );
+                assert!(!v.contains("sign in with a recovery code"), "{lang} {k}");
+                assert!(!v.contains("recovery code lets you sign in"), "{lang} {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn german_texts_follow_the_glossary() {
+        // The words the glossary at the top of de.toml rules out.
+        for (k, v) in &parse(DE) {
+            assert!(!v.contains("Enrollment"), "{k}: {v}");
+            let without_hardware = v.replace("Hardware-Token", "");
+            assert!(!without_hardware.contains("Token"), "{k}: {v}");
+        }
+    }
+
+    #[test]
     fn both_catalogues_parse_as_toml() {
         EN.parse::<toml::Table>().expect("en.toml");
         DE.parse::<toml::Table>().expect("de.toml");

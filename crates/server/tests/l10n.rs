@@ -1,10 +1,11 @@
 //! Language and naming (issue 18): the service's messages go by key, so a German page shows a
 //! refused input in German while the JSON API keeps its English text; audit and event lists on
-//! German pages are German.
+//! German pages are German; the enrollment pages promise nothing that is not true.
 
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
 mod common;
+mod enroll_support;
 mod web_support;
 
 use common::{TestServer, databases};
@@ -122,6 +123,92 @@ async fn event_lists_on_german_pages_are_german() {
             ] {
                 assert!(!page.body.contains(english), "{db:?} {path}: {english}");
             }
+        }
+    }
+}
+
+/// Walks an enrollment of `user` to its last page.
+async fn finished_page(s: &TestServer, user: &str) -> String {
+    let link = enroll_support::invite(s, user).await;
+    let qr = enroll_support::start(s, &link).await;
+    let (done, _) = enroll_support::complete(s, &link, &qr).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let finished = enroll_support::post(
+        s,
+        &format!("{link}/done"),
+        &[
+            ("form_token", &enroll_support::form_token(&done.body)),
+            ("saved", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(finished.status, 200, "{}", finished.body);
+    // The page with the recovery codes comes first: it too is checked.
+    format!("{}\n{}", done.body, finished.body)
+}
+
+#[tokio::test]
+async fn a_recovery_code_is_never_said_to_sign_anyone_in() {
+    for (language, forbidden, promised) in [
+        (
+            Language::De,
+            "mit einem Wiederherstellungscode an",
+            "mit einem Wiederherstellungscode wieder her",
+        ),
+        (
+            Language::En,
+            "sign in with a recovery code",
+            "Recover your account with a recovery code",
+        ),
+    ] {
+        let s = TestServer::spawn().await;
+        enroll_support::add_user(&s, "dora", "dora@example.org", language).await;
+        let pages = finished_page(&s, "dora").await;
+        assert!(pages.contains(promised), "{language}: {pages}");
+        assert!(!pages.contains(forbidden), "{language}: {pages}");
+        assert!(!pages.contains("lets you sign in"), "{language}");
+    }
+}
+
+#[tokio::test]
+async fn the_last_page_mentions_the_password_only_to_users_who_have_one() {
+    for db in databases() {
+        for (language, as_before, none_yet) in [
+            (
+                Language::De,
+                "Ihr Passwort, wie bisher",
+                "Für Ihr Konto ist bei Tessera noch keines gesetzt",
+            ),
+            (
+                Language::En,
+                "Your password, as before",
+                "none is set for your account in Tessera yet",
+            ),
+        ] {
+            let s = TestServer::spawn_with(db, |_| {}).await;
+            // Without a password (the admin created the account with an invitation only).
+            enroll_support::add_user(&s, "emil", "emil@example.org", language).await;
+            let page = finished_page(&s, "emil").await;
+            assert!(page.contains(none_yet), "{db:?} {language}: {page}");
+            assert!(!page.contains(as_before), "{db:?} {language}");
+            // With one.
+            s.app
+                .service
+                .create_user(
+                    &tessera_server::service::Actor::operator(),
+                    tessera_server::service::CreateUser {
+                        username: "frida".into(),
+                        email: "frida@example.org".into(),
+                        language: Some(language),
+                        password: Some(tessera_server::model::Password::new(PASSWORD)),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let page = finished_page(&s, "frida").await;
+            assert!(page.contains(as_before), "{db:?} {language}: {page}");
+            assert!(!page.contains(none_yet), "{db:?} {language}");
         }
     }
 }

@@ -122,6 +122,9 @@ pub struct EnrollmentView {
     pub token_name: Option<String>,
     /// Wrong first codes still allowed before the link ends.
     pub attempts_left: u64,
+    /// The user has a password in Tessera (the last page says "your password, as before" only
+    /// then).
+    pub has_password: bool,
     /// A fresh form token for this page's forms (see [`Service::check_form_token`]).
     pub form_token: String,
 }
@@ -228,6 +231,7 @@ impl Service {
             started: token_name.is_some(),
             token_name,
             attempts_left: self.config.enroll.max_failed_codes.saturating_sub(failed),
+            has_password: user.password_hash.is_some(),
             form_token: self.form_token(&inv.id_hash)?,
         })
     }

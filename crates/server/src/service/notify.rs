@@ -166,7 +166,7 @@ impl Service {
                 "Hallo {name},\n\n{what}.\n\nWann: {when}\nVon wo: {source}\nKonto: {username}\n\n\
                  Waren Sie das, ist nichts zu tun.\n\n\
                  Waren Sie das nicht, öffnen Sie diesen Link und bestätigen Sie dort. Das neue \
-                 Gerät wird gesperrt, alle Sitzungen werden beendet, die Selbstbedienung Ihres \
+                 Gerät wird widerrufen, alle Sitzungen werden beendet, die Selbstbedienung Ihres \
                  Kontos wird gesperrt und Ihre IT informiert:\n\n    {link}\n\n\
                  Der Link gilt {BLOCK_LINK_DAYS} Tage und funktioniert einmal.\n",
                 username = user.username

@@ -484,7 +484,7 @@ fn recovery_code_mail(
             format!(
                 "Hallo {name},\n\nmit einem Ihrer Wiederherstellungscodes wurde gerade die \
                  Wiederherstellung Ihres Kontos {username} begonnen (Adresse {source}).\n\n\
-                 Ihr einmaliger Code lautet:\n\n    {code}\n\n\
+                 Ihr Einmalcode lautet:\n\n    {code}\n\n\
                  Er ist {minutes} Minuten gültig und funktioniert einmal. Geben Sie ihn nicht \
                  weiter.\nWaren Sie das nicht, informieren Sie sofort Ihre IT: Jemand kennt \
                  einen Ihrer Wiederherstellungscodes.\n",

@@ -467,6 +467,12 @@ async fn post_verify(
 fn finished_info(s: &AppState, t: Tr, view: &EnrollmentView) -> FinishedInfo {
     FinishedInfo {
         login_user: t.f1("finished.login_user", "username", &view.username),
+        // A user who never set a password must not be told to use it "as before".
+        login_password: t.t(if view.has_password {
+            "finished.login_password"
+        } else {
+            "finished.login_no_password"
+        }),
         login_code: t.f1("finished.login_code", "issuer", &s.config().issuer()),
     }
 }
