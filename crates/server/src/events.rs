@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn reasons_are_translated_with_their_values() {
-        let de = Tr(Language::De);
+        let de = Tr::new(Language::De);
         assert_eq!(reason_text(de, "code accepted"), "Passcode angenommen");
         assert_eq!(
             reason_text(
@@ -286,7 +286,7 @@ mod tests {
         // Unknown text stays as stored; English stays English.
         assert_eq!(reason_text(de, "something new"), "something new");
         assert_eq!(
-            reason_text(Tr(Language::En), "code accepted"),
+            reason_text(Tr::new(Language::En), "code accepted"),
             "code accepted"
         );
         assert_eq!(action_text(de, "web.login"), "Anmeldung im Web");

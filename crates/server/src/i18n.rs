@@ -69,11 +69,87 @@ pub fn entries(lang: Language, prefix: &str) -> Vec<(String, String)> {
     v
 }
 
-/// Texts in one language.
+/// A time zone for times people read (`server.time_zone`). Cheap to copy: each zone is looked up
+/// once per process and kept.
+#[derive(Clone, Copy)]
+pub struct Zone(&'static jiff::tz::TimeZone);
+
+impl Zone {
+    /// UTC.
+    pub fn utc() -> Zone {
+        static UTC: OnceLock<jiff::tz::TimeZone> = OnceLock::new();
+        Zone(UTC.get_or_init(|| jiff::tz::TimeZone::UTC))
+    }
+
+    /// The zone of an IANA name ("Europe/Berlin"), or the system's (the `TZ` environment
+    /// variable, else `/etc/localtime`; UTC when neither names one) for "".
+    pub fn named(name: &str) -> Result<Zone, String> {
+        static ZONES: std::sync::Mutex<Vec<(String, &'static jiff::tz::TimeZone)>> =
+            std::sync::Mutex::new(Vec::new());
+        let name = name.trim();
+        let mut zones = ZONES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, tz)) = zones.iter().find(|(n, _)| n == name) {
+            return Ok(Zone(tz));
+        }
+        let tz = if name.is_empty() {
+            jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC)
+        } else {
+            jiff::tz::TimeZone::get(name).map_err(|_| {
+                format!(
+                    "unknown time zone {name:?}: use an IANA name such as \"Europe/Berlin\" or \"UTC\", \
+                     or leave it empty for the system's"
+                )
+            })?
+        };
+        // At most one per distinct name the configuration gave: kept for the process's life.
+        let tz: &'static jiff::tz::TimeZone = Box::leak(Box::new(tz));
+        zones.push((name.to_owned(), tz));
+        Ok(Zone(tz))
+    }
+
+    /// The zone's IANA name, where it has one.
+    pub fn name(&self) -> &str {
+        self.0.iana_name().unwrap_or("")
+    }
+}
+
+impl Default for Zone {
+    fn default() -> Zone {
+        Zone::utc()
+    }
+}
+
+impl std::fmt::Debug for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Zone({:?})", self.name())
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Zone) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Zone {}
+
+/// Texts in one language, and times in one zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tr(pub Language);
+pub struct Tr(pub Language, pub Zone);
 
 impl Tr {
+    /// Texts in `lang`, times in UTC.
+    pub fn new(lang: Language) -> Tr {
+        Tr(lang, Zone::utc())
+    }
+
+    /// Texts in `lang`, times in `zone`.
+    pub fn in_zone(lang: Language, zone: Zone) -> Tr {
+        Tr(lang, zone)
+    }
+
     /// The text for `key`; the key itself if the catalogue lacks it (a test prevents that).
     pub fn t(&self, key: &str) -> &'static str {
         catalogue(self.0)
@@ -118,20 +194,20 @@ impl Tr {
         self.0.as_str()
     }
 
-    /// A time for people, in UTC: `24.11.2026, 00:12 UTC` or `2026-11-24 00:12 UTC`.
+    /// A time for people, in the zone, with the zone's abbreviation (or offset, where the zone
+    /// has no abbreviation): `24.11.2026, 01:12 CET` or `2026-11-24 01:12 CET`.
     pub fn datetime(&self, t: crate::clock::UnixTime) -> String {
         let format = match self.0 {
-            Language::De => {
-                time::macros::format_description!("[day].[month].[year], [hour]:[minute] UTC")
-            }
-            Language::En => {
-                time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")
-            }
+            Language::De => "%d.%m.%Y, %H:%M %Z",
+            Language::En => "%Y-%m-%d %H:%M %Z",
         };
-        time::OffsetDateTime::from_unix_timestamp(t)
-            .ok()
-            .and_then(|d| d.format(&format).ok())
-            .unwrap_or_else(|| crate::clock::rfc3339(t))
+        jiff::Timestamp::from_second(t)
+            .map(|ts| {
+                ts.to_zoned_datetime(self.1.0.clone())
+                    .strftime(format)
+                    .to_string()
+            })
+            .unwrap_or_else(|_| crate::clock::rfc3339(t))
     }
 }
 
@@ -285,12 +361,24 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled() {
-        let t = Tr(Language::En);
+        let t = Tr::new(Language::En);
         assert!(t.f1("landing.hello", "name", "Alice").contains("Alice"));
         assert_eq!(
-            Tr(Language::De).datetime(1_700_000_000),
+            Tr::new(Language::De).datetime(1_700_000_000),
             "14.11.2023, 22:13 UTC"
         );
         assert_eq!(t.datetime(1_700_000_000), "2023-11-14 22:13 UTC");
+        let berlin = Zone::named("Europe/Berlin").unwrap();
+        assert_eq!(
+            Tr::in_zone(Language::De, berlin).datetime(1_700_000_000),
+            "14.11.2023, 23:13 CET"
+        );
+        // Summer time: 2023-07-01T12:00:00Z.
+        assert_eq!(
+            Tr::in_zone(Language::En, berlin).datetime(1_688_212_800),
+            "2023-07-01 14:00 CEST"
+        );
+        assert!(Zone::named("Mars/Olympus").is_err());
+        assert_eq!(Zone::named("Europe/Berlin").unwrap(), berlin);
     }
 }

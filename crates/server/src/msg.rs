@@ -134,7 +134,7 @@ impl Msg {
 
     /// The message in English: for the JSON API, the CLI and the log.
     pub fn english(&self) -> String {
-        Tr(Language::En).msg(self)
+        Tr::new(Language::En).msg(self)
     }
 }
 
@@ -181,12 +181,15 @@ mod tests {
         let m = Msg::new(Key::PasswordLength).arg("min", 10);
         assert_eq!(m.english(), "password: between 10 and 1024 characters");
         assert_eq!(
-            Tr(Language::De).msg(&m),
+            Tr::new(Language::De).msg(&m),
             "Passwort: zwischen 10 und 1024 Zeichen"
         );
         let state = Msg::new(Key::TokenIs).arg_key("state", "web.state_revoked");
         assert_eq!(state.english(), "token is revoked");
-        assert_eq!(Tr(Language::De).msg(&state), "Das Gerät ist widerrufen");
+        assert_eq!(
+            Tr::new(Language::De).msg(&state),
+            "Das Gerät ist widerrufen"
+        );
         // A value is never filled again: a name with braces stays as typed.
         let name = Msg::new(Key::UserExists).arg("name", "{min}");
         assert_eq!(name.english(), "user {min} exists already");

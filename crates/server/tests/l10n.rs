@@ -212,3 +212,42 @@ async fn the_last_page_mentions_the_password_only_to_users_who_have_one() {
         }
     }
 }
+
+#[tokio::test]
+async fn pages_and_mails_show_times_in_the_configured_zone() {
+    for db in databases() {
+        let s = TestServer::spawn_with(db, |c| {
+            c.server.default_language = Language::De;
+            c.server.time_zone = "Europe/Berlin".into();
+        })
+        .await;
+        add_user(&s, "anna", Role::Admin, false).await;
+        // The clock stands at 2023-11-14 22:13:20 UTC: 23:13 in Berlin (winter time, CET).
+        let (_, uri) = web_support::add_totp(&s, "anna", "Diensthandy").await;
+        let mut b = Browser::new(&s);
+        let code = web_support::next_code(&s, &uri);
+        assert_eq!(b.login("anna", PASSWORD, &code).await.status, 303);
+        for path in ["/portal", "/admin/audit", "/admin/users/anna"] {
+            let page = b.get(path).await;
+            assert!(
+                page.body.contains("14.11.2023, 23:13 CET"),
+                "{db:?} {path}: {}",
+                page.body
+            );
+            assert!(!page.body.contains("22:13 UTC"), "{db:?} {path}");
+        }
+        // The invitation mail: valid for 72 hours, until 17.11.2023, 23:13 CET.
+        enroll_support::add_user(&s, "bernd", "bernd@example.org", Language::De).await;
+        let link = enroll_support::invite(&s, "bernd").await;
+        let (_, text, html) = enroll_support::newest_outbox_mail(&s);
+        assert!(text.contains("17.11.2023, 23:13 CET"), "{db:?}: {text}");
+        assert!(html.contains("17.11.2023, 23:13 CET"), "{db:?}");
+        // And the enrollment page that link opens.
+        let landing = enroll_support::get(&s, &link, &[]).await;
+        assert!(
+            landing.body.contains("17.11.2023, 23:13 CET"),
+            "{db:?}: {}",
+            landing.body
+        );
+    }
+}

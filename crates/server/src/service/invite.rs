@@ -98,6 +98,7 @@ impl Service {
             organisation: &self.config.enroll.organisation,
             link: &link,
             expires_at: invitation.expires_at,
+            zone: self.config.server.zone(),
         })
         .map_err(|e| Error::MailFailed(format!("cannot render the e-mail: {e}")))?;
         if let Err(e) = self.mailer.send(&email).await {

@@ -158,7 +158,8 @@ impl Service {
             })
             .await?;
         let link = format!("{}/not-me/{link_token}", self.config.public_base_url());
-        let when = crate::clock::rfc3339(now);
+        // In the organisation's zone, as on its pages.
+        let when = crate::i18n::Tr::in_zone(user.language, self.config.server.zone()).datetime(now);
         let name = super::invite::display_name(user);
         let (subject, what) = notice.words(user.language);
         let text = match user.language {

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::i18n::{Tr, negotiate};
+use crate::i18n::{Tr, Zone, negotiate};
 use crate::model::Language;
 use crate::msg::{Key, Msg};
 use crate::service::{Device, EnrollmentView, Error, ErrorCode, FirstCode};
@@ -94,6 +94,8 @@ struct Reader {
     accept_language: Option<String>,
     device: Option<Device>,
     phone: Option<Device>,
+    /// The zone of times on the pages (`server.time_zone`).
+    zone: Zone,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,10 +104,10 @@ struct ReaderQuery {
     device: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Reader {
+impl FromRequestParts<AppState> for Reader {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         let query = axum::extract::Query::<ReaderQuery>::try_from_uri(&parts.uri)
             .map(|q| q.0)
             .unwrap_or_default();
@@ -117,6 +119,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
                 .map(str::to_owned)
         };
         Ok(Reader {
+            zone: s.config().server.zone(),
             lang: query.lang,
             accept_language: header_text(header::ACCEPT_LANGUAGE),
             device: query.device.as_deref().and_then(Device::parse),
@@ -129,11 +132,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
 
 impl Reader {
     fn tr(&self, fallback: Language) -> Tr {
-        Tr(negotiate(
-            self.lang.as_deref(),
-            self.accept_language.as_deref(),
-            fallback,
-        ))
+        Tr::in_zone(
+            negotiate(
+                self.lang.as_deref(),
+                self.accept_language.as_deref(),
+                fallback,
+            ),
+            self.zone,
+        )
     }
 }
 

@@ -163,17 +163,16 @@ impl FromRequestParts<AppState> for Me {
         };
         match s.web_session(&value, &source_of(parts)).await {
             Ok(web) => {
-                let t = Tr(negotiate(
-                    query_lang(parts).as_deref(),
-                    None,
-                    web.user.language,
-                ));
+                let t = Tr::in_zone(
+                    negotiate(query_lang(parts).as_deref(), None, web.user.language),
+                    s.config().server.zone(),
+                );
                 Ok(Me { web, t })
             }
             Err(e) if e.code() == ErrorCode::Unauthenticated => {
                 Err(Redirect::to("/login").into_response())
             }
-            Err(e) => Err(error_page(s, Tr(Language::En), None, &e)),
+            Err(e) => Err(error_page(s, Tr::new(Language::En), None, &e)),
         }
     }
 }

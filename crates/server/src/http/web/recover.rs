@@ -225,7 +225,7 @@ async fn get_not_me(
 ) -> Response {
     match s.open_block_link(&link).await {
         Ok(view) => {
-            let t = Tr(view.language);
+            let t = Tr::in_zone(view.language, s.config().server.zone());
             NotMePage {
                 n: Nav::new(t, &s, "recover.not_me_title", None, ""),
                 t,
@@ -251,7 +251,7 @@ async fn post_not_me(
         .await
     {
         Ok(blocked) => {
-            let t = Tr(blocked.language);
+            let t = Tr::in_zone(blocked.language, s.config().server.zone());
             let text = if blocked.admins_told > 0 {
                 "recover.not_me_done"
             } else {
@@ -321,7 +321,7 @@ async fn get_reset_link(
 ) -> Response {
     match s.open_reset(&link).await {
         Ok(view) => {
-            let t = Tr(view.language);
+            let t = Tr::in_zone(view.language, s.config().server.zone());
             ResetConfirmPage {
                 n: Nav::new(t, &s, "reset.confirm_title", None, ""),
                 t,
