@@ -6,7 +6,7 @@
 use askama::Template;
 
 use crate::clock::UnixTime;
-use crate::i18n::Tr;
+use crate::i18n::{Tr, Zone};
 use crate::mail::Email;
 use crate::model::Language;
 
@@ -21,6 +21,8 @@ pub struct InvitationMail<'a> {
     pub organisation: &'a str,
     pub link: &'a str,
     pub expires_at: UnixTime,
+    /// The zone of the expiry time (`server.time_zone`).
+    pub zone: Zone,
 }
 
 impl std::fmt::Debug for InvitationMail<'_> {
@@ -49,7 +51,7 @@ struct InvitationHtml<'a> {
 
 /// The invitation e-mail in the user's language.
 pub fn invitation(m: &InvitationMail<'_>) -> Result<Email, askama::Error> {
-    let t = Tr(m.language);
+    let t = Tr::in_zone(m.language, m.zone);
     let expires = t.datetime(m.expires_at);
     let text = InvitationText {
         t,
@@ -127,7 +129,7 @@ pub fn notice(
     text: String,
 ) -> Email {
     let html = NoticeHtml {
-        t: Tr(language),
+        t: Tr::new(language),
         organisation,
         subject: &subject,
         blocks: blocks_of(&text),
@@ -145,7 +147,7 @@ pub fn notice(
 
 /// A short bilingual test mail for `tessera send-test-email`.
 pub fn test_mail(to: &str, organisation: &str) -> Email {
-    let (en, de) = (Tr(Language::En), Tr(Language::De));
+    let (en, de) = (Tr::new(Language::En), Tr::new(Language::De));
     let args = [("org", organisation)];
     Email {
         to: to.to_owned(),
@@ -176,6 +178,7 @@ mod tests {
             organisation: "Example & Co",
             link: "https://otp.example.org/enroll/TOKEN123",
             expires_at: 1_700_000_000,
+            zone: Zone::utc(),
         })
         .unwrap()
     }

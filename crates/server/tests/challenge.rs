@@ -27,8 +27,8 @@ async fn email_code_from_a_real_smtp_server_is_accepted_once() {
             ("anna", "Your login code", "your one-time passcode"),
             (
                 "bernd",
-                "Ihr Anmeldecode",
-                "Ihr Einmalpasswort für die Anmeldung",
+                "Ihr Passcode für die Anmeldung",
+                "Ihr Passcode für die Anmeldung lautet",
             ),
         ];
         for (i, (user, subject, words)) in cases.into_iter().enumerate() {
@@ -347,7 +347,7 @@ async fn email_code_goes_to_the_outbox_without_a_mail_server() {
     let outbox = outbox_mails(&f);
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].to, "mia@example.com");
-    assert_eq!(outbox[0].subject, "Ihr Anmeldecode");
+    assert_eq!(outbox[0].subject, "Ihr Passcode für die Anmeldung");
     assert_eq!(
         answer(&f, "mia", &tid, &code_in(&outbox[0].text)).await,
         "accept"

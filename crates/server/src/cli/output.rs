@@ -84,7 +84,7 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 /// An input the CLI itself refuses before calling the service, reported as `invalid_input` like
 /// the service's own checks.
 pub fn invalid(message: impl Into<String>) -> anyhow::Error {
-    Error::Invalid(message.into()).into()
+    Error::Invalid(crate::msg::Msg::text(message)).into()
 }
 
 /// Makes stored text safe to print on a terminal: control characters (which could move the

@@ -115,6 +115,9 @@ impl Config {
                     .into(),
             ));
         }
+        if let Err(e) = crate::i18n::Zone::named(&self.server.time_zone) {
+            return Err(ConfigError::Invalid(format!("server.time_zone: {e}")));
+        }
         let public_url = self.server.public_url.trim();
         if !public_url.is_empty()
             && !url::Url::parse(public_url)

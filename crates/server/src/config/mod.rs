@@ -56,6 +56,16 @@ pub struct ServerConfig {
     /// Language of new users (web, API, CLI) when none is given, and of pages for visitors whose
     /// browser asks for neither German nor English: "en" or "de".
     pub default_language: Language,
+    /// Time zone of times on pages and in mails, an IANA name such as "Europe/Berlin". Empty:
+    /// the system's (the `TZ` environment variable, else `/etc/localtime`).
+    pub time_zone: String,
+}
+
+impl ServerConfig {
+    /// The zone of `time_zone` (checked at start; UTC should it fail later).
+    pub fn zone(&self) -> crate::i18n::Zone {
+        crate::i18n::Zone::named(&self.time_zone).unwrap_or_else(|_| crate::i18n::Zone::utc())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -321,6 +331,7 @@ impl Default for ServerConfig {
             max_connections: 4096,
             public_url: String::new(),
             default_language: Language::En,
+            time_zone: String::new(),
         }
     }
 }

@@ -126,3 +126,20 @@ fn wrong_type_names_the_variable() {
         "{err}"
     );
 }
+
+#[test]
+fn time_zone_is_checked_at_start() {
+    let c = Config::load(None, env(&[("TESSERA_SERVER__TIME_ZONE", "Europe/Berlin")])).unwrap();
+    assert_eq!(c.server.zone().name(), "Europe/Berlin");
+    let err = Config::load(
+        None,
+        env(&[("TESSERA_SERVER__TIME_ZONE", "Europe/Berlinn")]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("server.time_zone"), "{text}");
+    assert!(text.contains("Europe/Berlinn"), "{text}");
+    assert!(text.contains("IANA"), "{text}");
+    // Empty: the system's zone, always valid.
+    Config::load(None, env(&[("TESSERA_SERVER__TIME_ZONE", "")])).unwrap();
+}

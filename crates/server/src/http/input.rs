@@ -88,7 +88,10 @@ fn refusal(s: &AppState, req: &Request, api: bool) -> Response {
         .headers()
         .get(ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let t = Tr(negotiate(None, accept, s.config().server.default_language));
+    let t = Tr::in_zone(
+        negotiate(None, accept, s.config().server.default_language),
+        s.config().server.zone(),
+    );
     super::web::message(
         s,
         t,

@@ -3,6 +3,7 @@
 
 use crate::clock::UnixTime;
 use crate::model::UserId;
+use crate::msg::{Key, Msg};
 
 use super::{Error, Result};
 
@@ -56,7 +57,7 @@ impl Actor {
             Principal::Operator => Ok(()),
             Principal::Admin { reauth_until, .. } if *reauth_until > now => Ok(()),
             Principal::Admin { .. } => Err(Error::ReauthRequired),
-            Principal::SelfService { .. } => Err(Error::Forbidden("not an admin")),
+            Principal::SelfService { .. } => Err(Error::Forbidden(Msg::new(Key::NotAdmin))),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Applications (VPN gateways, remote desktops, web apps) that call the validate API with a key.
 //! The key is shown once and stored only as a SHA-256 hash (it has 256 random bits).
 
+use crate::msg::{Key, Msg};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
@@ -48,7 +49,7 @@ impl Service {
     pub async fn create_app(&self, actor: &Actor, req: CreateApp) -> Result<AppCreated> {
         let name = req.name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::Invalid("name: 1-64 characters".into()));
+            return Err(Error::Invalid(Msg::new(Key::NameLength)));
         }
         actor.require_reauth(self.clock.now())?;
         let key = format!("{APP_KEY_PREFIX}{}", random_token()?);
@@ -68,9 +69,7 @@ impl Service {
             .await
         {
             Err(StoreError::Conflict) => {
-                return Err(Error::Conflict(format!(
-                    "application {name} exists already"
-                )));
+                return Err(Error::Conflict(Msg::new(Key::AppExists).arg("name", name)));
             }
             other => other?,
         };

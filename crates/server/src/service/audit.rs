@@ -280,6 +280,11 @@ impl Service {
         outcome: Outcome,
         reason: impl Into<String>,
     ) -> Result<AuditEntry> {
+        // Pages name each action in the reader's language: a new one must be listed there.
+        debug_assert!(
+            crate::events::ACTIONS.contains(&action),
+            "audit action {action:?} is not in events::ACTIONS"
+        );
         let event = AuditEvent {
             at: self.clock.now(),
             actor: actor.to_owned(),

@@ -79,7 +79,7 @@ impl Service {
                 let org = self.config.issuer();
                 let text = match user.language {
                     Language::De => format!(
-                        "Ihr Anmeldecode für {org}: {code} (gültig {minutes} Minuten). Geben Sie ihn nicht weiter."
+                        "Ihr Passcode für {org}: {code} (gültig {minutes} Minuten). Geben Sie ihn nicht weiter."
                     ),
                     Language::En => format!(
                         "Your {org} login code: {code} (valid for {minutes} minutes). Do not share it."
@@ -96,9 +96,9 @@ impl Service {
             _ => {
                 let (subject, text) = match user.language {
                     Language::De => (
-                        "Ihr Anmeldecode".to_owned(),
+                        "Ihr Passcode für die Anmeldung".to_owned(),
                         format!(
-                            "Hallo {name},\n\nIhr Einmalpasswort für die Anmeldung lautet:\n\n    {code}\n\n\
+                            "Hallo {name},\n\nIhr Passcode für die Anmeldung lautet:\n\n    {code}\n\n\
                              Es ist {minutes} Minuten gültig und kann nur einmal verwendet werden.\n\
                              Wenn Sie sich gerade nicht anmelden, ignorieren Sie diese E-Mail und \
                              informieren Sie Ihre IT.\n",

@@ -4,6 +4,7 @@
 //! update, so the same code is never accepted twice (RFC 4226 §7.2, RFC 6238 §5.2), also under
 //! concurrent requests.
 
+use crate::msg::{Key, Msg};
 use tessera_otp::{Hotp, Secret, Totp, Window};
 
 use crate::clock::UnixTime;
@@ -66,7 +67,7 @@ const RESYNC_HINT_SECS: i64 = 300;
 pub(crate) fn normalize_code(code: &str) -> Result<String> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.is_empty() || code.len() > 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::Invalid("code: 6 to 8 digits".into()));
+        return Err(Error::Invalid(Msg::new(Key::CodeFormat)));
     }
     Ok(code)
 }

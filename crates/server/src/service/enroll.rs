@@ -7,6 +7,7 @@
 //! codes) are single conditional store updates. Link tokens, seeds and recovery codes never reach
 //! a log, an error message or the audit.
 
+use crate::msg::{Key, Msg};
 use tessera_otp::{KeyUri, UriKind};
 
 use crate::clock::UnixTime;
@@ -43,13 +44,18 @@ impl LinkProblem {
         }
     }
 
-    pub fn message(self) -> &'static str {
+    pub fn key(self) -> Key {
         match self {
-            LinkProblem::Used => "this enrollment link was used already",
-            LinkProblem::Expired => "this enrollment link has expired",
-            LinkProblem::Superseded => "a newer enrollment link replaced this one",
-            LinkProblem::Ended => "too many wrong codes ended this enrollment link",
+            LinkProblem::Used => Key::EnrollmentUsed,
+            LinkProblem::Expired => Key::EnrollmentExpired,
+            LinkProblem::Superseded => Key::EnrollmentSuperseded,
+            LinkProblem::Ended => Key::EnrollmentEnded,
         }
+    }
+
+    /// The message in English (API, CLI, log).
+    pub fn message(self) -> String {
+        Msg::new(self.key()).english()
     }
 }
 
@@ -116,6 +122,9 @@ pub struct EnrollmentView {
     pub token_name: Option<String>,
     /// Wrong first codes still allowed before the link ends.
     pub attempts_left: u64,
+    /// The user has a password in Tessera (the last page says "your password, as before" only
+    /// then).
+    pub has_password: bool,
     /// A fresh form token for this page's forms (see [`Service::check_form_token`]).
     pub form_token: String,
 }
@@ -222,6 +231,7 @@ impl Service {
             started: token_name.is_some(),
             token_name,
             attempts_left: self.config.enroll.max_failed_codes.saturating_sub(failed),
+            has_password: user.password_hash.is_some(),
             form_token: self.form_token(&inv.id_hash)?,
         })
     }
@@ -247,7 +257,7 @@ impl Service {
         if ok {
             Ok(())
         } else {
-            Err(Error::Forbidden("the form is not valid: reload the page"))
+            Err(Error::Forbidden(Msg::new(Key::FormInvalid)))
         }
     }
 
@@ -297,7 +307,7 @@ impl Service {
             None => None,
         };
         let Some(token) = token.filter(|t| t.state == TokenState::Pending) else {
-            return Err(Error::TokenState("the enrollment has not started".into()));
+            return Err(Error::TokenState(Msg::new(Key::EnrollmentNotStarted)));
         };
         let secret = self.token_secret(&token)?;
         let uri = KeyUri {
@@ -311,8 +321,8 @@ impl Service {
             digits: token.digits,
         }
         .to_uri();
-        let qr_svg = crate::qr::svg(&uri, 264)
-            .map_err(|_| Error::Invalid("the Key URI is too long for a QR code".into()))?;
+        let qr_svg =
+            crate::qr::svg(&uri, 264).map_err(|_| Error::Invalid(Msg::new(Key::KeyUriTooLong)))?;
         Ok(EnrollmentKey {
             view: self.view_of(&inv, &user).await?,
             issuer: self.config.issuer(),
@@ -329,7 +339,7 @@ impl Service {
     pub async fn enrollment_qr_png(&self, link_token: &str) -> Result<Vec<u8>> {
         let key = self.enrollment_key(link_token).await?;
         crate::qr::png(&key.otpauth_uri, 400)
-            .map_err(|_| Error::Invalid("the Key URI is too long for a QR code".into()))
+            .map_err(|_| Error::Invalid(Msg::new(Key::KeyUriTooLong)))
     }
 
     /// Names the token and checks the first code. Only a correct code activates the token (the
@@ -349,7 +359,7 @@ impl Service {
             None => None,
         };
         let Some(token) = token.filter(|t| t.state == TokenState::Pending) else {
-            return Err(Error::TokenState("the enrollment has not started".into()));
+            return Err(Error::TokenState(Msg::new(Key::EnrollmentNotStarted)));
         };
         let name = validate_token_name(name)?;
         if name != token.name {
@@ -445,7 +455,7 @@ impl Service {
             .ok_or(unknown)?;
         self.check_form_token(&inv.id_hash, form_token)?;
         if inv.used_at.is_none() {
-            return Err(Error::TokenState("the enrollment is not complete".into()));
+            return Err(Error::TokenState(Msg::new(Key::EnrollmentNotComplete)));
         }
         let user = self
             .store

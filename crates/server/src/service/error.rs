@@ -3,6 +3,7 @@
 //! and show clients a generic message.
 
 use crate::crypto::CryptoError;
+use crate::msg::{Key, Msg};
 use crate::store::StoreError;
 
 /// Stable, machine-readable error codes. Renaming one breaks clients.
@@ -93,34 +94,36 @@ impl ErrorCode {
     ];
 }
 
+/// A service error. Texts go by key ([`Msg`]): pages show them in the reader's language, the API,
+/// the CLI and the log in English (`Display`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A value is not allowed; the message names the field and the rule.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Msg),
     /// The named thing does not exist.
-    #[error("{0} not found")]
+    #[error("{} not found", .0)]
     NotFound(&'static str),
     /// The named thing exists already.
     #[error("{0}")]
-    Conflict(String),
-    #[error("not logged in or session expired")]
+    Conflict(Msg),
+    #[error("{}", Msg::new(Key::Unauthenticated))]
     Unauthenticated,
-    #[error("invalid username, password or code")]
+    #[error("{}", Msg::new(Key::InvalidCredentials))]
     InvalidCredentials,
     /// `InvalidCredentials` to every client but the web login page, which can say why: the
     /// password was right and the code was used a moment ago (wait for the next one).
-    #[error("invalid username, password or code")]
+    #[error("{}", Msg::new(Key::InvalidCredentials))]
     CodeJustUsed,
     #[error("{0}")]
-    Forbidden(&'static str),
-    #[error("this change needs a fresh re-authentication: re-enter your password")]
+    Forbidden(Msg),
+    #[error("{}", Msg::new(Key::ReauthRequired))]
     ReauthRequired,
-    #[error("the code is not valid")]
+    #[error("{}", Msg::new(Key::InvalidCode))]
     InvalidCode,
     #[error("{0}")]
-    TokenState(String),
-    #[error("too many failed attempts; try again later")]
+    TokenState(Msg),
+    #[error("{}", Msg::new(Key::Throttled))]
     Throttled,
     #[error("storage failure")]
     Store(#[from] StoreError),
@@ -130,7 +133,7 @@ pub enum Error {
     #[error("{}", .0.message())]
     EnrollmentLink(super::enroll::LinkProblem),
     /// A mail could not be handed over; the text is the mail server's answer or the I/O error.
-    #[error("the e-mail could not be sent: {0}")]
+    #[error("{}", Msg::new(Key::MailFailed).arg("detail", .0))]
     MailFailed(String),
 }
 
@@ -154,11 +157,27 @@ impl Error {
         }
     }
 
-    /// The message a client may see: internal details are replaced by a generic text.
-    pub fn public_message(&self) -> String {
-        match self.code() {
-            ErrorCode::Internal => "internal error; see the server log".to_owned(),
-            _ => self.to_string(),
+    /// What a person may be told, by key: internal details are replaced by a generic text.
+    pub fn public_msg(&self) -> Msg {
+        match self {
+            Error::Invalid(m) | Error::Conflict(m) | Error::Forbidden(m) | Error::TokenState(m) => {
+                m.clone()
+            }
+            Error::NotFound(what) => Msg::new(Key::NotFound).arg("what", what),
+            Error::Unauthenticated => Msg::new(Key::Unauthenticated),
+            Error::InvalidCredentials | Error::CodeJustUsed => Msg::new(Key::InvalidCredentials),
+            Error::ReauthRequired => Msg::new(Key::ReauthRequired),
+            Error::InvalidCode => Msg::new(Key::InvalidCode),
+            Error::Throttled => Msg::new(Key::Throttled),
+            Error::Store(StoreError::Conflict) => Msg::new(Key::Exists),
+            Error::Store(_) | Error::Crypto(_) => Msg::new(Key::Internal),
+            Error::EnrollmentLink(p) => Msg::new(p.key()),
+            Error::MailFailed(detail) => Msg::new(Key::MailFailed).arg("detail", detail),
         }
+    }
+
+    /// The message a client of the API may see, in English.
+    pub fn public_message(&self) -> String {
+        self.public_msg().english()
     }
 }

@@ -8,6 +8,7 @@
 use crate::clock::UnixTime;
 use crate::crypto::{random_token, token_hash};
 use crate::model::{Invitation, TokenState, User, UserState};
+use crate::msg::{Key, Msg};
 
 use super::audit::Outcome;
 use super::{Actor, Error, Result, Service};
@@ -45,14 +46,15 @@ impl Service {
         let target = format!("user:{}", user.username);
         if user.state != UserState::Active {
             return self
-                .refuse_invitation(actor, &user, format!("user {} is disabled", user.username))
+                .refuse_invitation(
+                    actor,
+                    &user,
+                    Msg::new(Key::UserDisabled).arg("name", &user.username),
+                )
                 .await;
         }
         if send && user.email.is_empty() {
-            let reason = format!(
-                "user {} has no e-mail address: set one, or create a link to pass on yourself",
-                user.username
-            );
+            let reason = Msg::new(Key::InviteNoEmail).arg("name", &user.username);
             return self.refuse_invitation(actor, &user, reason).await;
         }
         let now = self.clock.now();
@@ -96,6 +98,7 @@ impl Service {
             organisation: &self.config.enroll.organisation,
             link: &link,
             expires_at: invitation.expires_at,
+            zone: self.config.server.zone(),
         })
         .map_err(|e| Error::MailFailed(format!("cannot render the e-mail: {e}")))?;
         if let Err(e) = self.mailer.send(&email).await {
@@ -134,7 +137,7 @@ impl Service {
         &self,
         actor: &Actor,
         user: &User,
-        reason: String,
+        reason: Msg,
     ) -> Result<InvitationSent> {
         self.audit(
             actor,
@@ -142,7 +145,7 @@ impl Service {
             format!("user:{}", user.username),
             &user.username,
             Outcome::Failure,
-            reason.clone(),
+            reason.english(),
         )
         .await?;
         Err(Error::Invalid(reason))
@@ -240,7 +243,7 @@ impl Service {
         .await?;
         result.map_err(|e| match e {
             crate::mail::MailError::InvalidAddress(a) => {
-                Error::Invalid(format!("invalid e-mail address {a:?}"))
+                Error::Invalid(Msg::new(Key::InvalidAddress).arg("address", format!("{a:?}")))
             }
             other => Error::MailFailed(other.to_string()),
         })

@@ -6,6 +6,7 @@
 
 use crate::crypto::{ct_eq, random_token, token_hash};
 use crate::model::{BlockLink, Language, Role, TokenId, TokenState, User, UserFilter, UserState};
+use crate::msg::{Key, Msg};
 
 use super::audit::Outcome;
 use super::{Actor, Error, Result, Service};
@@ -157,7 +158,8 @@ impl Service {
             })
             .await?;
         let link = format!("{}/not-me/{link_token}", self.config.public_base_url());
-        let when = crate::clock::rfc3339(now);
+        // In the organisation's zone, as on its pages.
+        let when = crate::i18n::Tr::in_zone(user.language, self.config.server.zone()).datetime(now);
         let name = super::invite::display_name(user);
         let (subject, what) = notice.words(user.language);
         let text = match user.language {
@@ -165,7 +167,7 @@ impl Service {
                 "Hallo {name},\n\n{what}.\n\nWann: {when}\nVon wo: {source}\nKonto: {username}\n\n\
                  Waren Sie das, ist nichts zu tun.\n\n\
                  Waren Sie das nicht, öffnen Sie diesen Link und bestätigen Sie dort. Das neue \
-                 Gerät wird gesperrt, alle Sitzungen werden beendet, die Selbstbedienung Ihres \
+                 Gerät wird widerrufen, alle Sitzungen werden beendet, die Selbstbedienung Ihres \
                  Kontos wird gesperrt und Ihre IT informiert:\n\n    {link}\n\n\
                  Der Link gilt {BLOCK_LINK_DAYS} Tage und funktioniert einmal.\n",
                 username = user.username
@@ -245,7 +247,7 @@ impl Service {
             .iter()
             .any(|c| ct_eq(c.as_bytes(), form_token.as_bytes()));
         if !valid {
-            return Err(Error::Forbidden("the form is not valid: reload the page"));
+            return Err(Error::Forbidden(Msg::new(Key::FormInvalid)));
         }
         let link = self
             .store

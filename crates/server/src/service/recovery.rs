@@ -267,9 +267,9 @@ impl Service {
                 "right recovery code, but self-recovery is not allowed or locked: told to ask the IT"
             };
             fail(reason).await?;
-            return Err(Error::Forbidden(
-                "self-recovery is not possible for this account",
-            ));
+            return Err(Error::Forbidden(crate::msg::Msg::new(
+                crate::msg::Key::SelfRecoveryImpossible,
+            )));
         }
         let mut used = false;
         for hash in &candidates {
@@ -508,7 +508,7 @@ fn recovery_code_mail(
             format!(
                 "Hallo {name},\n\nmit einem Ihrer Wiederherstellungscodes wurde gerade die \
                  Wiederherstellung Ihres Kontos {username} begonnen (Adresse {source}).\n\n\
-                 Ihr einmaliger Code lautet:\n\n    {code}\n\n\
+                 Ihr Einmalcode lautet:\n\n    {code}\n\n\
                  Er ist {minutes} Minuten gültig und funktioniert einmal. Geben Sie ihn nicht \
                  weiter.\nWaren Sie das nicht, informieren Sie sofort Ihre IT: Jemand kennt \
                  einen Ihrer Wiederherstellungscodes.\n",

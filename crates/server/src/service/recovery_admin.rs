@@ -7,6 +7,7 @@
 
 use crate::config::AdminDelivery;
 use crate::model::{Language, User, UserId};
+use crate::msg::{Key, Msg};
 
 use super::audit::Outcome;
 use super::notify::Notice;
@@ -288,10 +289,9 @@ impl Service {
         actor.require_reauth(self.clock.now())?;
         let email = self.effective_delivery(&user).await?.value == AdminDelivery::Email;
         if email && user.email.is_empty() {
-            return Err(Error::Invalid(format!(
-                "user {} has no e-mail address, and the policy mails re-issued codes",
-                user.username
-            )));
+            return Err(Error::Invalid(
+                Msg::new(Key::ReissueNoEmail).arg("name", &user.username),
+            ));
         }
         let codes = self.issue_recovery_codes(actor, &user).await?;
         self.notify(&user, Notice::CodesReissued, None, &actor.source)

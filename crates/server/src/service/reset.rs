@@ -4,6 +4,7 @@
 //! account and its settings, sets a new password (and hint), notifies the user and starts
 //! enrollment. Admins can reset an account too (re-authentication).
 
+use crate::msg::{Key, Msg};
 use std::time::Duration;
 
 use crate::crypto::{ct_eq, random_token, token_hash};
@@ -218,7 +219,7 @@ impl Service {
             .iter()
             .any(|c| ct_eq(c.as_bytes(), form_token.as_bytes()));
         if !valid {
-            return Err(Error::Forbidden("the form is not valid: reload the page"));
+            return Err(Error::Forbidden(Msg::new(Key::FormInvalid)));
         }
         let request = self
             .store
@@ -290,14 +291,10 @@ impl Service {
         self.validate_password(password)?;
         let hint = hint.trim();
         if hint.chars().count() > 200 {
-            return Err(Error::Invalid(
-                "the hint is longer than 200 characters".into(),
-            ));
+            return Err(Error::Invalid(Msg::new(Key::HintLength)));
         }
         if !hint.is_empty() && hint.contains(password) {
-            return Err(Error::Invalid(
-                "the hint must not contain the password".into(),
-            ));
+            return Err(Error::Invalid(Msg::new(Key::HintHasPassword)));
         }
         let password_hash = self.hasher.hash(password).await?;
         let now = self.clock.now();

@@ -4,8 +4,9 @@
 //! Checking a code is [`Service::try_code`]: the window and throttling policy, then one atomic
 //! store update, so the same code is never accepted twice (RFC 4226 §7.2, RFC 6238 §5.2).
 
+use crate::msg::{Key, Msg, state_key};
 use serde::{Deserialize, Serialize};
-use tessera_otp::{HashAlgorithm, Secret, Totp};
+use tessera_otp::{HashAlgorithm, OtpError, Secret, Totp};
 
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
@@ -139,7 +140,7 @@ fn new_serial(kind: TokenKind) -> Result<Serial> {
 pub(crate) fn validate_token_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(Error::Invalid("name: 1-64 characters".into()));
+        return Err(Error::Invalid(Msg::new(Key::NameLength)));
     }
     Ok(name.to_owned())
 }
@@ -175,13 +176,19 @@ impl Service {
         let algorithm = match &req.algorithm {
             Some(a) => a
                 .parse::<HashAlgorithm>()
-                .map_err(|_| Error::Invalid("algorithm: SHA1, SHA256 or SHA512".into()))?,
+                .map_err(|_| Error::Invalid(Msg::new(Key::Algorithm)))?,
             None => HashAlgorithm::Sha1,
         };
         let digits = req.digits.unwrap_or(6);
         let period = req.period.unwrap_or(30);
         // The engine validates the parameters; its messages name the rule.
-        Totp::new(algorithm, digits, period).map_err(|e| Error::Invalid(e.to_string()))?;
+        Totp::new(algorithm, digits, period).map_err(|e| {
+            Error::Invalid(match e {
+                OtpError::InvalidDigits(d) => Msg::new(Key::TokenDigits).arg("digits", d),
+                OtpError::InvalidPeriod(p) => Msg::new(Key::TokenPeriod).arg("period", p),
+                other => Msg::text(other.to_string()),
+            })
+        })?;
         let secret = Secret::generate().map_err(|_| Error::Crypto(CryptoError::Random))?;
         let serial = new_serial(kind)?;
         let new = NewToken {
@@ -210,7 +217,7 @@ impl Service {
             digits,
         }
         .to_uri();
-        let qr_err = |_| Error::Invalid("the Key URI is too long for a QR code".into());
+        let qr_err = |_| Error::Invalid(Msg::new(Key::KeyUriTooLong));
         let created = TokenCreated {
             token: TokenInfo::new(&token, &user),
             qr_svg: Some(crate::qr::svg(&uri, 256).map_err(qr_err)?),
@@ -247,18 +254,16 @@ impl Service {
         req: AddToken,
     ) -> Result<TokenCreated> {
         if req.algorithm.is_some() || req.digits.is_some() || req.period.is_some() {
-            return Err(Error::Invalid(format!(
-                "algorithm, digits and period do not apply to {kind} tokens"
-            )));
+            return Err(Error::Invalid(
+                Msg::new(Key::ParamsNotForKind).arg("kind", kind),
+            ));
         }
         match kind {
             TokenKind::Email if user.email.is_empty() => {
-                return Err(Error::Invalid("the user has no e-mail address".into()));
+                return Err(Error::Invalid(Msg::new(Key::NoEmail)));
             }
             TokenKind::Sms if user.phone.is_empty() || !user.sms_enabled => {
-                return Err(Error::Invalid(
-                    "the user has no phone number for SMS".into(),
-                ));
+                return Err(Error::Invalid(Msg::new(Key::NoPhone)));
             }
             _ => {}
         }
@@ -295,9 +300,7 @@ impl Service {
 
     async fn insert_new_token(&self, new: &NewToken) -> Result<Token> {
         match self.store.insert_token(new, self.clock.now()).await {
-            Err(StoreError::Conflict) => Err(Error::Conflict(
-                "token serial exists already; try again".into(),
-            )),
+            Err(StoreError::Conflict) => Err(Error::Conflict(Msg::new(Key::SerialExists))),
             other => Ok(other?),
         }
     }
@@ -314,10 +317,9 @@ impl Service {
         let (token, user) = self.token_with_owner(id).await?;
         let target = format!("token:{}", token.serial);
         if token.state != TokenState::Pending {
-            return Err(Error::TokenState(format!(
-                "token is {}, only a pending token is activated with a first code",
-                token.state
-            )));
+            return Err(Error::TokenState(
+                Msg::new(Key::NotPending).arg_key("state", state_key(token.state)),
+            ));
         }
         let check = self
             .try_code(&token, &code, TokenState::Pending, TokenState::Active, None)
@@ -419,9 +421,7 @@ impl Service {
         let (token, user) = self.token_with_owner(id).await?;
         let new_state = match (action, token.state) {
             (_, TokenState::Revoked) => {
-                return Err(Error::TokenState(
-                    "token is revoked; revoking is final".into(),
-                ));
+                return Err(Error::TokenState(Msg::new(Key::Revoked)));
             }
             (TokenAction::Disable, TokenState::Disabled) => TokenState::Disabled,
             (TokenAction::Disable, _) => TokenState::Disabled,
@@ -501,12 +501,12 @@ impl Service {
         let code2 = normalize_code(code2)?;
         let (token, user) = self.token_with_owner(id).await?;
         if !token.kind.has_seed() {
-            return Err(Error::TokenState(
-                "only HOTP and TOTP tokens are resynchronised".into(),
-            ));
+            return Err(Error::TokenState(Msg::new(Key::NotResynced)));
         }
         if matches!(token.state, TokenState::Revoked | TokenState::Disabled) {
-            return Err(Error::TokenState(format!("token is {}", token.state)));
+            return Err(Error::TokenState(
+                Msg::new(Key::TokenIs).arg_key("state", state_key(token.state)),
+            ));
         }
         let now = self.clock.now();
         let secret = self.token_secret(&token)?;

@@ -1,5 +1,6 @@
 //! Users: create, list, show, change, disable, delete, passwords.
 
+use crate::msg::{Key, Msg};
 use serde::Deserialize;
 
 use crate::model::{Language, NewUser, Password, Role, User, UserFilter, UserState};
@@ -67,9 +68,7 @@ pub fn validate_username(name: &str) -> Result<()> {
     if ok_len && ok_first && ok_chars {
         Ok(())
     } else {
-        Err(Error::Invalid(
-            "username: 1-64 letters, digits or . _ - @, starting with a letter or digit".into(),
-        ))
+        Err(Error::Invalid(Msg::new(Key::UsernameFormat)))
     }
 }
 
@@ -89,7 +88,7 @@ fn validate_email(email: &str) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(Error::Invalid("email: not a valid e-mail address".into()))
+        Err(Error::Invalid(Msg::new(Key::EmailFormat)))
     }
 }
 
@@ -106,17 +105,15 @@ fn validate_phone(phone: &str) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(Error::Invalid(
-            "phone: digits with an optional leading + (e.g. +49 30 1234567)".into(),
-        ))
+        Err(Error::Invalid(Msg::new(Key::PhoneFormat)))
     }
 }
 
 fn validate_text(field: &str, value: &str, max: usize) -> Result<()> {
     if value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(Error::Invalid(format!(
-            "{field}: at most {max} characters, no control characters"
-        )));
+        return Err(Error::Invalid(
+            Msg::new(Key::TextField).arg("field", field).arg("max", max),
+        ));
     }
     Ok(())
 }
@@ -126,9 +123,9 @@ impl Service {
         let min = self.config.auth.min_password_length;
         let len = password.chars().count();
         if len < min || len > 1024 {
-            return Err(Error::Invalid(format!(
-                "password: between {min} and 1024 characters"
-            )));
+            return Err(Error::Invalid(
+                Msg::new(Key::PasswordLength).arg("min", min),
+            ));
         }
         Ok(())
     }
@@ -186,10 +183,9 @@ impl Service {
         let user = match self.store.insert_user(&new, self.clock.now()).await {
             Ok(u) => u,
             Err(crate::store::StoreError::Conflict) => {
-                return Err(Error::Conflict(format!(
-                    "user {} exists already",
-                    new.username
-                )));
+                return Err(Error::Conflict(
+                    Msg::new(Key::UserExists).arg("name", &new.username),
+                ));
             }
             Err(e) => return Err(e.into()),
         };
@@ -347,7 +343,7 @@ impl Service {
         }
         self.guard_last_admin(&before, &user).await?;
         if actor.admin_id() == Some(before.id) && user.state == UserState::Disabled {
-            return Err(Error::Invalid("you cannot disable your own account".into()));
+            return Err(Error::Invalid(Msg::new(Key::DisableSelf)));
         }
         user.updated_at = now;
         if !self.store.update_user(&user).await? {
@@ -378,9 +374,7 @@ impl Service {
             && after.state == UserState::Active
             && after.password_hash.is_some();
         if was_admin && !still_admin && self.store.count_active_admins().await? <= 1 {
-            return Err(Error::Invalid(
-                "this is the last active admin: create another admin first".into(),
-            ));
+            return Err(Error::Invalid(Msg::new(Key::LastAdmin)));
         }
         Ok(())
     }
@@ -390,7 +384,7 @@ impl Service {
         let user = self.user_named(username).await?;
         actor.require_reauth(self.clock.now())?;
         if actor.admin_id() == Some(user.id) {
-            return Err(Error::Invalid("you cannot delete your own account".into()));
+            return Err(Error::Invalid(Msg::new(Key::DeleteSelf)));
         }
         let mut gone = user.clone();
         gone.state = UserState::Disabled;

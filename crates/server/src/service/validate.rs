@@ -10,6 +10,7 @@
 //! Clients get accept / reject / challenge and a generic message; the audit log gets the exact
 //! reason, the token, the application and the source address.
 
+use crate::msg::{Key, Msg};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
@@ -145,7 +146,7 @@ impl Service {
     ) -> Result<ValidateResponse> {
         let username = req.username.trim().to_owned();
         if username.is_empty() || username.chars().count() > 256 {
-            return Err(super::Error::Invalid("username: 1-256 characters".into()));
+            return Err(super::Error::Invalid(Msg::new(Key::UsernameLength)));
         }
         let decision = self
             .decide(app, source, &username, req, Front::Application)
@@ -270,9 +271,7 @@ impl Service {
                 req.otp.as_ref().map(|o| o.expose().to_owned()),
             )],
             _ => {
-                return Err(super::Error::Invalid(
-                    "give either pass, or password and otp".into(),
-                ));
+                return Err(super::Error::Invalid(Msg::new(Key::PassOrPassword)));
             }
         };
         let first_password = candidates.first().map_or("", |c| c.0.as_str());

@@ -56,6 +56,8 @@ impl TestServer {
         // Most tests act as an admin who has no token; the policy that admins enroll one
         // (`auth.admin_second_factor`, on by default) is tested on its own in tests/security_login.rs.
         config.auth.admin_second_factor = false;
+        // Times on pages and in mails in a known zone, whatever the machine's.
+        config.server.time_zone = "UTC".into();
         if db == Db::Postgres {
             let base = tessera_server::testing::postgres_url().expect("postgres configured");
             config.database.url = tessera_server::testing::fresh_postgres_database(&base).await;

@@ -19,8 +19,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::i18n::{Tr, negotiate};
+use crate::i18n::{Tr, Zone, negotiate};
 use crate::model::Language;
+use crate::msg::{Key, Msg};
 use crate::service::{Device, EnrollmentView, Error, ErrorCode, FirstCode};
 
 use super::AppState;
@@ -93,6 +94,8 @@ struct Reader {
     accept_language: Option<String>,
     device: Option<Device>,
     phone: Option<Device>,
+    /// The zone of times on the pages (`server.time_zone`).
+    zone: Zone,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,10 +104,10 @@ struct ReaderQuery {
     device: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Reader {
+impl FromRequestParts<AppState> for Reader {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         let query = axum::extract::Query::<ReaderQuery>::try_from_uri(&parts.uri)
             .map(|q| q.0)
             .unwrap_or_default();
@@ -116,6 +119,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
                 .map(str::to_owned)
         };
         Ok(Reader {
+            zone: s.config().server.zone(),
             lang: query.lang,
             accept_language: header_text(header::ACCEPT_LANGUAGE),
             device: query.device.as_deref().and_then(Device::parse),
@@ -128,11 +132,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
 
 impl Reader {
     fn tr(&self, fallback: Language) -> Tr {
-        Tr(negotiate(
-            self.lang.as_deref(),
-            self.accept_language.as_deref(),
-            fallback,
-        ))
+        Tr::in_zone(
+            negotiate(
+                self.lang.as_deref(),
+                self.accept_language.as_deref(),
+                fallback,
+            ),
+            self.zone,
+        )
     }
 }
 
@@ -273,7 +280,12 @@ async fn post_start(
     form: Result<Form<StartForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
+        return problem(
+            &s,
+            &reader,
+            &token,
+            &Error::Forbidden(Msg::new(Key::FormMalformed)),
+        );
     };
     let device = Device::parse(&form.device).unwrap_or(Device::Other);
     match s.start_enrollment(&token, &form.form_token, device).await {
@@ -416,7 +428,12 @@ async fn post_verify(
     form: Result<Form<VerifyForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
+        return problem(
+            &s,
+            &reader,
+            &token,
+            &Error::Forbidden(Msg::new(Key::FormMalformed)),
+        );
     };
     let outcome = s
         .submit_first_code(&token, &form.form_token, &form.name, &form.code)
@@ -456,6 +473,12 @@ async fn post_verify(
 fn finished_info(s: &AppState, t: Tr, view: &EnrollmentView) -> FinishedInfo {
     FinishedInfo {
         login_user: t.f1("finished.login_user", "username", &view.username),
+        // A user who never set a password must not be told to use it "as before".
+        login_password: t.t(if view.has_password {
+            "finished.login_password"
+        } else {
+            "finished.login_no_password"
+        }),
         login_code: t.f1("finished.login_code", "issuer", &s.config().issuer()),
     }
 }
@@ -503,7 +526,12 @@ async fn post_done(
     form: Result<Form<DoneForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return problem(&s, &reader, &token, &Error::Forbidden("malformed form"));
+        return problem(
+            &s,
+            &reader,
+            &token,
+            &Error::Forbidden(Msg::new(Key::FormMalformed)),
+        );
     };
     // The browser enforces the checkbox (`required`); a request without it is refused too.
     if form.saved != "yes" {
@@ -511,7 +539,7 @@ async fn post_done(
             &s,
             &reader,
             &token,
-            &Error::Forbidden("codes not confirmed"),
+            &Error::Forbidden(Msg::new(Key::CodesNotConfirmed)),
         );
     }
     match s.finished_enrollment(&token, &form.form_token).await {

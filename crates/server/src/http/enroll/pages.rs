@@ -149,6 +149,8 @@ pub struct DonePage {
 #[derive(Debug, Clone)]
 pub struct FinishedInfo {
     pub login_user: String,
+    /// "Your password, as before", or that none is set yet.
+    pub login_password: &'static str,
     pub login_code: String,
 }
 

@@ -168,7 +168,7 @@ async fn post_invite_all(State(s): State<AppState>, AdminMe(me): AdminMe, body: 
             &s,
             me.t,
             Some(&me.web),
-            &Error::Invalid("filter: no_device or pending".into()),
+            &Error::Invalid(crate::msg::Msg::new(crate::msg::Key::BulkFilter)),
         );
     }
     let actor = me.web.actor();

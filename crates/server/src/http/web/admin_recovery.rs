@@ -15,6 +15,7 @@ use axum::routing::post;
 
 use crate::config::AdminDelivery;
 use crate::i18n::Tr;
+use crate::msg::{Key, Msg};
 use crate::service::{Error, RecoveryChanges, RecoverySettings, Setting};
 
 use super::pages::{AdminCodesPage, AdminResetDonePage, PolicyChoice, PolicyRow, RecoverySection};
@@ -198,7 +199,9 @@ fn bool_choice(v: &str) -> Result<Option<bool>, Error> {
         "default" => Ok(None),
         "on" => Ok(Some(true)),
         "off" => Ok(Some(false)),
-        _ => Err(Error::Invalid(format!("unknown setting {v:?}"))),
+        _ => Err(Error::Invalid(
+            Msg::new(Key::UnknownSetting).arg("value", format!("{v:?}")),
+        )),
     }
 }
 
@@ -207,7 +210,9 @@ fn delivery_choice(v: &str) -> Result<Option<AdminDelivery>, Error> {
         "default" => Ok(None),
         "show" => Ok(Some(AdminDelivery::Show)),
         "email" => Ok(Some(AdminDelivery::Email)),
-        _ => Err(Error::Invalid(format!("unknown delivery {v:?}"))),
+        _ => Err(Error::Invalid(
+            Msg::new(Key::UnknownSetting).arg("value", format!("{v:?}")),
+        )),
     }
 }
 
@@ -326,9 +331,7 @@ async fn post_reset(
         let s = s.clone();
         async move {
             if form.get("confirm") != "yes" {
-                return Err(Error::Invalid(
-                    me2.t.t("admin_recovery.reset_unconfirmed").to_owned(),
-                ));
+                return Err(Error::Invalid(Msg::new(Key::ResetUnconfirmed)));
             }
             let hint = form.get("hint");
             let path = s

@@ -43,11 +43,14 @@ impl axum::extract::FromRequestParts<AppState> for LoginLang {
             .headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok());
-        Ok(LoginLang(Tr(negotiate(
-            super::query_lang(parts).as_deref(),
-            accept,
-            s.config().server.default_language,
-        ))))
+        Ok(LoginLang(Tr::in_zone(
+            negotiate(
+                super::query_lang(parts).as_deref(),
+                accept,
+                s.config().server.default_language,
+            ),
+            s.config().server.zone(),
+        )))
     }
 }
 

@@ -163,17 +163,16 @@ impl FromRequestParts<AppState> for Me {
         };
         match s.web_session(&value, &source_of(parts)).await {
             Ok(web) => {
-                let t = Tr(negotiate(
-                    query_lang(parts).as_deref(),
-                    None,
-                    web.user.language,
-                ));
+                let t = Tr::in_zone(
+                    negotiate(query_lang(parts).as_deref(), None, web.user.language),
+                    s.config().server.zone(),
+                );
                 Ok(Me { web, t })
             }
             Err(e) if e.code() == ErrorCode::Unauthenticated => {
                 Err(Redirect::to("/login").into_response())
             }
-            Err(e) => Err(error_page(s, Tr(Language::En), None, &e)),
+            Err(e) => Err(error_page(s, Tr::new(Language::En), None, &e)),
         }
     }
 }
@@ -292,14 +291,15 @@ pub fn error_page(s: &AppState, t: Tr, web: Option<&WebUser>, e: &Error) -> Resp
     let (title, text) = match code {
         ErrorCode::NotFound => ("web.not_found_title", t.t("web.not_found_text").to_owned()),
         ErrorCode::Forbidden => ("web.forbidden_title", t.t("web.forbidden_text").to_owned()),
+        // The service's message, in the page's language.
         ErrorCode::InvalidInput | ErrorCode::Conflict | ErrorCode::TokenState => {
-            ("web.invalid_title", e.public_message())
+            ("web.invalid_title", t.msg(&e.public_msg()))
         }
         ErrorCode::Internal => {
             tracing::error!(error = %e, "web page failed");
             ("web.error_title", t.t("web.error_text").to_owned())
         }
-        _ => ("web.error_title", e.public_message()),
+        _ => ("web.error_title", t.msg(&e.public_msg())),
     };
     message(s, t, web, status, title, text)
 }

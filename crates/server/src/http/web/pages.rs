@@ -244,6 +244,10 @@ pub struct DeviceRow {
 #[derive(Debug, Clone)]
 pub struct EventRow {
     pub at: String,
+    /// The action's name, the result and the reason in the page's language.
+    pub action: String,
+    pub result: String,
+    pub reason: String,
     pub entry: AuditEntry,
 }
 

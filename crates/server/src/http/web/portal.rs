@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::events;
 use crate::i18n::Tr;
 use crate::model::{AuditEntry, Language, TokenId};
 use crate::service::{ErrorCode, TokenInfo};
@@ -73,6 +74,9 @@ pub fn event_rows(t: Tr, entries: Vec<AuditEntry>) -> Vec<EventRow> {
         .into_iter()
         .map(|entry| EventRow {
             at: t.datetime(entry.event.at),
+            action: events::action_text(t, &entry.event.action),
+            result: events::result_text(t, &entry.event.result),
+            reason: events::reason_text(t, &entry.event.reason),
             entry,
         })
         .collect()
@@ -262,7 +266,7 @@ async fn post_language(State(s): State<AppState>, me: Me, body: Bytes) -> Respon
             &s,
             me.t,
             Some(&me.web),
-            &crate::service::Error::Invalid("language: de or en".into()),
+            &crate::service::Error::Invalid(crate::msg::Msg::new(crate::msg::Key::Language)),
         );
     };
     // Back to the page the switch was used on (the header's form names its section); only

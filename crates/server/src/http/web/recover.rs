@@ -234,7 +234,7 @@ async fn get_not_me(
 ) -> Response {
     match s.open_block_link(&link).await {
         Ok(view) => {
-            let t = Tr(view.language);
+            let t = Tr::in_zone(view.language, s.config().server.zone());
             NotMePage {
                 n: Nav::new(t, &s, "recover.not_me_title", None, ""),
                 t,
@@ -260,7 +260,7 @@ async fn post_not_me(
         .await
     {
         Ok(blocked) => {
-            let t = Tr(blocked.language);
+            let t = Tr::in_zone(blocked.language, s.config().server.zone());
             let text = if blocked.admins_told > 0 {
                 "recover.not_me_done"
             } else {
@@ -336,7 +336,7 @@ async fn get_reset_link(
 async fn reset_form(s: &AppState, t: Tr, link: String, error: Option<&str>) -> Response {
     match s.open_reset(&link).await {
         Ok(view) => {
-            let t = Tr(view.language);
+            let t = Tr::in_zone(view.language, s.config().server.zone());
             let min = s.config().auth.min_password_length;
             let page = ResetConfirmPage {
                 n: Nav::new(t, s, "reset.confirm_title", None, ""),
