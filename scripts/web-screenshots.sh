@@ -27,6 +27,9 @@ base="http://127.0.0.1:$port"
 export TESSERA_ENROLL__ORGANISATION="Beispiel GmbH"
 # Every recovery and reset of the walk comes from this one address within a minute or two.
 export TESSERA_RECOVERY__MAX_PER_SOURCE_PER_MINUTE=1000
+# The walk's admins sign in with the password to reach the admin pages quickly; a real
+# installation asks them to enroll a second factor first (auth.admin_second_factor).
+export TESSERA_AUTH__ADMIN_SECOND_FACTOR=false
 TESSERA_LOG=warn "$bin" --data-dir "$work/data" serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done

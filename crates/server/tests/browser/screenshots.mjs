@@ -99,7 +99,7 @@ try {
       await shot(apage, 'admin', 'reauth');
       await apage.getByLabel(x.pw).fill(PASSWORD);
       await apage.getByRole('button', { name: x.confirm }).click();
-      await apage.waitForURL('**/admin/users/**?done=saved');
+      await apage.waitForURL('**/admin/users/**?done=saved*');
       await shot(apage, 'admin', 'user-saved');
       await apage.goto(`${BASE}/admin/audit?user=${bob}`);
       await shot(apage, 'admin', 'audit');
