@@ -82,8 +82,11 @@ unlock_all() {
 }
 
 # One wrk run: bodies for more requests than the server can answer in the duration, wrk, then
-# the seed file moved past what wrk sent.
-WRK_LINES_PER_SECOND=${WRK_LINES_PER_SECOND:-60000}
+# the seed file moved past what wrk sent. Not many more: with a lines file of 960,000 lines wrk
+# paused once per run for about 300 ms (max 280-370 ms and, through wrk's correction, p99
+# 80-170 ms, while the server's commit log showed nothing above 15 ms and tessera-load's max
+# stayed below 26 ms); with 576,000-600,000 lines it did not (docs/benchmarks.md).
+WRK_LINES_PER_SECOND=${WRK_LINES_PER_SECOND:-36000}
 run_wrk() {
   local dir=$1 label=$2 conns=$3 rep=$4
   local lines="$dir/wrk-lines.txt" raw="$dir/wrk.out"
