@@ -10,6 +10,8 @@ mod files;
 mod http;
 mod prepare;
 mod run;
+mod watch;
+mod wrk;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,9 +68,19 @@ enum Command {
         /// What to send.
         #[arg(long, value_enum)]
         case: Case,
-        /// Closed-loop workers, one keep-alive connection each (capped at the number of tokens).
+        /// Workers, one keep-alive connection each (capped at the number of tokens).
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// Open loop: send this many requests per second in all, on a fixed schedule, and count
+        /// each latency from the request's intended send time (without it: closed loop).
+        #[arg(long, value_name = "PER_SECOND")]
+        rate: Option<f64>,
+        /// Also write the latencies by send time, one JSON line per slice of --timeline-ms.
+        #[arg(long, value_name = "FILE.jsonl")]
+        timeline: Option<PathBuf>,
+        /// The slice of --timeline, milliseconds.
+        #[arg(long, default_value_t = 100)]
+        timeline_ms: u32,
         /// Measured seconds (after the warm-up); the run stops by itself.
         #[arg(long, default_value_t = 20.0)]
         duration: f64,
@@ -100,6 +112,42 @@ enum Command {
         #[arg(long, value_name = "PID")]
         server_pid: Option<u32>,
     },
+    /// Request bodies for wrk (scripts/wrk-validate.lua), and the seed file settled after it.
+    Lines {
+        #[command(subcommand)]
+        action: LinesAction,
+    },
+    /// Run a benchmark command when the machine is quiet; stop it if other processes disturb
+    /// it; write whether the run is clean (one JSON object).
+    Guard {
+        /// The server's process (its CPU is the run's own); may be given more than once.
+        #[arg(long = "server-pid", value_name = "PID")]
+        server_pids: Vec<u32>,
+        /// Processes of this name count as the run's own too (e.g. postgres); repeatable.
+        #[arg(long = "watch-name", value_name = "NAME")]
+        names: Vec<String>,
+        /// Wait until other processes use less than this (% of one core) for 2 s in a row.
+        #[arg(long, default_value_t = 15.0)]
+        quiet: f64,
+        /// Stop the run when other processes use more than this (% of one core) for 2 s.
+        #[arg(long, default_value_t = 40.0)]
+        abort_other: f64,
+        /// The run is clean if other processes used at most this on average (% of one core)...
+        #[arg(long, default_value_t = 15.0)]
+        max_other: f64,
+        /// ...and the hypervisor took at most this (steal time, % of one core).
+        #[arg(long, default_value_t = 5.0)]
+        max_steal: f64,
+        /// Longest wait for a quiet machine, seconds (then the run starts anyway).
+        #[arg(long, default_value_t = 900.0)]
+        max_wait: f64,
+        /// Write the verdict here instead of to stderr.
+        #[arg(long, value_name = "FILE.json")]
+        verdict: Option<PathBuf>,
+        /// The command to run, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Clear failure counters and throttling of every token in a seed file (after wrong-code
     /// and duplicate runs).
     Unlock {
@@ -121,6 +169,39 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum LinesAction {
+    /// Write valid HOTP request bodies, round-robin over the tokens, each counter once; the
+    /// seed file is not changed (run `settle` after wrk).
+    Write {
+        /// The seed file from `prepare`.
+        #[arg(long, value_name = "FILE.json")]
+        seeds: PathBuf,
+        /// The lines file to write (mode 0600: every line holds a valid code).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Lines to write: more than wrk can send in its duration.
+        #[arg(long)]
+        count: u64,
+        /// Use only the first N HOTP tokens.
+        #[arg(long, value_name = "N")]
+        tokens: Option<usize>,
+    },
+    /// Move the seed file's HOTP counters past the first SENT lines (wrk-validate.lua prints
+    /// `sent`).
+    Settle {
+        /// The seed file the lines were written from.
+        #[arg(long, value_name = "FILE.json")]
+        seeds: PathBuf,
+        /// How many lines were sent.
+        #[arg(long)]
+        sent: u64,
+        /// The same --tokens as for `write`.
+        #[arg(long, value_name = "N")]
+        tokens: Option<usize>,
+    },
+}
+
 fn parse_kind(s: &str) -> Result<TokenKind, String> {
     match s {
         "hotp" => Ok(TokenKind::Hotp),
@@ -131,7 +212,7 @@ fn parse_kind(s: &str) -> Result<TokenKind, String> {
 
 fn main() -> ExitCode {
     match start(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // One line with the chain of causes; no backtrace for an operator's mistake.
             eprintln!("tessera-load: {e:#}");
@@ -140,7 +221,34 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(cli: Cli) -> anyhow::Result<()> {
+fn start(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Guard {
+        server_pids,
+        names,
+        quiet,
+        abort_other,
+        max_other,
+        max_steal,
+        max_wait,
+        verdict,
+        command,
+    } = cli.command
+    {
+        // No runtime: the guard only samples /proc and waits for its command.
+        return watch::guard(watch::GuardOptions {
+            server_pids,
+            names,
+            limits: tessera_load::guard::Limits {
+                quiet,
+                abort_other,
+                max_other,
+                max_steal,
+            },
+            max_wait,
+            verdict,
+            command,
+        });
+    }
     let threads = match &cli.command {
         Command::Run { threads, .. } => (*threads).max(1),
         _ => 1,
@@ -155,7 +263,8 @@ fn start(cli: Cli) -> anyhow::Result<()> {
             .enable_all()
             .build()?
     };
-    runtime.block_on(dispatch(cli.command, threads))
+    runtime.block_on(dispatch(cli.command, threads))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn dispatch(command: Command, threads: usize) -> anyhow::Result<()> {
@@ -186,6 +295,9 @@ async fn dispatch(command: Command, threads: usize) -> anyhow::Result<()> {
             seeds,
             case,
             concurrency,
+            rate,
+            timeline,
+            timeline_ms,
             duration,
             warmup,
             json,
@@ -206,10 +318,23 @@ async fn dispatch(command: Command, threads: usize) -> anyhow::Result<()> {
             if !(timeout.is_finite() && timeout > 0.0) {
                 anyhow::bail!("--timeout must be a positive number of seconds");
             }
+            if let Some(rate) = rate {
+                if !(rate.is_finite() && rate > 0.0) {
+                    anyhow::bail!("--rate must be a positive number of requests per second");
+                }
+                if matches!(case, Case::TotpValid | Case::Duplicate) {
+                    // TOTP codes run out until the next time step, and the replay check is a
+                    // burst by design: neither has a schedule to keep.
+                    anyhow::bail!("--rate is for hotp_valid, hotp_wrong and password_hotp_valid");
+                }
+            }
             run::run(RunOptions {
                 seeds,
                 case,
                 concurrency,
+                rate,
+                timeline,
+                timeline_ms: timeline_ms.max(1),
                 duration,
                 warmup,
                 json,
@@ -222,6 +347,20 @@ async fn dispatch(command: Command, threads: usize) -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Lines { action } => match action {
+            LinesAction::Write {
+                seeds,
+                out,
+                count,
+                tokens,
+            } => wrk::write(seeds, out, count, tokens),
+            LinesAction::Settle {
+                seeds,
+                sent,
+                tokens,
+            } => wrk::settle(seeds, sent, tokens),
+        },
+        Command::Guard { .. } => anyhow::bail!("guard runs without a runtime"),
         Command::Unlock {
             seeds,
             admin_user,

@@ -29,6 +29,8 @@ pub struct Latency {
     pub p90_us: u32,
     /// 99th percentile.
     pub p99_us: u32,
+    /// 99.9th percentile.
+    pub p999_us: u32,
     /// Slowest answer.
     pub max_us: u32,
     /// Arithmetic mean.
@@ -45,6 +47,7 @@ impl Latency {
             p50_us: at(50.0),
             p90_us: at(90.0),
             p99_us: at(99.0),
+            p999_us: at(99.9),
             max_us: samples.last().copied().unwrap_or(0),
             mean_us: if samples.is_empty() {
                 0.0
@@ -208,7 +211,13 @@ pub struct RunReport {
     pub case: String,
     /// The server's base URL.
     pub url: String,
-    /// Closed-loop workers (connections); for `duplicate`, the simultaneous requests per token.
+    /// `closed` (each connection sends when the previous answer arrived) or `open` (requests
+    /// leave on a fixed schedule, `target_rps`; latency counted from the intended send time).
+    pub mode: &'static str,
+    /// Open loop: the requested rate, requests per second over all connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_rps: Option<f64>,
+    /// Workers (connections); for `duplicate`, the simultaneous requests per token.
     pub concurrency: usize,
     /// Operating system threads of the tool's runtime.
     pub threads: usize,
@@ -236,16 +245,32 @@ pub struct RunReport {
     pub http_errors: u64,
     /// Those by kind: `connect`, `send`, `body`, `timeout`, `bad_body`, `http_<status>`.
     pub errors: BTreeMap<String, u64>,
-    /// Latency of answered requests (send to end of body), milliseconds.
+    /// Latency of answered requests, milliseconds: closed loop from handing the request to the
+    /// connection, open loop from its intended send time, to the end of the answer's body.
     pub p50_ms: f64,
     /// 90th percentile, ms.
     pub p90_ms: f64,
     /// 99th percentile, ms.
     pub p99_ms: f64,
+    /// 99.9th percentile, ms.
+    pub p999_ms: f64,
     /// Slowest, ms.
     pub max_ms: f64,
     /// Mean, ms.
     pub mean_ms: f64,
+    /// Open loop: requests sent more than 1 ms after their intended time (their connection was
+    /// still waiting for an earlier answer, or the tool fell behind). Their wait is in the
+    /// latencies; many of them with a low `rps` against `target_rps` mean the rate was more than
+    /// the server (or the tool) could do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_sends: Option<u64>,
+    /// Open loop: the same requests' p50 counted from their actual send, as a closed loop
+    /// counts (the difference to `p50_ms` is the time spent waiting to be sent), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_send_p50_ms: Option<f64>,
+    /// Open loop: p99 counted from the actual send, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_send_p99_ms: Option<f64>,
     /// `totp_valid`: average time a worker waited for the next time step, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waited_s: Option<f64>,
@@ -286,6 +311,8 @@ impl RunReport {
         RunReport {
             case: case.to_owned(),
             url: url.to_owned(),
+            mode: "closed",
+            target_rps: None,
             concurrency,
             threads: 1,
             tokens: 0,
@@ -303,13 +330,27 @@ impl RunReport {
             p50_ms: ms(measured.latency.p50_us),
             p90_ms: ms(measured.latency.p90_us),
             p99_ms: ms(measured.latency.p99_us),
+            p999_ms: ms(measured.latency.p999_us),
             max_ms: ms(measured.latency.max_us),
             mean_ms: round(measured.latency.mean_us / 1000.0, 3),
+            late_sends: None,
+            from_send_p50_ms: None,
+            from_send_p99_ms: None,
             waited_s: None,
             tool_cpu_pct_of_1core: None,
             server_cpu_pct_of_1core: None,
             duplicate: None,
         }
+    }
+
+    /// Marks the report as an open-loop run at `rate` with `late` late sends, and adds the
+    /// latencies counted from the actual sends.
+    pub fn open_loop(&mut self, rate: f64, late: u64, from_send: Latency) {
+        self.mode = "open";
+        self.target_rps = Some(rate);
+        self.late_sends = Some(late);
+        self.from_send_p50_ms = Some(f64::from(from_send.p50_us) / 1000.0);
+        self.from_send_p99_ms = Some(f64::from(from_send.p99_us) / 1000.0);
     }
 
     /// The report as one line of JSON.
@@ -327,6 +368,17 @@ impl RunReport {
             "case {}  url {}  concurrency {}  threads {}  tokens {}",
             self.case, self.url, self.concurrency, self.threads, self.tokens
         );
+        match self.target_rps {
+            Some(rate) => {
+                let _ = writeln!(
+                    out,
+                    "open loop at {rate:.1} requests/s: latency from the intended send time"
+                );
+            }
+            None => {
+                let _ = writeln!(out, "closed loop: latency from the send");
+            }
+        }
         let _ = writeln!(
             out,
             "duration {:.3} s measured (asked {} s, warm-up {} s)",
@@ -347,9 +399,18 @@ impl RunReport {
         }
         let _ = writeln!(
             out,
-            "latency ms  p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  mean {:.3}",
-            self.p50_ms, self.p90_ms, self.p99_ms, self.max_ms, self.mean_ms
+            "latency ms  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  mean {:.3}",
+            self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms, self.mean_ms
         );
+        if let (Some(p50), Some(p99)) = (self.from_send_p50_ms, self.from_send_p99_ms) {
+            let _ = writeln!(
+                out,
+                "counted from the actual send: p50 {p50:.3}  p99 {p99:.3}"
+            );
+        }
+        if let Some(late) = self.late_sends {
+            let _ = writeln!(out, "sent more than 2 ms after their time: {late}");
+        }
         if let Some(waited) = self.waited_s {
             let _ = writeln!(
                 out,
@@ -379,6 +440,51 @@ impl RunReport {
         }
         out
     }
+}
+
+/// One slice of a run's time line: the requests whose (intended) send time fell into it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Bucket {
+    /// Start of the slice, seconds after the end of the warm-up.
+    pub t_s: f64,
+    /// Answered requests sent in the slice.
+    pub requests: u64,
+    /// Their median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Slowest, ms.
+    pub max_ms: f64,
+}
+
+/// Latencies by the time their requests were sent: `samples` are (send time, latency) in
+/// microseconds, the send time counted from the end of the warm-up; `bucket_us` is the slice's
+/// length. Every slice from the first to the last sample is listed, empty ones with zeros (a
+/// slice without answers during a run is a stall worth seeing).
+pub fn timeline(samples: &[(u32, u32)], bucket_us: u32) -> Vec<Bucket> {
+    let bucket_us = bucket_us.max(1);
+    let Some(last) = samples.iter().map(|&(at, _)| at / bucket_us).max() else {
+        return Vec::new();
+    };
+    let mut slices: Vec<Vec<u32>> = vec![Vec::new(); last as usize + 1];
+    for &(at, latency) in samples {
+        slices[(at / bucket_us) as usize].push(latency);
+    }
+    slices
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut latencies)| {
+            latencies.sort_unstable();
+            let ms = |p| f64::from(percentile(&latencies, p).unwrap_or(0)) / 1000.0;
+            Bucket {
+                t_s: round(i as f64 * f64::from(bucket_us) / 1e6, 3),
+                requests: latencies.len() as u64,
+                p50_ms: ms(50.0),
+                p99_ms: ms(99.0),
+                max_ms: ms(100.0),
+            }
+        })
+        .collect()
 }
 
 /// `value` rounded to `decimals` places.
@@ -459,6 +565,35 @@ mod tests {
         assert_eq!(json["http_errors"], 0);
         assert!(json.get("duplicate").is_none());
         assert!(r.to_text().contains("p50 1.234"));
+        assert_eq!(json["mode"], "closed");
+        assert!(json.get("target_rps").is_none());
+
+        let mut open = r.clone();
+        open.open_loop(500.0, 7, Latency::from_samples(vec![100, 200]));
+        let json: serde_json::Value = serde_json::from_str(&open.to_json()).unwrap();
+        assert_eq!(json["mode"], "open");
+        assert_eq!(json["target_rps"], 500.0);
+        assert_eq!(json["late_sends"], 7);
+        assert_eq!(json["from_send_p99_ms"], 0.2);
+        assert!(open.to_text().contains("open loop at 500.0"));
+    }
+
+    #[test]
+    fn timeline_slices_by_send_time_and_shows_empty_slices() {
+        let samples = [
+            (10, 100),
+            (99_999, 300),
+            (50_000, 200),
+            (250_000, 40_000),
+            (250_001, 39_000),
+        ];
+        let t = timeline(&samples, 100_000);
+        assert_eq!(t.len(), 3);
+        assert_eq!((t[0].t_s, t[0].requests), (0.0, 3));
+        assert_eq!((t[0].p50_ms, t[0].p99_ms, t[0].max_ms), (0.2, 0.3, 0.3));
+        assert_eq!((t[1].t_s, t[1].requests, t[1].max_ms), (0.1, 0, 0.0));
+        assert_eq!((t[2].t_s, t[2].requests, t[2].max_ms), (0.2, 2, 40.0));
+        assert!(timeline(&[], 1000).is_empty());
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! `tessera-load run`: closed-loop workers against `POST /api/v1/validate`, one keep-alive
-//! connection each, and the `duplicate` replay check.
+//! `tessera-load run`: workers against `POST /api/v1/validate`, one keep-alive connection each,
+//! closed loop or open loop (`--rate`), and the `duplicate` replay check.
 //!
-//! Each worker sends a request, waits for the answer, sends the next, until the deadline: the
-//! loop always ends by itself. Bodies are JSON prefixes serialised once per token; a request costs
+//! Closed loop: each worker sends a request, waits for the answer, sends the next, until the
+//! deadline. Open loop: each worker has its share of a fixed schedule ([`Pacer`]) and sends each
+//! request at its intended time, or as soon as its connection is free if that time has passed;
+//! the latency runs from the intended time, so a stall of the server is counted in every request
+//! it held up, sent or not yet sent. Either loop always ends by itself. Bodies are JSON prefixes serialised once per token; a request costs
 //! one HMAC for its code, one small allocation for the body and a borrowing JSON parse of the
 //! answer. Requests sent during the warm-up are not counted, but the codes they used are.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -16,8 +20,9 @@ use hyper::body::Bytes;
 use hyper::header::HeaderValue;
 use hyper::{StatusCode, Uri};
 use serde::Deserialize;
+use tessera_load::pace::{Pacer, is_late, open_loop_latency};
 use tessera_load::report::{
-    DuplicateReport, ErrorKind, Latency, Measured, Outcome, RunReport, Tally, round,
+    DuplicateReport, ErrorKind, Latency, Measured, Outcome, RunReport, Tally, round, timeline,
 };
 use tessera_load::schedule::{
     HotpSlot, HotpValid, HotpWrong, TotpNext, TotpSlot, TotpValid, stripes,
@@ -67,8 +72,14 @@ pub struct RunOptions {
     pub seeds: PathBuf,
     /// The case.
     pub case: Case,
-    /// Closed-loop workers.
+    /// Workers (connections).
     pub concurrency: usize,
+    /// Open loop at this many requests per second in all; closed loop without.
+    pub rate: Option<f64>,
+    /// Where to write the latencies by send time (JSON lines).
+    pub timeline: Option<PathBuf>,
+    /// The timeline's slice, milliseconds.
+    pub timeline_ms: u32,
     /// Measured seconds after the warm-up.
     pub duration: f64,
     /// Warm-up seconds.
@@ -129,11 +140,26 @@ impl BodyTemplate {
 }
 
 /// When warm-up and measurement start and end.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Times {
+    start: Instant,
     measure_from: Instant,
     deadline: Instant,
+    /// Set on Ctrl-C or SIGINT (`tessera-load guard` stopping a disturbed run): the workers stop
+    /// as at the deadline, so the counters used are still written to the seed file.
+    stop: Arc<AtomicBool>,
 }
+
+impl Times {
+    fn over(&self, now: Instant) -> bool {
+        now >= self.deadline || self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// A request sent later than this after its intended time counts as late (open loop). The
+/// tool's timer wakes on whole milliseconds, so an on-time request may leave up to about 1 ms
+/// after its time; that wait is in the latency too, which errs on the side of reporting more.
+const LATE_AFTER: Duration = Duration::from_millis(2);
 
 enum Schedule {
     HotpValid(HotpValid),
@@ -144,6 +170,11 @@ enum Schedule {
 struct WorkerResult {
     tally: Tally,
     latencies: Vec<u32>,
+    /// Open loop: the same requests' time from the actual send (the server's part).
+    from_send: Vec<u32>,
+    /// With `--timeline`: (send time after the warm-up, latency), microseconds.
+    points: Vec<(u32, u32)>,
+    late: u64,
     schedule: Schedule,
     finished: Instant,
     waited: Duration,
@@ -276,26 +307,53 @@ async fn closed_loop(
     }
     let start = clock::now();
     let measure_from = start + Duration::from_secs_f64(options.warmup.max(0.0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::Relaxed);
+        }
+    });
     let times = Times {
+        start,
         measure_from,
         deadline: measure_from + Duration::from_secs_f64(options.duration.max(0.0)),
+        stop,
     };
+    let keep_points = options.timeline.is_some();
     let handles: Vec<_> = conns
         .into_iter()
         .zip(schedules)
-        .map(|(conn, schedule)| tokio::spawn(worker(conn, schedule, shared.clone(), times)))
+        .enumerate()
+        .map(|(w, (conn, schedule))| {
+            let pacer = options.rate.map(|rate| Pacer::new(rate, workers, w));
+            tokio::spawn(worker(
+                conn,
+                schedule,
+                shared.clone(),
+                times.clone(),
+                pacer,
+                keep_points,
+            ))
+        })
         .collect();
     clock::sleep_until(measure_from).await;
     let cpu = CpuMeter::start(options.server_pid);
 
     let mut tally = Tally::default();
     let mut latencies = Vec::new();
+    let mut from_send = Vec::new();
+    let mut points = Vec::new();
+    let mut late = 0;
     let mut finished = measure_from;
     let mut waited = Duration::ZERO;
     for handle in handles {
         let result = handle.await.context("a load worker panicked")?;
         tally.merge(&result.tally);
         latencies.extend_from_slice(&result.latencies);
+        from_send.extend_from_slice(&result.from_send);
+        points.extend_from_slice(&result.points);
+        late += result.late;
         finished = finished.max(result.finished);
         waited += result.waited;
         match result.schedule {
@@ -325,6 +383,12 @@ async fn closed_loop(
     report.tokens = indexes.len();
     report.warmup_s = options.warmup;
     report.duration_s = options.duration;
+    if let Some(rate) = options.rate {
+        report.open_loop(rate, late, Latency::from_samples(from_send));
+    }
+    if let Some(path) = &options.timeline {
+        write_timeline(path, &points, options.timeline_ms)?;
+    }
     if options.case == Case::TotpValid {
         report.waited_s = Some(round(waited.as_secs_f64() / workers as f64, 3));
     }
@@ -332,20 +396,58 @@ async fn closed_loop(
     Ok(report)
 }
 
-/// One closed-loop worker: a request, its answer, the next request, until the deadline.
+/// The timeline as JSON lines.
+fn write_timeline(
+    path: &std::path::Path,
+    points: &[(u32, u32)],
+    slice_ms: u32,
+) -> anyhow::Result<()> {
+    let mut out = String::new();
+    for bucket in timeline(points, slice_ms.saturating_mul(1000)) {
+        out.push_str(&serde_json::to_string(&bucket)?);
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// One worker. Closed loop (`pacer` none): a request, its answer, the next request, until the
+/// deadline. Open loop: each request at its intended time from `pacer`, or at once when that
+/// has passed, until the intended times reach the deadline.
 async fn worker(
     mut conn: HttpConn,
     mut schedule: Schedule,
     shared: Arc<Shared>,
     times: Times,
+    mut pacer: Option<Pacer>,
+    keep_points: bool,
 ) -> WorkerResult {
     let mut tally = Tally::default();
     let mut latencies = Vec::with_capacity(1 << 16);
+    let mut from_send = Vec::new();
+    let mut points = Vec::new();
+    let mut late = 0;
     let mut waited = Duration::ZERO;
     loop {
-        if clock::now() >= times.deadline {
-            break;
-        }
+        let intended = match pacer.as_mut() {
+            Some(pacer) => {
+                let at = times.start + pacer.next_intended();
+                if times.over(at) {
+                    break;
+                }
+                // Behind schedule the request leaves now, its wait counted. (Not through the
+                // timer: a timer wakes on a millisecond tick even for a time already passed.)
+                if at > clock::now() {
+                    clock::sleep_until(at).await;
+                }
+                Some(at)
+            }
+            None => {
+                if times.over(clock::now()) {
+                    break;
+                }
+                None
+            }
+        };
         let pick = match &mut schedule {
             Schedule::HotpValid(s) => s.next_pick(),
             Schedule::HotpWrong(s) => s.next_pick(),
@@ -355,8 +457,9 @@ async fn worker(
                     // Every token of this worker used what the window allows: wait for the next
                     // time step (or the end of the run).
                     let before = clock::now();
-                    clock::sleep_until_unix_ms(unix_secs.saturating_mul(1000), times.deadline)
-                        .await;
+                    // In slices, so that a stop is seen within 100 ms.
+                    let slice = (before + Duration::from_millis(100)).min(times.deadline);
+                    clock::sleep_until_unix_ms(unix_secs.saturating_mul(1000), slice).await;
                     let counted_from = before.max(times.measure_from);
                     waited += clock::now().saturating_duration_since(counted_from);
                     continue;
@@ -374,14 +477,37 @@ async fn worker(
             Ok((status, body)) => (classify(status, &body), true),
             Err(kind) => (Outcome::Error(kind), false),
         };
-        let took = clock::now().saturating_duration_since(sent);
+        let done = clock::now();
         if let Schedule::HotpValid(s) = &mut schedule {
             s.settle(&pick, outcome.may_have_consumed());
         }
-        if sent >= times.measure_from {
+        // Open loop: counted from the intended time, and by it into the measured window.
+        let from = intended.unwrap_or(sent);
+        if from >= times.measure_from {
             tally.record(outcome);
+            let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+            if let Some(at) = intended {
+                let since = |t: Instant| t.saturating_duration_since(times.start);
+                late += u64::from(is_late(since(at), since(sent), LATE_AFTER));
+            }
             if answered {
-                latencies.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+                let took = match intended {
+                    Some(at) => {
+                        from_send.push(us(done.saturating_duration_since(sent)));
+                        open_loop_latency(
+                            at.saturating_duration_since(times.start),
+                            done.saturating_duration_since(times.start),
+                        )
+                    }
+                    None => done.saturating_duration_since(sent),
+                };
+                latencies.push(us(took));
+                if keep_points {
+                    points.push((
+                        us(from.saturating_duration_since(times.measure_from)),
+                        us(took),
+                    ));
+                }
             }
         }
         if outcome == Outcome::Error(ErrorKind::Connect) {
@@ -393,6 +519,9 @@ async fn worker(
     WorkerResult {
         tally,
         latencies,
+        from_send,
+        points,
+        late,
         schedule,
         finished: clock::now(),
         waited,

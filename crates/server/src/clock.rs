@@ -28,6 +28,23 @@ impl Clock for SystemClock {
     }
 }
 
+/// Measures how long something took, for logs only (how long a commit or a checkpoint held the
+/// database): never an input to a decision, so it needs no test clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods)] // a duration for a log line, not a time that decides
+    pub fn start() -> Stopwatch {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    /// Milliseconds since [`Stopwatch::start`], to a microsecond.
+    pub fn ms(&self) -> f64 {
+        (self.0.elapsed().as_micros() as f64) / 1000.0
+    }
+}
+
 /// A clock that only moves when told to, for tests.
 #[derive(Debug, Clone)]
 pub struct FixedClock(Arc<AtomicI64>);

@@ -92,7 +92,16 @@ pub(crate) fn start_indexer(store: &Arc<dyn Store>) {
                 return;
             };
             loop {
-                match store.index_audit(INDEX_BATCH).await {
+                let took = crate::clock::Stopwatch::start();
+                let result = store.index_audit(INDEX_BATCH).await;
+                if let Ok(added @ 1..) = result {
+                    tracing::debug!(
+                        added,
+                        ms = took.ms(),
+                        "audit entries added to the user index"
+                    );
+                }
+                match result {
                     Ok(added) if added as i64 >= INDEX_BATCH => tokio::task::yield_now().await,
                     Ok(_) => break,
                     Err(e) => {

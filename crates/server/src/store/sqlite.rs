@@ -128,7 +128,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // Checkpoints (copying the WAL into the database file) would otherwise run inside the
         // commit that crosses 1000 pages, and that request waits for them. A background task
-        // checkpoints every 100 ms instead, on a thread of its own; the writer only steps in if
+        // checkpoints every 100 ms instead ([`checkpoint_task`]); the writer only steps in if
         // the WAL grows far (10,000 pages, ~40 MB), so the WAL stays bounded even if the task
         // falls behind. (Every second was too seldom: at 20,000 validations per second the WAL
         // passed 10,000 pages between two checkpoints and the writer checkpointed inside
@@ -150,26 +150,11 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let checkpoints = pool.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                tick.tick().await;
-                if checkpoints.is_closed() {
-                    return;
-                }
-                // PASSIVE: copies what it can without waiting for readers or the writer.
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&checkpoints)
-                    .await
-                {
-                    tracing::debug!(error = %e, "background checkpoint failed");
-                }
-            }
-        });
+        let writer = std::sync::Arc::new(tokio::sync::Mutex::new(Writer { conn, batch }));
+        tokio::spawn(checkpoint_task(pool.clone(), writer.clone()));
         Ok(SqliteStore {
             pool,
-            writer: std::sync::Arc::new(tokio::sync::Mutex::new(Writer { conn, batch })),
+            writer,
             synchronous_full,
             head_cache: Default::default(),
             audit_key,
@@ -202,6 +187,86 @@ impl SqliteStore {
             self.writer.lock().await,
             |w| &mut w.conn,
         ))
+    }
+}
+
+/// A WAL this long (in frames of one page) is started over at the next background checkpoint:
+/// about a tenth of a second of writes at 20,000 validations per second.
+const RESTART_WAL_FRAMES: i64 = 2_000;
+/// Checkpoint passes beside the writer before the one holding it, at most...
+const CATCH_UP_PASSES: usize = 4;
+/// ...stopping after one that took less than this (ms).
+const QUICK_PASS_MS: f64 = 2.0;
+
+/// The background checkpoints (see [`SqliteStore::connect`]), every 100 ms until the pool is
+/// closed.
+///
+/// First a PASSIVE checkpoint on a pooled connection: it copies the WAL into the database file
+/// beside the writer, without holding it up. But the WAL starts over at its beginning only
+/// after a checkpoint that left nothing to copy, with no write in between; with a commit every
+/// fraction of a millisecond that never happens beside the writer, so the WAL would grow to the
+/// writer's own limit (10,000 frames), and from there the writer checkpointed inside commits:
+/// under load, stalls of 10-25 ms each, many in a row (docs/benchmarks.md, "Tail latency").
+/// So once the WAL is [`RESTART_WAL_FRAMES`] long, the first step is repeated until a pass is
+/// quick (each copies what was appended during the one before), and then a last pass takes the
+/// write lock for a moment and copies, on the writer's connection, what is left; the next
+/// commit then starts the WAL over. The writer waits for that short copy only.
+async fn checkpoint_task(
+    pool: sqlx::SqlitePool,
+    writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
+) {
+    const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        // Passes beside the writer until one is quick: each copies only what the one before
+        // left, so the pass holding the writer below has little left to copy.
+        let mut wal_frames = 0;
+        for _ in 0..CATCH_UP_PASSES {
+            let took = crate::clock::Stopwatch::start();
+            match sqlx::query_as::<_, (i64, i64, i64)>(CHECKPOINT)
+                .fetch_one(&pool)
+                .await
+            {
+                Ok((_, frames, copied)) => {
+                    wal_frames = frames;
+                    if took.ms() >= 1.0 {
+                        tracing::debug!(ms = took.ms(), wal_frames, copied, "checkpoint");
+                    }
+                    if took.ms() < QUICK_PASS_MS || frames < RESTART_WAL_FRAMES {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "background checkpoint failed");
+                    wal_frames = 0;
+                    break;
+                }
+            }
+        }
+        if wal_frames < RESTART_WAL_FRAMES {
+            continue;
+        }
+        let took = crate::clock::Stopwatch::start();
+        let mut w = writer.lock().await;
+        let waited_ms = took.ms();
+        match sqlx::query_as::<_, (i64, i64, i64)>(CHECKPOINT)
+            .fetch_one(&mut w.conn)
+            .await
+        {
+            Ok((_, wal_frames, copied)) => tracing::debug!(
+                ms = took.ms(),
+                waited_ms,
+                wal_frames,
+                copied,
+                "checkpoint holding the writer, before the WAL starts over"
+            ),
+            Err(e) => tracing::debug!(error = %e, "checkpoint holding the writer failed"),
+        }
     }
 }
 
@@ -238,7 +303,9 @@ pub(super) async fn apply_writes(
     if ops.is_empty() {
         return Ok(Vec::new());
     }
+    let took = crate::clock::Stopwatch::start();
     let mut writer = store.writer.lock().await;
+    let waited_ms = took.ms();
     let remembered = store.head_cache.lock().ok().and_then(|c| c.clone());
     let blocking = store.synchronous_full
         && tokio::runtime::Handle::current().runtime_flavor()
@@ -258,8 +325,16 @@ pub(super) async fn apply_writes(
     if let Ok(mut c) = store.head_cache.lock() {
         *c = head;
     }
+    let ms = took.ms();
+    if ms >= SLOW_BATCH_MS {
+        tracing::debug!(ms, waited_ms, writes = ops.len(), "slow group commit");
+    }
     outcome.map(|(results, _)| results)
 }
+
+/// A group commit that took longer than this (waiting for the write lock included) is logged at
+/// debug level: a validation waits for its commit, so this is where a slow answer comes from.
+const SLOW_BATCH_MS: f64 = 5.0;
 
 /// [`batch::ADVANCE_ONE`] with SQLite's numbered placeholders (`?N`), as rusqlite binds by
 /// position.

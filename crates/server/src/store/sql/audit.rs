@@ -94,11 +94,10 @@ macro_rules! impl_audit {
             }
 
             async fn index_audit(&self, max: i64) -> StoreResult<u64> {
-                let mut conn = self.write_conn().await?;
-                let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                // What to add is read on the pool, outside any write: reads hold nobody up.
                 let upto: i64 =
                     sqlx::query_scalar("SELECT upto FROM audit_user_index_state WHERE id = 1")
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&self.pool)
                         .await?;
                 // Appends commit in seq order (each one holds the audit head until it commits),
                 // so every entry up to the newest one seen here is committed and visible.
@@ -108,36 +107,74 @@ macro_rules! impl_audit {
                 )
                 .bind(upto)
                 .bind(max)
-                .fetch_one(&mut *tx)
+                .fetch_one(&self.pool)
                 .await?;
                 let Some(newest) = newest else {
                     return Ok(0);
                 };
-                // The compare-and-set claims the range: a concurrent indexer that read the same
-                // `upto` waits for this row and then changes nothing.
-                let claimed = sqlx::query(
-                    "UPDATE audit_user_index_state SET upto = $1 WHERE id = 1 AND upto = $2",
-                )
-                .bind(newest)
-                .bind(upto)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if claimed == 0 {
-                    return Ok(0);
-                }
-                // In index order, so that each user's index page is written once.
-                let added = sqlx::query(
-                    "INSERT INTO audit_user_index (username, seq) \
-                     SELECT username, seq FROM audit_log WHERE seq > $1 AND seq <= $2 \
+                // In index order, so that each user's index page is written once per run.
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT username, seq FROM audit_log WHERE seq > $1 AND seq <= $2 \
                      ORDER BY username, seq",
                 )
                 .bind(upto)
                 .bind(newest)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                tx.commit().await?;
+                .fetch_all(&self.pool)
+                .await?;
+                // Written in small transactions, each a contiguous range of users (its own index
+                // pages, so each page is still written once per run), with the write lock given
+                // back in between and a pause as long as the transaction took: the index takes
+                // at most half of the writer's time, in slices of about a millisecond. In one
+                // transaction, a second's worth of entries at 20,000 validations per second held
+                // the writer for 20-45 ms once a second, and every validation arriving meanwhile
+                // waited that long for its commit; in back-to-back transactions of 2,000 entries
+                // (5 ms each) the validations got one commit in between each, too few to keep up
+                // (docs/benchmarks.md, "Tail latency").
+                // A crash between the transactions leaves some entries indexed ahead of `upto`:
+                // the next run adds them again and the conflict is ignored, and readers never
+                // look past `upto` in the index.
+                let mut added = 0;
+                let mut pause = std::time::Duration::ZERO;
+                for (n, chunk) in rows.chunks(sql::INDEX_ENTRIES_PER_TRANSACTION).enumerate() {
+                    if n > 0 {
+                        tokio::time::sleep(pause).await;
+                    }
+                    let took = $crate::clock::Stopwatch::start();
+                    let mut conn = self.write_conn().await?;
+                    let mut tx = sqlx::Connection::begin_with(&mut *conn, $begin).await?;
+                    for part in chunk.chunks(sql::INDEX_ROWS_PER_INSERT) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO audit_user_index (username, seq) ",
+                        );
+                        qb.push_values(part, |mut row, (username, seq)| {
+                            row.push_bind(username).push_bind(seq);
+                        });
+                        qb.push(" ON CONFLICT DO NOTHING");
+                        // Full parts share one statement text; the shorter last part of a run
+                        // is not kept in the connection's statement cache.
+                        let persistent = part.len() == sql::INDEX_ROWS_PER_INSERT;
+                        added += qb
+                            .build()
+                            .persistent(persistent)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                    tx.commit().await?;
+                    drop(conn);
+                    pause = std::time::Duration::from_secs_f64(took.ms().max(1.0) / 1000.0);
+                }
+                // The compare-and-set moves `upto` once everything up to `newest` is in the
+                // index. A concurrent indexer that read the same `upto` added nothing new (its
+                // rows conflicted) or the same rows; one of the two moves it.
+                let mut conn = self.write_conn().await?;
+                sqlx::query(
+                    "UPDATE audit_user_index_state SET upto = $1 WHERE id = 1 AND upto = $2",
+                )
+                .bind(newest)
+                .bind(upto)
+                .execute(&mut *conn)
+                .await?;
                 Ok(added)
             }
 
