@@ -178,6 +178,11 @@ try {
       await admin.locator('#enroll-link').waitFor();
       await shot(admin, 'admin-reset-done');
       await mailShot(await mailAfter(OUTBOX, before, x.subjects.wasReset), 'account-reset');
+      // A reset by mail follows the recovery policy: self-recovery on again for the next part.
+      await admin.goto(userPage);
+      await admin.getByLabel(x.selfRecovery).selectOption('on');
+      await admin.getByRole('button', { name: x.saveRec }).click();
+      await admin.waitForURL('**done=recovery**');
       await actx.close();
 
       // /reset from the e-mailed link, then the hint at the login.
