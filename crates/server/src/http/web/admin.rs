@@ -380,6 +380,34 @@ async fn post_user_state(
     }
 }
 
+/// Whether an action that cannot be undone still needs its "are you sure?" (a form sent back
+/// from the password page was confirmed before it was kept).
+fn unconfirmed(form: &FormData) -> bool {
+    form.get("confirm") != "yes" && !form.has("resume")
+}
+
+/// The "are you sure?" page of an action: names it, and leads back to `back` on cancel.
+fn confirm_page(
+    s: &AppState,
+    me: &Me,
+    what: String,
+    text_key: &str,
+    button_key: &str,
+    action: String,
+    back: String,
+) -> Response {
+    ConfirmPage {
+        n: me.nav(s, "web.confirm_title", "admin"),
+        t: me.t,
+        what,
+        text: me.t.t(text_key).to_owned(),
+        action,
+        button: me.t.t(button_key),
+        back,
+    }
+    .into_response()
+}
+
 async fn post_delete_user(
     State(s): State<AppState>,
     AdminMe(me): AdminMe,
@@ -391,22 +419,21 @@ async fn post_delete_user(
         return r;
     }
     let action = format!("{}/delete", user_href(&name));
-    if form.get("confirm") != "yes" && !form.has("resume") {
+    if unconfirmed(&form) {
         let t = me.t;
         if let Err(e) = s.user_named(&name).await {
             return error_page(&s, t, Some(&me.web), &e);
         }
-        return ConfirmPage {
-            n: me.nav(&s, "web.confirm_title", "admin"),
-            t,
-            what: t.f1("reauth.delete_user", "name", &name),
-            text: t.t("web.confirm_delete_user").to_owned(),
+        let what = t.f1("reauth.delete_user", "name", &name);
+        return confirm_page(
+            &s,
+            &me,
+            what,
+            "web.confirm_delete_user",
+            "web.delete_user",
             action,
-            fields: Vec::new(),
-            button: t.t("web.delete_user"),
-            back: user_href(&name),
-        }
-        .into_response();
+            user_href(&name),
+        );
     }
     with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();
@@ -447,29 +474,28 @@ async fn post_token(
     }
     let id = TokenId(id);
     let action = format!("/admin/tokens/{}/{op}", id.0);
-    if op == "remove" && form.get("confirm") != "yes" && !form.has("resume") {
+    if op == "remove" && unconfirmed(&form) {
         let t = me.t;
         let token = match s.get_token(&me.web.actor(), id).await {
             Ok(token) => token,
             Err(e) => return error_page(&s, t, Some(&me.web), &e),
         };
-        return ConfirmPage {
-            n: me.nav(&s, "web.confirm_title", "admin"),
-            t,
-            what: t.f2(
-                "web.confirm_remove_device_what",
-                "device",
-                &format!("{} ({})", token.name, token.serial.0),
-                "name",
-                &token.username,
-            ),
-            text: t.t("web.confirm_remove_device").to_owned(),
+        let what = t.f2(
+            "web.confirm_remove_device_what",
+            "device",
+            &format!("{} ({})", token.name, token.serial.0),
+            "name",
+            &token.username,
+        );
+        return confirm_page(
+            &s,
+            &me,
+            what,
+            "web.confirm_remove_device",
+            "web.remove",
             action,
-            fields: Vec::new(),
-            button: t.t("web.remove"),
-            back: user_href(&token.username),
-        }
-        .into_response();
+            user_href(&token.username),
+        );
     }
     with_reauth(&me, &s, &action, &form, |web, _| {
         let s = s.clone();

@@ -106,8 +106,6 @@ pub struct ConfirmPage {
     pub what: String,
     pub text: String,
     pub action: String,
-    /// Fields of the form to send again (besides the CSRF value and `confirm`).
-    pub fields: Vec<(String, String)>,
     pub button: &'static str,
     pub back: String,
 }
