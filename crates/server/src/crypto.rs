@@ -196,6 +196,11 @@ impl KeyRing {
         file.sync_all()
     }
 
+    /// The ids of the keys in the ring, oldest first.
+    pub fn key_ids(&self) -> Vec<u32> {
+        self.keys.keys().copied().collect()
+    }
+
     pub fn current_key_id(&self) -> u32 {
         self.current
     }

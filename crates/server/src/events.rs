@@ -24,6 +24,8 @@ pub const ACTIONS: &[&str] = &[
     "auth.login",
     "auth.logout",
     "auth.reauth",
+    "backup.create",
+    "backup.restore",
     "enroll.complete",
     "enroll.end",
     "enroll.invite",

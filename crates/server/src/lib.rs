@@ -3,6 +3,7 @@
 //! [`build`] assembles an [`App`] from a [`Config`]; `main` and the end-to-end tests both use it,
 //! so the tests run the same wiring as production.
 
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -50,8 +51,17 @@ pub struct Startup {
 }
 
 /// Opens (and on first start, creates) the data directory, key file and database, applies
-/// migrations and returns the app.
+/// migrations and returns the app. Refuses a database whose restore did not finish.
 pub async fn build(config: Config, clock: Arc<dyn clock::Clock>) -> anyhow::Result<(App, Startup)> {
+    backup::check_no_restore_pending(&config)?;
+    build_unchecked(config, clock).await
+}
+
+/// [`build`] without the restore check: for the restore itself.
+pub(crate) async fn build_unchecked(
+    config: Config,
+    clock: Arc<dyn clock::Clock>,
+) -> anyhow::Result<(App, Startup)> {
     let mut startup = Startup::default();
     let url = config.database_url();
     if !config.data_dir.exists() {

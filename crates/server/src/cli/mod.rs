@@ -27,6 +27,7 @@ use crate::service::Actor;
 
 mod apps;
 mod audit;
+mod backup;
 mod enroll;
 mod mail;
 mod output;
@@ -102,6 +103,12 @@ pub enum Command {
     /// Help users who lost a device: re-issue recovery codes, recovery history, unlock, reset.
     #[command(subcommand)]
     Recovery(recovery::RecoveryCommand),
+    /// Write a consistent copy of the database to FILE while the server runs (encrypted with
+    /// --passphrase-stdin). The key file is not in it: keep a copy of it apart.
+    Backup(backup::BackupArgs),
+    /// Put back the database from a backup FILE, with the server stopped. The copy is rolled
+    /// forward so that no code, session or link used after the backup works again.
+    Restore(backup::RestoreArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -208,6 +215,8 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Enroll(cmd) => enroll::run(&open(config, json).await?, cmd).await,
         Command::SendTestEmail(args) => mail::run(&open(config, json).await?, args).await,
         Command::Recovery(cmd) => recovery::run(&open(config, json).await?, cmd).await,
+        Command::Backup(args) => backup::backup(&open(config, json).await?, args).await,
+        Command::Restore(args) => backup::restore(config, json, args).await,
     }
 }
 

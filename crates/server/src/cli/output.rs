@@ -71,7 +71,7 @@ impl<'a, T> Listing<'a, T> {
 }
 
 /// Writes to stdout. A reader that went away (`| head`) is not an error of this command.
-fn write_stdout(text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -174,24 +174,34 @@ impl Table {
 /// Reads a password from the first line of stdin, without its line ending. Never from an
 /// argument: arguments are visible to every local user in the process list.
 pub fn read_password(username: &str) -> anyhow::Result<Zeroizing<String>> {
+    read_secret_line(&format!("Password for {}", clean(username)), "password")
+}
+
+/// Reads a backup's passphrase from the first line of stdin (as [`read_password`]).
+pub fn read_passphrase() -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let line = read_secret_line("Backup passphrase", "passphrase")?;
+    if line.is_empty() {
+        return Err(invalid("passphrase: the line on stdin is empty"));
+    }
+    Ok(Zeroizing::new(line.as_bytes().to_vec()))
+}
+
+fn read_secret_line(prompt: &str, what: &str) -> anyhow::Result<Zeroizing<String>> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         // No echo control without another dependency: say so rather than surprise anyone.
-        eprint!(
-            "Password for {} (the text you type is visible; end with Enter): ",
-            clean(username)
-        );
+        eprint!("{prompt} (the text you type is visible; end with Enter): ");
         let _ = std::io::stderr().flush();
     }
     let mut line = Zeroizing::new(String::new());
     let read = stdin
         .lock()
         .read_line(&mut line)
-        .context("cannot read the password from stdin")?;
+        .with_context(|| format!("cannot read the {what} from stdin"))?;
     if read == 0 {
-        return Err(invalid(
-            "password: expected one line on stdin, e.g. printf '%s\\n' \"$PASSWORD\" | tessera ...",
-        ));
+        return Err(invalid(format!(
+            "{what}: expected one line on stdin, e.g. printf '%s\\n' \"$SECRET\" | tessera ..."
+        )));
     }
     let end = line.trim_end_matches(['\n', '\r']).len();
     line.truncate(end);

@@ -43,6 +43,29 @@ pub enum StoreError {
     Batch(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// This database does not do that (the message says what to use instead).
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// The database behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// What [`MaintenanceStore::roll_forward`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RolledForward {
+    /// TOTP tokens moved past every code shown up to the restore.
+    pub totp_tokens: u64,
+    /// HOTP tokens whose counter was moved forward.
+    pub hotp_tokens: u64,
+    /// API and web sessions ended.
+    pub sessions: u64,
+    /// Mailed links and sent codes that were still open, now expired.
+    pub links: u64,
 }
 
 impl StoreError {
@@ -119,6 +142,22 @@ pub enum WriteResult {
     Audited(AuditEntry),
 }
 
+/// What a restore changes in a copy of the database before the server uses it.
+#[async_trait]
+pub trait MaintenanceStore: Send + Sync {
+    /// Anti-rollback, in one transaction: every TOTP token refuses the steps up to `now` plus
+    /// `totp_forward` (and its drift when ahead); every HOTP token's counter moves forward by
+    /// `hotp_advance`; all sessions end; open mailed links and sent codes expire. A copy taken
+    /// earlier knows nothing of the codes, sessions and links used after it: without this, they
+    /// would work again.
+    async fn roll_forward(
+        &self,
+        now: UnixTime,
+        totp_forward: i64,
+        hotp_advance: i64,
+    ) -> StoreResult<RolledForward>;
+}
+
 /// Everything the service needs from the database. The resource traits it is made of are
 /// implemented once for both databases, in `sql/` (one file per trait).
 #[async_trait]
@@ -130,12 +169,19 @@ pub trait Store:
     + AuditStore
     + EnrollmentStore
     + RecoveryStore
+    + MaintenanceStore
     + Send
     + Sync
     + std::fmt::Debug
 {
     /// How batches of [`AuditStore::apply_writes`] are run.
     fn writers(&self) -> Writers;
+    /// Which database this is.
+    fn kind(&self) -> DatabaseKind;
+    /// Writes a consistent copy of the whole database to the new file `path` while the store
+    /// keeps serving (SQLite: `VACUUM INTO`, one read transaction; the writers are not held
+    /// up). PostgreSQL is copied with `pg_dump` instead: [`StoreError::Unsupported`].
+    async fn snapshot_to(&self, path: &std::path::Path) -> StoreResult<()>;
     /// Checks the database answers and takes a write (one row of `readiness`).
     async fn ping(&self) -> StoreResult<()>;
     /// Applies pending migrations.

@@ -124,5 +124,14 @@ super::sql::impl_store!(
     // Several batches commit in parallel, so one batch's wait for the disk (fsync of the WAL)
     // does not hold up the next.
     writers = crate::store::Writers::Tasks(4),
+    kind = crate::store::DatabaseKind::Postgres,
+    snapshot = snapshot,
     apply_writes = apply_writes,
 );
+
+/// PostgreSQL is copied by `pg_dump`, outside the server (see `service/backup.rs`).
+async fn snapshot(_: &PgStore, _: &std::path::Path) -> StoreResult<()> {
+    Err(StoreError::Unsupported(
+        "a PostgreSQL database is copied with pg_dump, not by the store",
+    ))
+}

@@ -452,8 +452,31 @@ super::sql::impl_store!(
     // One write transaction at a time is all SQLite allows, and group commit runs it on the
     // calling thread (see `apply_writes`).
     writers = crate::store::Writers::Thread,
+    kind = crate::store::DatabaseKind::Sqlite,
+    snapshot = snapshot,
     apply_writes = apply_writes,
 );
+
+/// `VACUUM INTO` a new file: a consistent, compacted copy of the database under one read
+/// transaction on the pool, while the writer goes on (WAL readers never block it). The file is
+/// made private first, as the database is (it holds sealed seeds and password hashes).
+async fn snapshot(store: &SqliteStore, path: &std::path::Path) -> StoreResult<()> {
+    private_files(path).map_err(|e| {
+        StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot create {}: {e}", path.display()),
+        )))
+    })?;
+    // VACUUM INTO wants a file that does not exist or is empty: the one just made is empty.
+    let target = path.to_str().ok_or(StoreError::Unsupported(
+        "the backup's temporary path is not UTF-8",
+    ))?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(target)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

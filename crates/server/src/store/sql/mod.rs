@@ -11,6 +11,7 @@
 pub(super) mod apps;
 pub(super) mod audit;
 pub(super) mod enrollment;
+pub(super) mod maintenance;
 pub(super) mod recovery;
 pub(super) mod sessions;
 pub(super) mod tokens;
@@ -132,6 +133,8 @@ macro_rules! impl_store {
         ilike = $ilike:literal,
         table_exists = $table_exists:literal,
         writers = $writers:expr,
+        kind = $kind:expr,
+        snapshot = $snapshot:path,
         apply_writes = $apply_writes:path $(,)?
     ) => {
         use sqlx::Row as _;
@@ -271,6 +274,14 @@ macro_rules! impl_store {
                 $writers
             }
 
+            fn kind(&self) -> $crate::store::DatabaseKind {
+                $kind
+            }
+
+            async fn snapshot_to(&self, path: &std::path::Path) -> StoreResult<()> {
+                $snapshot(self, path).await
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 // A write, not `SELECT 1`: readiness means the database takes writes too.
                 sqlx::query("UPDATE readiness SET writes = writes + 1 WHERE id = 1")
@@ -361,6 +372,13 @@ macro_rules! impl_store {
         );
         $crate::store::sql::enrollment::impl_enrollment!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::recovery::impl_recovery!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::maintenance::impl_maintenance!(
+            $store,
+            $db,
+            $begin,
+            $ilike,
+            $apply_writes
+        );
 
         fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {
             let token: Option<i64> = r.try_get("token_id")?;
