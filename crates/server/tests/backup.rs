@@ -254,3 +254,64 @@ async fn a_restore_that_cannot_be_right_is_refused_and_changes_nothing() {
     let kept = done.previous.expect("the replaced database is kept");
     assert!(std::path::Path::new(&kept).exists(), "{kept}");
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_logins_go_on_is_consistent() {
+    for db in databases() {
+        let f = Arc::new(Fixture::new(db, AppMode::OtpOnly).await);
+        let mut uris = Vec::new();
+        for i in 0..4 {
+            let name = format!("busy{i}");
+            f.user_with(&name, |u| u.password = None).await;
+            uris.push((
+                name.clone(),
+                KeyUri::parse(&f.token(&name, "hotp").await).unwrap(),
+            ));
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut load = Vec::new();
+        for (name, uri) in uris.clone() {
+            let (f, stop) = (f.clone(), stop.clone());
+            load.push(tokio::spawn(async move {
+                let mut counter = 1;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let code = uri.hotp().unwrap().generate(&uri.secret, counter);
+                    assert_eq!(
+                        f.result(json!({"username": name, "otp": code})).await,
+                        "accept"
+                    );
+                    counter += 1;
+                }
+                counter - 1
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let work = tempfile::tempdir().unwrap();
+        let file = work.path().join("busy.backup");
+        let svc = f.s.app.service.clone();
+        let done = svc.backup(&Actor::operator(), &file, None).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut accepted = 0;
+        for task in load {
+            accepted += task.await.unwrap();
+        }
+        assert!(accepted > 0);
+
+        // The copy restores, its audit log verifies up to (at least) the head the backup saw,
+        // and it holds every token.
+        let dir = tempfile::tempdir().unwrap();
+        let config = new_installation(db, svc.config(), dir.path()).await;
+        let clock = Arc::new(f.s.clock.clone());
+        let restored = restore(config, clock, &file, RestoreOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            restored.audit_entries >= done.manifest.audit_seq,
+            "{db:?}: {} < {}",
+            restored.audit_entries,
+            done.manifest.audit_seq
+        );
+        assert_eq!(restored.rolled_forward.hotp_tokens, 4, "{db:?}");
+    }
+}

@@ -64,9 +64,10 @@ pub struct Manifest {
     pub migrations: usize,
     /// Ids of the server keys in the key file at the time; the key file is not in the backup.
     pub key_ids: Vec<u32>,
-    /// Tokens in the copy.
+    /// Tokens when the copy started.
     pub tokens: i64,
-    /// The audit log's newest entry in the copy.
+    /// The audit log's newest entry when the copy started: the copy holds it, with this hash,
+    /// and maybe later ones.
     pub audit_seq: i64,
     pub audit_hash: String,
     /// How the payload is encrypted; `None`: it is not.

@@ -209,6 +209,24 @@ impl Service {
         let copy = TempFile(Some(beside(dest, ".copy")));
         let copy_path = copy.0.clone().unwrap_or_default();
         let _ = std::fs::remove_file(&copy_path);
+        // Read just before the copy starts: the copy holds this audit entry (the restore checks
+        // it is there with this hash) and maybe later ones; the token count is the one of then.
+        let head = self
+            .store
+            .audit_head()
+            .await
+            .context("cannot read the audit log")?;
+        let tokens = self
+            .store
+            .count_tokens()
+            .await
+            .context("cannot count tokens")?;
+        let migrations = self
+            .store
+            .applied_migrations()
+            .await
+            .context("cannot list migrations")?
+            .len();
         let kind = self.store.kind();
         let payload = match kind {
             DatabaseKind::Sqlite => {
@@ -237,24 +255,6 @@ impl Service {
                 PayloadKind::PgDumpCustom
             }
         };
-        // What the copy holds, read from the live database right after the copy (SQLite) or
-        // after the dump started (PostgreSQL): the newest audit entry is at least this one.
-        let head = self
-            .store
-            .audit_head()
-            .await
-            .context("cannot read the audit log")?;
-        let tokens = self
-            .store
-            .count_tokens()
-            .await
-            .context("cannot count tokens")?;
-        let migrations = self
-            .store
-            .applied_migrations()
-            .await
-            .context("cannot list migrations")?
-            .len();
         let (payload_len, payload_sha256) = format::digest(&mut BufReader::new(
             std::fs::File::open(&copy_path).context("cannot read the copy")?,
         ))
@@ -538,8 +538,13 @@ async fn roll_forward(
     let (app, _) = crate::build_unchecked(config, clock.clone()).await?;
     let service = app.service;
     let actor = Actor::operator();
+    // The copy must hold the audit entry the backup named, with the same hash.
+    let named = crate::model::AuditCheckpoint {
+        seq: manifest.audit_seq,
+        hash: manifest.audit_hash.clone(),
+    };
     let verified = service
-        .verify_audit(&actor, &[])
+        .verify_audit(&actor, std::slice::from_ref(&named))
         .await
         .context("cannot read the restored audit log")?;
     if !verified.ok {
