@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -79,14 +80,19 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Clone)]
 pub struct KeyRing {
     keys: BTreeMap<u32, Zeroizing<[u8; 32]>>,
-    current: u32,
+    /// The key new secrets are sealed with: the newest in the file, or the one the database
+    /// names as active (`tessera key activate`). Shared by the ring's clones, so that a node
+    /// switches everywhere at once.
+    current: Arc<AtomicU32>,
+    /// The active key the database names when this key file lacks it (0: none).
+    missing: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyRing")
             .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
-            .field("current", &self.current)
+            .field("current", &self.current_key_id())
             .finish()
     }
 }
@@ -98,7 +104,8 @@ impl KeyRing {
         fill_random(key.as_mut())?;
         Ok(KeyRing {
             keys: BTreeMap::from([(1, key)]),
-            current: 1,
+            current: Arc::new(AtomicU32::new(1)),
+            missing: Arc::default(),
         })
     }
 
@@ -126,7 +133,7 @@ impl KeyRing {
         let mut key = Zeroizing::new([0u8; 32]);
         fill_random(key.as_mut())?;
         self.keys.insert(id, key);
-        self.current = id;
+        self.current.store(id, Ordering::Relaxed);
         Ok(id)
     }
 
@@ -170,7 +177,11 @@ impl KeyRing {
             keys.insert(id, arr);
         }
         let current = *keys.keys().next_back().ok_or("no key in file")?;
-        Ok(KeyRing { keys, current })
+        Ok(KeyRing {
+            keys,
+            current: Arc::new(AtomicU32::new(current)),
+            missing: Arc::default(),
+        })
     }
 
     fn write_new(&self, path: &Path) -> std::io::Result<()> {
@@ -202,15 +213,69 @@ impl KeyRing {
     }
 
     pub fn current_key_id(&self) -> u32 {
-        self.current
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// Whether the ring holds key `id`.
+    pub fn has_key(&self, id: u32) -> bool {
+        self.keys.contains_key(&id)
+    }
+
+    /// Follows the active key the database names (`None`: the newest key in the file). A key
+    /// this file lacks is remembered as missing ([`KeyRing::missing_active`]) and the current
+    /// key stays: the node then reports itself unready instead of sealing with a key the
+    /// other nodes may have retired.
+    pub fn follow_active(&self, active: Option<u32>) {
+        let want = active.unwrap_or_else(|| self.keys.keys().next_back().copied().unwrap_or(0));
+        if self.keys.contains_key(&want) {
+            self.current.store(want, Ordering::Relaxed);
+            self.missing.store(0, Ordering::Relaxed);
+        } else {
+            self.missing.store(want, Ordering::Relaxed);
+        }
+    }
+
+    /// The active key named by the database that this key file lacks, if any.
+    pub fn missing_active(&self) -> Option<u32> {
+        Some(self.missing.load(Ordering::Relaxed)).filter(|&id| id != 0)
+    }
+
+    /// A ring without key `id` (to write back after retiring it), and that key's file line.
+    pub fn without(&self, id: u32) -> Option<(KeyRing, Zeroizing<String>)> {
+        let key = self.keys.get(&id)?;
+        let line = Zeroizing::new(format!(
+            "tessera-key v1 {id} {}\n",
+            BASE64URL_NOPAD.encode(key.as_ref())
+        ));
+        let mut keys = self.keys.clone();
+        keys.remove(&id);
+        let newest = *keys.keys().next_back()?;
+        let current = if self.current_key_id() == id {
+            newest
+        } else {
+            self.current_key_id()
+        };
+        Some((
+            KeyRing {
+                keys,
+                current: Arc::new(AtomicU32::new(current)),
+                missing: Arc::default(),
+            },
+            line,
+        ))
     }
 
     /// Seals `plaintext`, bound to `aad` (the row it will be stored in).
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let key = self.keys.get(&self.current).ok_or(CryptoError::Open {
-            key_id: self.current,
-        })?;
-        let cipher = Self::cipher(key, self.current)?;
+        let current = self.current_key_id();
+        if let Some(key_id) = self.missing_active() {
+            return Err(CryptoError::Open { key_id });
+        }
+        let key = self
+            .keys
+            .get(&current)
+            .ok_or(CryptoError::Open { key_id: current })?;
+        let cipher = Self::cipher(key, current)?;
         let mut nonce = XNonce::default();
         fill_random(&mut nonce)?;
         let ct = cipher
@@ -221,12 +286,10 @@ impl KeyRing {
                     aad,
                 },
             )
-            .map_err(|_| CryptoError::Open {
-                key_id: self.current,
-            })?;
+            .map_err(|_| CryptoError::Open { key_id: current })?;
         let mut out = Vec::with_capacity(HEADER_LEN + ct.len());
         out.push(BLOB_VERSION);
-        out.extend_from_slice(&self.current.to_be_bytes());
+        out.extend_from_slice(&current.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         Ok(out)
@@ -289,10 +352,9 @@ impl KeyRing {
 
     /// `k<key id>:<hex HMAC-SHA256>` of `data` under the current key's subkey for `purpose`.
     pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> Result<String, CryptoError> {
-        self.keyed_hash_with(self.current, purpose, data)
-            .ok_or(CryptoError::Open {
-                key_id: self.current,
-            })
+        let current = self.current_key_id();
+        self.keyed_hash_with(current, purpose, data)
+            .ok_or(CryptoError::Open { key_id: current })
     }
 
     /// The keyed hashes of `data` under every key in the ring, newest first: one of them is the

@@ -91,6 +91,10 @@ pub(crate) async fn build_unchecked(
     let mailer = mail::mailer_from_config(&config).context("mail configuration")?;
     let sms = sms::sms_from_config(&config).context("SMS configuration")?;
     let service = Service::new(store, clock, keys, audit_key, Arc::new(config), mailer, sms);
+    service
+        .refresh_active_key()
+        .await
+        .context("cannot read which server key is active")?;
     Ok((
         App {
             service: Arc::new(service),

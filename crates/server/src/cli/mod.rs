@@ -29,6 +29,7 @@ mod apps;
 mod audit;
 mod backup;
 mod enroll;
+mod keys;
 mod mail;
 mod output;
 mod recovery;
@@ -109,6 +110,9 @@ pub enum Command {
     /// Put back the database from a backup FILE, with the server stopped. The copy is rolled
     /// forward so that no code, session or link used after the backup works again.
     Restore(backup::RestoreArgs),
+    /// Rotate the server keys online: add, activate, rewrap, check, retire.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -217,6 +221,7 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Recovery(cmd) => recovery::run(&open(config, json).await?, cmd).await,
         Command::Backup(args) => backup::backup(&open(config, json).await?, args).await,
         Command::Restore(args) => backup::restore(config, json, args).await,
+        Command::Key(cmd) => keys::run(&open(config, json).await?, cmd).await,
     }
 }
 

@@ -46,6 +46,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         );
     }
     crate::service::housekeeping::start(&app.service);
+    crate::service::keys::start_follower(&app.service);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -77,17 +77,19 @@ async fn get_healthz() -> &'static str {
     "ok\n"
 }
 
-/// The database answers and takes writes.
+/// The database answers and takes writes, and this node has the active key.
 async fn get_readyz(State(service): State<AppState>) -> axum::response::Response {
     match service.ready().await {
         Ok(()) => "ready\n".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable or not writable\n",
-            )
-                .into_response()
+            let body = match e {
+                crate::service::Error::Crypto(_) => {
+                    "the active server key is missing from this node's key file\n"
+                }
+                _ => "database unavailable or not writable\n",
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
         }
     }
 }

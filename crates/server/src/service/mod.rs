@@ -25,6 +25,7 @@ mod enroll;
 mod error;
 pub mod housekeeping;
 mod invite;
+pub mod keys;
 mod limits;
 mod notify;
 mod recovery;
@@ -142,6 +143,10 @@ impl Service {
     /// Whether the database answers (readiness).
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await?;
+        self.refresh_active_key().await?;
+        if let Some(key_id) = self.keys.missing_active() {
+            return Err(crate::crypto::CryptoError::Open { key_id }.into());
+        }
         Ok(())
     }
 }

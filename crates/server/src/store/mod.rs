@@ -142,6 +142,58 @@ pub enum WriteResult {
     Audited(AuditEntry),
 }
 
+/// A kind of secret stored sealed under a server key (see [`KeyStore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SealedKind {
+    /// A token's seed (`tokens.sealed_secret`, bound to the token's serial).
+    TokenSeed,
+}
+
+impl SealedKind {
+    /// Every kind a key rotation rewraps.
+    pub const ALL: &[SealedKind] = &[SealedKind::TokenSeed];
+}
+
+/// One sealed secret as stored: its row, a label to name it by (never the secret), the blob.
+#[derive(Clone)]
+pub struct Sealed {
+    pub kind: SealedKind,
+    pub id: i64,
+    pub label: String,
+    pub blob: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which server key is active, and the sealed secrets a key rotation rewraps.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// The key every node seals new secrets with; `None`: each node's newest key.
+    async fn active_key_id(&self) -> StoreResult<Option<u32>>;
+    async fn set_active_key_id(&self, key_id: u32) -> StoreResult<()>;
+    /// Up to `limit` sealed secrets of `kind` with a row id above `after`, by row id.
+    async fn sealed_page(
+        &self,
+        kind: SealedKind,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Sealed>>;
+    /// Replaces a sealed secret if it is still `old.blob` (compare-and-set): a secret changed
+    /// meanwhile (a token resynchronised, deleted) is left alone. Whether it was replaced.
+    async fn replace_sealed(&self, old: &Sealed, blob: &[u8]) -> StoreResult<bool>;
+    /// Unused recovery codes hashed under `key_id`.
+    async fn recovery_codes_under(&self, key_id: u32) -> StoreResult<i64>;
+}
+
 /// What a restore changes in a copy of the database before the server uses it.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
@@ -170,6 +222,7 @@ pub trait Store:
     + EnrollmentStore
     + RecoveryStore
     + MaintenanceStore
+    + KeyStore
     + Send
     + Sync
     + std::fmt::Debug

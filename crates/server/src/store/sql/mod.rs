@@ -11,6 +11,7 @@
 pub(super) mod apps;
 pub(super) mod audit;
 pub(super) mod enrollment;
+pub(super) mod keys;
 pub(super) mod maintenance;
 pub(super) mod recovery;
 pub(super) mod sessions;
@@ -372,6 +373,7 @@ macro_rules! impl_store {
         );
         $crate::store::sql::enrollment::impl_enrollment!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::recovery::impl_recovery!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::keys::impl_keys!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::maintenance::impl_maintenance!(
             $store,
             $db,
