@@ -90,6 +90,29 @@ fn first_start_creates_data_dir_database_and_private_key_file() {
 }
 
 #[test]
+fn healthcheck_asks_the_running_server() {
+    let cwd = tempfile::tempdir().unwrap();
+    let (server, base) = start(cwd.path(), &[]);
+    let addr = base.trim_start_matches("http://").to_owned();
+    let check = |addr: &str| {
+        Command::new(tessera_bin())
+            .current_dir(cwd.path())
+            .args(["healthcheck", "--addr", addr])
+            .env_remove("TESSERA_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = check(&addr);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\n");
+    // A node that stopped answers nothing: exit 1 with the reason.
+    drop(server);
+    let out = check(&addr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no answer"), "{}", stderr(&out));
+}
+
+#[test]
 fn second_start_reuses_the_key_file() {
     let cwd = tempfile::tempdir().unwrap();
     let key = cwd.path().join("tessera-data/tessera.key");

@@ -110,6 +110,13 @@ pub enum Command {
     /// Put back the database from a backup FILE, with the server stopped. The copy is rolled
     /// forward so that no code, session or link used after the backup works again.
     Restore(backup::RestoreArgs),
+    /// Ask the local server whether it is ready (GET /readyz on server.listen): exit 0 when it
+    /// is, 1 when not or not reachable. For container and systemd health checks.
+    Healthcheck {
+        /// The server's address [default: server.listen; 0.0.0.0 and :: mean this host].
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<SocketAddr>,
+    },
     /// Rotate the server keys online: add, activate, rewrap, check, retire.
     #[command(subcommand)]
     Key(keys::KeyCommand),
@@ -222,6 +229,38 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::backup(&open(config, json).await?, args).await,
         Command::Restore(args) => backup::restore(config, json, args).await,
         Command::Key(cmd) => keys::run(&open(config, json).await?, cmd).await,
+        Command::Healthcheck { addr } => healthcheck(addr.unwrap_or(config.server.listen)).await,
+    }
+}
+
+/// `tessera healthcheck`: opens nothing, asks the running server.
+async fn healthcheck(mut addr: SocketAddr) -> anyhow::Result<ExitCode> {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("cannot make an HTTP client")?;
+    match client.get(format!("http://{addr}/readyz")).send().await {
+        Ok(r) if r.status().is_success() => {
+            println!("ready");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(r) => {
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            eprintln!("not ready ({status}): {}", output::clean(body.trim()));
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("not ready: no answer from http://{addr}/readyz ({e})");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
