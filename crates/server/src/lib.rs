@@ -13,6 +13,7 @@ pub mod events;
 pub mod http;
 pub mod i18n;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod msg;
 pub mod qr;

@@ -21,6 +21,19 @@ impl Drop for Running {
 
 /// Starts `tessera serve` on a free port in `cwd` and waits for its "listening" log line.
 fn start(cwd: &std::path::Path, extra: &[&str]) -> (Running, String) {
+    start_env(cwd, extra, &[])
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// [`start`] with environment variables (configuration).
+fn start_env(cwd: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> (Running, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -34,6 +47,7 @@ fn start(cwd: &std::path::Path, extra: &[&str]) -> (Running, String) {
         .env_remove("TESSERA_DATA_DIR")
         .env_remove("TESSERA_CONFIG")
         .env("TESSERA_LOG", "info")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -110,6 +124,26 @@ fn healthcheck_asks_the_running_server() {
     let out = check(&addr);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no answer"), "{}", stderr(&out));
+}
+
+#[test]
+fn metrics_are_served_on_their_own_listener_only() {
+    let cwd = tempfile::tempdir().unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let (_server, base) = start_env(cwd.path(), &[], &[("TESSERA_METRICS__LISTEN", &metrics)]);
+    let (status, text) = get(&format!("http://{metrics}/metrics"));
+    assert_eq!(status, 200);
+    assert!(text.contains("tessera_build_info{version="), "{text}");
+    assert!(
+        text.contains("# TYPE tessera_validations_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tessera_db_pool_connections{state=\"idle\"}"),
+        "{text}"
+    );
+    // Not on the users' listener.
+    assert_eq!(get(&format!("{base}/metrics")).0, 404);
 }
 
 #[test]

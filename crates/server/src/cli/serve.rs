@@ -11,6 +11,7 @@ use crate::config::Config;
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listen = config.server.listen;
+    let metrics_listen = config.metrics.address().map_err(anyhow::Error::msg)?;
     let open_files = raise_open_file_limit();
     let limits = crate::http::serve::Limits::from_config(&config.server)
         .within_open_files(open_files, config.database.max_connections);
@@ -47,6 +48,18 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     crate::service::housekeeping::start(&app.service);
     crate::service::keys::start_follower(&app.service);
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?;
+        tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
+        let router = crate::http::metrics_router(app.service.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -27,6 +27,29 @@ pub struct Config {
     pub sms: SmsConfig,
     pub enroll: EnrollConfig,
     pub recovery: RecoveryConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics on a listener of their own (docs/operations.md, "Metrics").
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served, e.g. "127.0.0.1:9464"; empty (the default): nowhere.
+    /// Apart from `server.listen`, so that the metrics need not be reachable by the users.
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The metrics listener's address; `None` when off.
+    pub fn address(&self) -> Result<Option<SocketAddr>, String> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            format!("metrics.listen: {listen:?} is not an address like \"127.0.0.1:9464\"")
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -315,6 +338,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             enroll: EnrollConfig::default(),
             recovery: RecoveryConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

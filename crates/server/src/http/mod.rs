@@ -72,6 +72,25 @@ fn loggable_path(path: &str) -> String {
     path.to_owned()
 }
 
+/// The router of the metrics listener (`metrics.listen`): `GET /metrics` only.
+pub fn metrics_router(service: std::sync::Arc<crate::service::Service>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let service = service.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    service.render_metrics(),
+                )
+            }
+        }),
+    )
+}
+
 /// The process is alive.
 async fn get_healthz() -> &'static str {
     "ok\n"

@@ -117,11 +117,12 @@ pub(crate) fn start_indexer(store: &Arc<dyn Store>) {
 impl Writer {
     /// Starts the writers the store asks for (see [`Writers`]): a thread of its own, or tasks on
     /// the current Tokio runtime.
-    pub(crate) fn start(store: Arc<dyn Store>) -> Writer {
+    pub(crate) fn start(store: Arc<dyn Store>, metrics: Arc<crate::metrics::Metrics>) -> Writer {
         let (queue, rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let tasks = match store.writers() {
-            Writers::Thread => match Self::start_thread(store.clone(), rx.clone()) {
+            Writers::Thread => match Self::start_thread(store.clone(), rx.clone(), metrics.clone())
+            {
                 Ok(()) => return Writer { queue },
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start the commit thread; committing on the runtime");
@@ -131,7 +132,7 @@ impl Writer {
             Writers::Tasks(n) => n.max(1),
         };
         for _ in 0..tasks {
-            tokio::spawn(Self::run(store.clone(), rx.clone()));
+            tokio::spawn(Self::run(store.clone(), rx.clone(), metrics.clone()));
         }
         Writer { queue }
     }
@@ -147,23 +148,31 @@ impl Writer {
     fn start_thread(
         store: Arc<dyn Store>,
         rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> std::io::Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread().build()?;
         std::thread::Builder::new()
             .name("tessera-commit".into())
-            .spawn(move || runtime.block_on(Self::run(store, rx)))?;
+            .spawn(move || runtime.block_on(Self::run(store, rx, metrics)))?;
         Ok(())
     }
 
     /// One writer: takes what is queued (one writer at a time), commits it, answers.
-    async fn run(store: Arc<dyn Store>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
+    async fn run(
+        store: Arc<dyn Store>,
+        rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) {
         let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
         loop {
             if !Self::gather(&rx, &mut batch).await {
                 return;
             }
             let (ops, replies): (Vec<WriteOp>, Vec<_>) = batch.drain(..).unzip();
-            match store.apply_writes(&ops).await {
+            let took = crate::clock::Stopwatch::start();
+            let applied = store.apply_writes(&ops).await;
+            metrics.batch(ops.len(), took.ms() / 1000.0, applied.is_ok());
+            match applied {
                 Ok(results) => {
                     for (reply, result) in replies.into_iter().zip(results) {
                         let _ = reply.send(Ok(result));

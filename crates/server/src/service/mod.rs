@@ -84,6 +84,8 @@ pub struct Service {
     pub(crate) user_cache: cache::UserCache,
     /// A hash of a throw-away password, checked when there is no real one (see `auth.rs`).
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
+    /// This node's counters and histograms (`/metrics`).
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Service {
@@ -97,6 +99,7 @@ impl Service {
         sms: Arc<dyn SmsSender>,
     ) -> Service {
         audit::start_indexer(&store);
+        let metrics = Arc::new(crate::metrics::Metrics::new(clock.now()));
         Service {
             hasher: PasswordHasher::new(config.auth.max_concurrent_password_hashes),
             validate_hasher: PasswordHasher::new(config.validate.max_concurrent_password_checks),
@@ -109,7 +112,8 @@ impl Service {
             ),
             mailer,
             sms,
-            writer: audit::Writer::start(store.clone()),
+            writer: audit::Writer::start(store.clone(), metrics.clone()),
+            metrics,
             app_cache: apps::AppCache::default(),
             user_cache: cache::UserCache::default(),
             store,
@@ -127,6 +131,19 @@ impl Service {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// This node's metrics in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let database = match self.store.kind() {
+            crate::store::DatabaseKind::Sqlite => "sqlite",
+            crate::store::DatabaseKind::Postgres => "postgres",
+        };
+        self.metrics.render(
+            self.store.pool_stats(),
+            database,
+            self.keys.current_key_id(),
+        )
     }
 
     /// Counts a validation request from `source` against its per-minute budget.

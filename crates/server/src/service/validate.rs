@@ -144,6 +144,30 @@ impl Service {
         source: &str,
         req: ValidateRequest,
     ) -> Result<ValidateResponse> {
+        use crate::metrics::{Outcome as M, Reason};
+        let took = crate::clock::Stopwatch::start();
+        let mut reason = Reason::Other;
+        let result = self.validate_counted(app, source, req, &mut reason).await;
+        let outcome = match &result {
+            Ok(r) => match r.result {
+                Verdict::Accept => M::Accept,
+                Verdict::Challenge => M::Challenge,
+                Verdict::Reject => M::Reject(reason),
+            },
+            Err(_) => M::Error,
+        };
+        self.metrics.validation(outcome, took.ms() / 1000.0);
+        result
+    }
+
+    /// [`Service::validate`] without the metrics; `reason` gets why a reject was one.
+    async fn validate_counted(
+        &self,
+        app: &Application,
+        source: &str,
+        req: ValidateRequest,
+        reason: &mut crate::metrics::Reason,
+    ) -> Result<ValidateResponse> {
         let username = req.username.trim().to_owned();
         if username.is_empty() || username.chars().count() > 256 {
             return Err(super::Error::Invalid(Msg::new(Key::UsernameLength)));
@@ -151,6 +175,7 @@ impl Service {
         let decision = self
             .decide(app, source, &username, req, Front::Application)
             .await?;
+        *reason = crate::metrics::Reason::of(&decision.reason);
         if decision.response.result != Verdict::Accept {
             // Failures change throttling state: read it fresh next time.
             self.user_cache.forget(&username);

@@ -231,6 +231,8 @@ pub trait Store:
     fn writers(&self) -> Writers;
     /// Which database this is.
     fn kind(&self) -> DatabaseKind;
+    /// The read pool's connections: open, and idle among them.
+    fn pool_stats(&self) -> (u32, usize);
     /// Writes a consistent copy of the whole database to the new file `path` while the store
     /// keeps serving (SQLite: `VACUUM INTO`, one read transaction; the writers are not held
     /// up). PostgreSQL is copied with `pg_dump` instead: [`StoreError::Unsupported`].

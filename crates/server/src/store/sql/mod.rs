@@ -279,6 +279,10 @@ macro_rules! impl_store {
                 $kind
             }
 
+            fn pool_stats(&self) -> (u32, usize) {
+                (self.pool.size(), self.pool.num_idle())
+            }
+
             async fn snapshot_to(&self, path: &std::path::Path) -> StoreResult<()> {
                 $snapshot(self, path).await
             }
