@@ -405,26 +405,15 @@ pub async fn restore(
         DatabaseKind::Sqlite => {
             let db = sqlite_path(&url)
                 .with_context(|| format!("cannot restore into the database URL {url}"))?;
-            let staged = beside(&db, ".restoring");
-            let _ = std::fs::remove_file(&staged);
-            let staged_guard = TempFile(Some(staged.clone()));
             // The payload is checked whole before anything is replaced.
-            {
-                let mut out = BufWriter::new(
-                    create_private(&staged)
-                        .with_context(|| format!("cannot create {}", staged.display()))?,
-                );
-                format::read_payload(
-                    &mut reader,
-                    &mut out,
-                    &manifest,
-                    &header_hash,
-                    options.passphrase.as_ref().map(|p| p.as_slice()),
-                )
-                .map_err(refuse)?;
-                let f = out.into_inner().map_err(|e| e.into_error())?;
-                f.sync_all()?;
-            }
+            let staged_guard = stage(
+                &mut reader,
+                &manifest,
+                &header_hash,
+                &options,
+                &beside(&db, ".restoring"),
+            )
+            .map_err(|e| e.context(file.display().to_string()))?;
             if db.exists() && !marker.exists() {
                 if !options.force {
                     bail!(
@@ -455,23 +444,8 @@ pub async fn restore(
         }
         DatabaseKind::Postgres => {
             let staged = config.data_dir.join("restore.pgdump");
-            let _ = std::fs::remove_file(&staged);
-            let staged_guard = TempFile(Some(staged.clone()));
-            {
-                let mut out = BufWriter::new(
-                    create_private(&staged)
-                        .with_context(|| format!("cannot create {}", staged.display()))?,
-                );
-                format::read_payload(
-                    &mut reader,
-                    &mut out,
-                    &manifest,
-                    &header_hash,
-                    options.passphrase.as_ref().map(|p| p.as_slice()),
-                )
-                .map_err(refuse)?;
-                out.flush()?;
-            }
+            let staged_guard = stage(&mut reader, &manifest, &header_hash, &options, &staged)
+                .map_err(|e| e.context(file.display().to_string()))?;
             if !options.force && !marker.exists() && postgres_has_tables(&url).await? {
                 bail!(
                     "the database {} holds tables: stop every node, then pass --force to \
@@ -502,6 +476,32 @@ pub async fn restore(
     std::fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
     sync_dir(&marker);
     Ok(RestoreDone { previous, ..done })
+}
+
+/// Writes the payload of the backup being read to the new private file `path`, checked whole
+/// (decrypted, length and hash), and synced; the file is removed again if anything fails.
+fn stage(
+    reader: &mut impl std::io::Read,
+    manifest: &Manifest,
+    header_hash: &[u8; 32],
+    options: &RestoreOptions,
+    path: &Path,
+) -> anyhow::Result<TempFile> {
+    let _ = std::fs::remove_file(path);
+    let guard = TempFile(Some(path.to_owned()));
+    let mut out = BufWriter::new(
+        create_private(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    format::read_payload(
+        reader,
+        &mut out,
+        manifest,
+        header_hash,
+        options.passphrase.as_ref().map(|p| p.as_slice()),
+    )
+    .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(guard)
 }
 
 fn create_marker(marker: &Path) -> anyhow::Result<()> {

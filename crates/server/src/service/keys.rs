@@ -156,14 +156,22 @@ impl Service {
         Ok(id)
     }
 
+    /// The next page of sealed secrets of `kind` after row `*after` (moved to the page's last
+    /// row); `None` at the end.
+    async fn next_sealed(&self, kind: SealedKind, after: &mut i64) -> Result<Option<Vec<Sealed>>> {
+        let page = self.store.sealed_page(kind, *after, KEY_PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        *after = last.id;
+        Ok(Some(page))
+    }
+
     /// Calls `f` for every stored sealed secret, page by page.
     async fn each_sealed(&self, mut f: impl FnMut(&Sealed)) -> Result<()> {
         for &kind in SealedKind::ALL {
             let mut after = 0;
-            loop {
-                let page = self.store.sealed_page(kind, after, KEY_PAGE).await?;
-                let Some(last) = page.last() else { break };
-                after = last.id;
+            while let Some(page) = self.next_sealed(kind, &mut after).await? {
                 page.iter().for_each(&mut f);
             }
         }
@@ -189,10 +197,7 @@ impl Service {
         let mut check = KeyCheck::default();
         for &kind in SealedKind::ALL {
             let mut after = 0;
-            loop {
-                let page = self.store.sealed_page(kind, after, KEY_PAGE).await?;
-                let Some(last) = page.last() else { break };
-                after = last.id;
+            while let Some(page) = self.next_sealed(kind, &mut after).await? {
                 for s in &page {
                     check.secrets += 1;
                     let aad = aad(s);
