@@ -1,5 +1,6 @@
 //! The RFC 2865 §7 examples byte for byte, and one case per refusal of `rad_packet_ok`
 //! (FreeRADIUS's src/tests/unit/protocols/radius/errors.txt).
+#![allow(clippy::unwrap_used)] // helpers of tests: a malformed fixture should fail loudly
 
 use tessera_radius::{Packet, Refusal, Reply, Request, attr, code, hide_password, vendor_specific};
 
