@@ -27,6 +27,7 @@ pub mod housekeeping;
 mod invite;
 mod limits;
 mod notify;
+pub mod radius;
 mod recovery;
 mod recovery_admin;
 mod reset;
