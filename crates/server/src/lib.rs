@@ -15,6 +15,7 @@ pub mod mail;
 pub mod model;
 pub mod msg;
 pub mod qr;
+pub mod radius;
 pub mod service;
 pub mod sms;
 pub mod store;

@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::model::Language;
+
+mod radius;
+pub use radius::{RadiusConfig, ReplyRule};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
@@ -27,6 +30,7 @@ pub struct Config {
     pub sms: SmsConfig,
     pub enroll: EnrollConfig,
     pub recovery: RecoveryConfig,
+    pub radius: RadiusConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -315,6 +319,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             enroll: EnrollConfig::default(),
             recovery: RecoveryConfig::default(),
+            radius: RadiusConfig::default(),
         }
     }
 }
