@@ -1,6 +1,8 @@
 //! One verified Access-Request → one service call → the reply to send. No sockets: the UDP loop
 //! (`server.rs`) hands the packet in and sends what comes back.
 
+use std::net::IpAddr;
+
 use sha2::{Digest, Sha256};
 use tessera_radius::{Packet, Reply, attr, code, vendor_specific};
 
@@ -10,11 +12,13 @@ use crate::service::Service;
 use crate::service::radius::{RadiusAnswer, RadiusLogin, STATE_TTL_SECS};
 use crate::store::RequestPrint;
 
-/// The fingerprint of a request from `client`: its exact bytes (identifier and authenticator
-/// included). A retransmit has the same one; anything else does not.
-pub(crate) fn fingerprint(client: &RadiusClient, bytes: &[u8]) -> RequestPrint {
+/// The fingerprint of a request from `client` at `source`: its exact bytes (identifier and
+/// authenticator included). A retransmit has the same one; anything else does not.
+pub(crate) fn fingerprint(client: &RadiusClient, source: IpAddr, bytes: &[u8]) -> RequestPrint {
     let mut h = Sha256::new();
     h.update(client.id.to_be_bytes());
+    h.update(source.to_string().as_bytes());
+    h.update([0]);
     h.update(bytes);
     RequestPrint(h.finalize().into())
 }

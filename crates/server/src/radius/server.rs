@@ -155,7 +155,10 @@ impl Shared {
         match packet.code {
             code::ACCOUNTING_REQUEST => {
                 self.status.count("accounting");
-                let out = Reply::to(&packet, code::ACCOUNTING_RESPONSE).encode(secret, true);
+                // RFC 2866: the Response Authenticator signs it. Message-Authenticator is for
+                // Access-* replies; over an Accounting-Response peers compute it differently
+                // (FreeRADIUS with a zero vector), so none is sent.
+                let out = Reply::to(&packet, code::ACCOUNTING_RESPONSE).encode(secret, false);
                 let _ = sock.try_send_to(&out, src);
             }
             code::STATUS_SERVER => {
@@ -189,7 +192,7 @@ impl Shared {
         src: SocketAddr,
     ) {
         let client = &live.live.client;
-        let print = handler::fingerprint(client, packet.bytes());
+        let print = handler::fingerprint(client, src.ip(), packet.bytes());
         let key = CacheKey {
             source: src,
             identifier: packet.identifier,
