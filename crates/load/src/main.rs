@@ -340,8 +340,9 @@ async fn dispatch(command: Command, threads: usize) -> anyhow::Result<()> {
                 server.ip().is_loopback(),
                 "the RADIUS server must be on loopback, got {server}"
             );
-            let secret = std::env::var(&secret_env)
-                .with_context(|| format!("environment variable {secret_env} is not set"))?;
+            let secret = anyhow::Context::with_context(std::env::var(&secret_env), || {
+                format!("environment variable {secret_env} is not set")
+            })?;
             radius::run(radius::RadiusOptions {
                 seeds,
                 server,

@@ -69,8 +69,32 @@ struct RadiusReport {
     /// Logins per second (a challenge login is two requests).
     logins_per_second: f64,
     counts: Counts,
-    latency: Latency,
+    latency: LatencyOut,
     hostile_sent: u64,
+}
+
+/// Microseconds from send to the (last) answer of a login.
+#[derive(Debug, Serialize)]
+struct LatencyOut {
+    p50_us: u32,
+    p90_us: u32,
+    p99_us: u32,
+    p999_us: u32,
+    max_us: u32,
+    mean_us: f64,
+}
+
+impl From<Latency> for LatencyOut {
+    fn from(l: Latency) -> Self {
+        LatencyOut {
+            p50_us: l.p50_us,
+            p90_us: l.p90_us,
+            p99_us: l.p99_us,
+            p999_us: l.p999_us,
+            max_us: l.max_us,
+            mean_us: l.mean_us,
+        }
+    }
 }
 
 struct Token {
@@ -201,20 +225,24 @@ pub async fn run(opts: RadiusOptions) -> anyhow::Result<()> {
             let mut next = 0usize;
             let mut n = 0u64;
             while clock::now() < end {
-                let t = &mut share[next % share.len()];
+                let len = share.len();
+                let t = &mut share[next % len];
                 next += 1;
                 n += 1;
                 let begin = clock::now();
                 let pass = match case {
                     RadiusCase::Code | RadiusCase::Retransmit => code_of(t),
                     RadiusCase::Wrong => "000000".into(),
-                    RadiusCase::PasswordCode => format!("{}{}", t.password, code_of(t)),
+                    RadiusCase::PasswordCode => {
+                        let c = code_of(t);
+                        format!("{}{c}", t.password)
+                    }
                     RadiusCase::Challenge => t.password.clone(),
                 };
                 let (bytes, auth) = worker.request(&t.username, &pass, None);
                 counts.requests += 1;
                 let mut answer = worker.ask(&bytes, &auth, timeout).await;
-                if case == RadiusCase::Retransmit && n % 10 == 0 {
+                if case == RadiusCase::Retransmit && n.is_multiple_of(10) {
                     // The same datagram again: it must get the same Accept.
                     counts.requests += 1;
                     let again = worker.ask(&bytes, &auth, timeout).await;
@@ -284,7 +312,7 @@ pub async fn run(opts: RadiusOptions) -> anyhow::Result<()> {
         seconds,
         logins_per_second: samples.len() as f64 / seconds,
         counts: total,
-        latency: Latency::from_samples(samples),
+        latency: Latency::from_samples(samples).into(),
         hostile_sent: hostile_sent.load(Ordering::Relaxed),
     };
     println!("{}", serde_json::to_string(&report)?);
@@ -314,7 +342,11 @@ async fn flood(server: SocketAddr, rate: f64, stop: Arc<AtomicBool>, sent: Arc<A
         while owed >= 1.0 {
             owed -= 1.0;
             let n = sent.fetch_add(1, Ordering::Relaxed);
-            let sock = if n % 2 == 0 { &stranger } else { &forger };
+            let sock = if n.is_multiple_of(2) {
+                &stranger
+            } else {
+                &forger
+            };
             let _ = sock.try_send_to(&bytes, server);
         }
     }
