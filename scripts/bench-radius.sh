@@ -51,8 +51,10 @@ run_db() {
     --admin-password-env BENCH_PW --users "$USERS" --prefix r --out "$dir/seeds.json" --with-password >/dev/null
   local rep spec case bind extra
   for rep in $(seq 1 "$REPS"); do
-    for spec in "code 127.0.0.1" "wrong 127.0.0.1" "password-code 127.0.0.2" "challenge 127.0.0.3" \
-                "retransmit 127.0.0.1" "code 127.0.0.1 hostile"; do
+    # `wrong` last: its failures throttle the tokens, which `unlock` then clears for the next
+    # repetition (as scripts/bench.sh does between cases).
+    for spec in "code 127.0.0.1" "password-code 127.0.0.2" "challenge 127.0.0.3" \
+                "retransmit 127.0.0.1" "code 127.0.0.1 hostile" "wrong 127.0.0.1"; do
       set -- $spec; case=$1; bind=$2; extra=()
       if [ "${3:-}" = hostile ]; then
         # Forged traffic at 5x the valid rate of this repetition's code run.
@@ -63,6 +65,7 @@ run_db() {
         --secret-env RADIUS_SECRET --case "$case" --bind "$bind" --in-flight 32 \
         --duration "$DURATION" "${extra[@]}" | jq -c ". + {db: \"$label\", rep: $rep}" | tee -a "$dir/rep$rep.jsonl"
     done
+    $BIN/tessera-load unlock --seeds "$dir/seeds.json" --admin-user benchadmin --admin-password-env BENCH_PW >/dev/null
     # radclient with the anchor's command line, code-only, each code once: a request file of
     # fresh HOTP codes (200 users x 30 codes, as FreeRADIUS's users-file run).
     python3 - "$dir/seeds.json" "$dir/req.txt" <<'PY'

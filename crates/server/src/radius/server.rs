@@ -239,8 +239,10 @@ impl Shared {
                         "challenges"
                     });
                     let out: Arc<[u8]> = reply.encode(secret, true).into();
+                    // Cached before it is sent: a client that retransmits the moment it has
+                    // the answer must find it, not an entry still in flight.
+                    shared.cache().answered(key, print, out.clone(), Instant::now());
                     let _ = sock.send_to(&out, src).await;
-                    shared.cache().answered(key, print, out, Instant::now());
                 }
                 Ok(Outcome::Reject(reply)) => {
                     shared.status.count("rejects");
@@ -324,9 +326,9 @@ pub(super) async fn send_rejects(
                     }
                     heap.pop();
                     if let Some(d) = waiting.remove(&n) {
-                        let _ = sock.try_send_to(&d.bytes, d.to);
                         let bytes: Arc<[u8]> = d.bytes.into();
-                        shared.cache().answered(d.key, d.print, bytes, now);
+                        shared.cache().answered(d.key, d.print, bytes.clone(), now);
+                        let _ = sock.try_send_to(&bytes, d.to);
                     }
                 }
             }

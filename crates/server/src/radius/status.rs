@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +81,14 @@ pub(super) struct Status {
     counts: Vec<AtomicU64>,
     recent: Mutex<VecDeque<DropRecord>>,
     changed: AtomicU64,
+    /// The second of the last kept drop, and how many were kept in it: a flood is counted in
+    /// full but kept for `doctor` only a few times a second (no lock, no allocation per packet).
+    kept_second: AtomicI64,
+    kept_in_second: AtomicU64,
 }
+
+/// Drops kept for `doctor` per second at most.
+const KEPT_PER_SECOND: u64 = 5;
 
 impl Status {
     pub fn new() -> Status {
@@ -95,6 +102,8 @@ impl Status {
             names,
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             changed: AtomicU64::new(0),
+            kept_second: AtomicI64::new(0),
+            kept_in_second: AtomicU64::new(0),
         }
     }
 
@@ -115,6 +124,12 @@ impl Status {
     /// Counts a drop and keeps it among the recent ones.
     pub fn dropped(&self, at: i64, source: IpAddr, client: &str, reason: &str) {
         self.count(reason);
+        if self.kept_second.swap(at, Ordering::Relaxed) != at {
+            self.kept_in_second.store(0, Ordering::Relaxed);
+        }
+        if self.kept_in_second.fetch_add(1, Ordering::Relaxed) >= KEPT_PER_SECOND {
+            return;
+        }
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == RECENT {
             recent.pop_front();
