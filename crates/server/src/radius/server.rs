@@ -231,6 +231,13 @@ impl Shared {
                 &source,
             )
             .await;
+            // A request whose Proxy-State attributes fill a packet cannot be answered: its
+            // reply (which must echo them) would be larger than RADIUS allows.
+            let too_long = matches!(&decided, Ok(Outcome::Send(r) | Outcome::Reject(r)) if r.len() > MAX_PACKET);
+            if too_long {
+                shared.cache().abandon(key, print);
+                return shared.drop_packet(src, &client.name, Refusal::TooLong.code());
+            }
             match decided {
                 Ok(Outcome::Send(reply)) => {
                     shared.status.count(if reply.code() == code::ACCESS_ACCEPT {
