@@ -248,7 +248,9 @@ impl Shared {
                     let out: Arc<[u8]> = reply.encode(secret, true).into();
                     // Cached before it is sent: a client that retransmits the moment it has
                     // the answer must find it, not an entry still in flight.
-                    shared.cache().answered(key, print, out.clone(), Instant::now());
+                    shared
+                        .cache()
+                        .answered(key, print, out.clone(), Instant::now());
                     let _ = sock.send_to(&out, src).await;
                 }
                 Ok(Outcome::Reject(reply)) => {
