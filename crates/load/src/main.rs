@@ -9,6 +9,7 @@ mod clock;
 mod files;
 mod http;
 mod prepare;
+mod radius;
 mod run;
 mod watch;
 mod wrk;
@@ -111,6 +112,38 @@ enum Command {
         /// Also report the CPU time of this process (the server) over the run.
         #[arg(long, value_name = "PID")]
         server_pid: Option<u32>,
+    },
+    /// Measure Tessera's RADIUS server with the HOTP tokens of a seed file (UDP, closed loop,
+    /// one request in flight per worker socket); prints one JSON object.
+    Radius {
+        #[arg(long, value_name = "FILE.json")]
+        seeds: PathBuf,
+        /// The RADIUS server (loopback).
+        #[arg(long, default_value = "127.0.0.1:1812")]
+        server: std::net::SocketAddr,
+        /// Name of the environment variable holding the client's shared secret.
+        #[arg(long, value_name = "VAR")]
+        secret_env: String,
+        #[arg(long, value_enum)]
+        case: radius::RadiusCase,
+        /// Requests in flight (workers, one socket each).
+        #[arg(long, default_value_t = 32)]
+        in_flight: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Address to send from: the RADIUS client's address on the server.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// Forged packets per second beside the case (unknown source, wrong
+        /// Message-Authenticator).
+        #[arg(long, default_value_t = 0.0)]
+        hostile_rate: f64,
+        /// Seconds to wait for one answer.
+        #[arg(long, default_value_t = 3.0)]
+        timeout: f64,
+        /// Runtime threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Request bodies for wrk (scripts/wrk-validate.lua), and the seed file settled after it.
     Lines {
@@ -250,7 +283,7 @@ fn start(cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
     let threads = match &cli.command {
-        Command::Run { threads, .. } => (*threads).max(1),
+        Command::Run { threads, .. } | Command::Radius { threads, .. } => (*threads).max(1),
         _ => 1,
     };
     let runtime = if threads == 1 {
@@ -288,6 +321,38 @@ async fn dispatch(command: Command, threads: usize) -> anyhow::Result<()> {
                 out,
                 with_password,
                 in_flight,
+            })
+            .await
+        }
+        Command::Radius {
+            seeds,
+            server,
+            secret_env,
+            case,
+            in_flight,
+            duration,
+            bind,
+            hostile_rate,
+            timeout,
+            threads: _,
+        } => {
+            anyhow::ensure!(
+                server.ip().is_loopback(),
+                "the RADIUS server must be on loopback, got {server}"
+            );
+            let secret = anyhow::Context::with_context(std::env::var(&secret_env), || {
+                format!("environment variable {secret_env} is not set")
+            })?;
+            radius::run(radius::RadiusOptions {
+                seeds,
+                server,
+                secret,
+                case,
+                in_flight,
+                duration,
+                bind,
+                hostile_rate,
+                timeout,
             })
             .await
         }

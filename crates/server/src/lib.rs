@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod msg;
 pub mod qr;
+pub mod radius;
 pub mod service;
 pub mod sms;
 pub mod store;

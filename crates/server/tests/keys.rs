@@ -87,6 +87,18 @@ async fn keys_rotate_while_two_nodes_serve_without_a_failed_login() {
         }
         let config = f.s.app.service.config().clone();
         let node_a = f.s.app.service.clone();
+        // A RADIUS client's shared secret is sealed too, and rewrapped with the seeds.
+        ok(
+            &config,
+            &[
+                "radius",
+                "client",
+                "add",
+                "vpn",
+                "--address",
+                "127.0.0.1/32",
+            ],
+        );
         let list = ok(&config, &["key", "list"]);
         assert!(list.contains("keys the audit chain"), "{list}");
 
@@ -121,7 +133,10 @@ async fn keys_rotate_while_two_nodes_serve_without_a_failed_login() {
         // Rewrapped while B serves: no login fails.
         let out = ok(&config, &["--json", "key", "rewrap"]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["rewrapped"], 20, "{db:?}: {out}");
+        assert_eq!(
+            v["rewrapped"], 21,
+            "{db:?}: 20 seeds and a RADIUS secret: {out}"
+        );
         assert!(v["unreadable"].as_array().unwrap().is_empty());
         let out = ok(&config, &["key", "check"]);
         assert!(out.contains("0 under another key"), "{db:?}: {out}");
@@ -167,6 +182,14 @@ async fn keys_rotate_while_two_nodes_serve_without_a_failed_login() {
                 "{db:?}: {name}"
             );
         }
+        // Everything stored still opens with the key file as it is now.
+        let out = ok(&config, &["--json", "key", "check"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["secrets"], 21, "{db:?}: {out}");
+        assert!(
+            v["unreadable"].as_array().unwrap().is_empty(),
+            "{db:?}: {out}"
+        );
         let verified = node_d.verify_audit(&Actor::operator(), &[]).await.unwrap();
         assert!(verified.ok, "{db:?}: {:?}", verified.problem);
     }

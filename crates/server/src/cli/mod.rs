@@ -32,6 +32,7 @@ mod enroll;
 mod keys;
 mod mail;
 mod output;
+mod radius;
 mod recovery;
 mod serve;
 mod tokens;
@@ -90,6 +91,9 @@ pub enum Command {
     /// Manage applications that call the validate API: add (shows the key once), list, revoke.
     #[command(subcommand)]
     App(apps::AppCommand),
+    /// RADIUS: clients (add shows the secret once), a built-in radtest, and doctor.
+    #[command(subcommand)]
+    Radius(radius::RadiusCommand),
     /// Read the audit log and verify its hash chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -221,6 +225,7 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => users::run(&open(config, json).await?, cmd).await,
         Command::Token(cmd) => tokens::run(&open(config, json).await?, cmd).await,
         Command::App(cmd) => apps::run(&open(config, json).await?, cmd).await,
+        Command::Radius(cmd) => radius::run(&open(config, json).await?, cmd).await,
         Command::Audit(cmd) => audit::run(&open(config, json).await?, cmd).await,
         Command::Validate(args) => validate::run(&open(config, json).await?, args).await,
         Command::Enroll(cmd) => enroll::run(&open(config, json).await?, cmd).await,

@@ -60,6 +60,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             }
         });
     }
+    // Kept until the HTTP server stops: dropping it stops RADIUS.
+    let _radius = crate::radius::start(app.service.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -86,6 +86,7 @@ impl Config {
                 "database.max_connections must be at least 1".into(),
             ));
         }
+        self.radius.check().map_err(ConfigError::Invalid)?;
         let server = &self.server;
         if server.header_timeout_secs == 0
             || server.idle_timeout_secs == 0

@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::model::Language;
+
+mod radius;
+pub use radius::{RadiusConfig, ReplyRule};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
@@ -28,6 +31,7 @@ pub struct Config {
     pub enroll: EnrollConfig,
     pub recovery: RecoveryConfig,
     pub metrics: MetricsConfig,
+    pub radius: RadiusConfig,
 }
 
 /// Prometheus metrics on a listener of their own (docs/operations.md, "Metrics").
@@ -339,6 +343,7 @@ impl Default for Config {
             enroll: EnrollConfig::default(),
             recovery: RecoveryConfig::default(),
             metrics: MetricsConfig::default(),
+            radius: RadiusConfig::default(),
         }
     }
 }

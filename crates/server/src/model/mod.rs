@@ -7,6 +7,8 @@ use crate::clock::UnixTime;
 
 mod audit_chain;
 pub use audit_chain::*;
+mod radius;
+pub use radius::{Cidr, RadiusClient, RadiusMode};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {

@@ -6,7 +6,7 @@ use crate::crypto::{ct_eq, random_bytes, random_token, token_hash};
 use crate::mail::Email;
 use crate::model::{Challenge, Language, Token, TokenKind, TokenState, User};
 use crate::sms::Sms;
-use crate::store::Advance;
+use crate::store::{Advance, RequestPrint};
 
 use super::validate::{Decision, ValidateResponse, Verdict};
 use super::{Result, Service};
@@ -33,8 +33,16 @@ pub(super) fn random_code(digits: u32) -> Result<String> {
 pub(super) const SENDING_LIMIT_WINDOW: i64 = 3600;
 
 impl Service {
-    /// Creates a challenge for `token` and sends its code. Rate-limited per user.
-    pub(crate) async fn send_challenge(&self, user: &User, token: &Token) -> Result<Decision> {
+    /// Creates a challenge for `token` and sends its code. Rate-limited per user. With
+    /// `background`, the code is sent by a task of its own and the challenge is answered at
+    /// once (a RADIUS client waits 3-10 s in all: a slow mail server must not use that up);
+    /// a failed delivery then voids the challenge just the same.
+    pub(crate) async fn send_challenge(
+        &self,
+        user: &User,
+        token: &Token,
+        background: bool,
+    ) -> Result<Decision> {
         let cfg = &self.config.validate;
         let now = self.clock.now();
         // The last hour: a challenge sent exactly an hour ago no longer counts, just as a
@@ -73,7 +81,11 @@ impl Service {
         };
         self.store.insert_challenge(&challenge).await?;
         let minutes = (ttl / 60).max(1);
-        let delivered = match token.kind {
+        enum Message {
+            Sms(Sms),
+            Email(Email),
+        }
+        let message = match token.kind {
             TokenKind::Sms => {
                 // The sender's name is the organisation's, as in mails and pages.
                 let org = self.config.issuer();
@@ -85,13 +97,10 @@ impl Service {
                         "Your {org} login code: {code} (valid for {minutes} minutes). Do not share it."
                     ),
                 };
-                self.sms
-                    .send(&Sms {
-                        to: user.phone.clone(),
-                        text,
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
+                Message::Sms(Sms {
+                    to: user.phone.clone(),
+                    text,
+                })
             }
             _ => {
                 let (subject, text) = match user.language {
@@ -115,21 +124,32 @@ impl Service {
                         ),
                     ),
                 };
-                self.mailer
-                    .send(&Email {
-                        to: user.email.clone(),
-                        subject,
-                        text,
-                        html: None,
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
+                Message::Email(Email {
+                    to: user.email.clone(),
+                    subject,
+                    text,
+                    html: None,
+                })
             }
         };
-        if let Err(e) = delivered {
-            // Void the challenge: a code that never arrived must not stay answerable.
-            let _ = self.store.consume_challenge(&challenge.id_hash, now).await;
-            tracing::warn!(user = %user.username, kind = %token.kind, error = %e, "challenge delivery failed");
+        let (sms, mailer, store) = (self.sms.clone(), self.mailer.clone(), self.store.clone());
+        let (id_hash, username, kind) =
+            (challenge.id_hash.clone(), user.username.clone(), token.kind);
+        let deliver = async move {
+            let delivered = match &message {
+                Message::Sms(m) => sms.send(m).await.map_err(|e| e.to_string()),
+                Message::Email(m) => mailer.send(m).await.map_err(|e| e.to_string()),
+            };
+            if let Err(e) = &delivered {
+                // Void the challenge: a code that never arrived must not stay answerable.
+                let _ = store.consume_challenge(&id_hash, now).await;
+                tracing::warn!(user = %username, kind = %kind, error = %e, "challenge delivery failed");
+            }
+            delivered
+        };
+        if background {
+            tokio::spawn(deliver);
+        } else if let Err(e) = deliver.await {
             return Ok(Decision::reject(format!("challenge delivery failed: {e}")));
         }
         Ok(Decision {
@@ -142,10 +162,16 @@ impl Service {
                 transaction_id: Some(transaction_id),
                 challenge_kind: Some(token.kind),
             },
-            reason: format!("{} code sent", token.kind),
+            reason: if background {
+                format!("{} code being sent", token.kind)
+            } else {
+                format!("{} code sent", token.kind)
+            },
             serial: Some(token.serial.0.clone()),
             audited: false,
             replayed: false,
+            code_wanted: false,
+            retransmit: false,
         })
     }
 
@@ -156,6 +182,7 @@ impl Service {
         tokens: &[Token],
         transaction_id: &str,
         code: &str,
+        request: Option<&RequestPrint>,
     ) -> Result<Decision> {
         let id_hash = token_hash(transaction_id);
         let now = self.clock.now();
@@ -166,6 +193,23 @@ impl Service {
             return Ok(Decision::reject("transaction belongs to another user"));
         }
         if challenge.used {
+            if let Some(request) = request
+                && self
+                    .store
+                    .token_moved_by(
+                        challenge.token_id,
+                        request,
+                        now.saturating_sub(super::validate::RETRANSMIT_SECS),
+                    )
+                    .await?
+            {
+                // The identical request answered this challenge moments ago (another node).
+                let mut d = Decision::reject("");
+                d.response = ValidateResponse::accept();
+                d.reason = "identical retransmit of an accepted challenge answer".into();
+                d.retransmit = true;
+                return Ok(d);
+            }
             return Ok(Decision::reject("challenge already used"));
         }
         if challenge.expires_at <= now {
@@ -204,6 +248,7 @@ impl Service {
                 to: TokenState::Active,
                 now,
                 fails: token.fail_count,
+                request: request.copied(),
             };
             if !self.store.advance_token(token.id, used).await? {
                 tracing::debug!(serial = %token.serial.0, "challenge token changed meanwhile; last use not recorded");
@@ -218,6 +263,8 @@ impl Service {
             serial: None,
             audited: false,
             replayed: false,
+            code_wanted: false,
+            retransmit: false,
         })
     }
 }

@@ -10,7 +10,7 @@ use tessera_otp::{Hotp, Secret, Totp, Window};
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
 use crate::model::{AuditEvent, Serial, Token, TokenKind, TokenState};
-use crate::store::{Advance, StoreError};
+use crate::store::{Advance, RequestPrint, StoreError};
 
 use super::{Error, Result, Service};
 
@@ -148,6 +148,20 @@ impl Service {
         to: TokenState,
         on_accept: Option<AuditEvent>,
     ) -> Result<CodeCheck> {
+        self.try_code_for(token, code, from, to, on_accept, None)
+            .await
+    }
+
+    /// [`Service::try_code`] for a request with a fingerprint, stored with the counter.
+    pub(crate) async fn try_code_for(
+        &self,
+        token: &Token,
+        code: &str,
+        from: TokenState,
+        to: TokenState,
+        on_accept: Option<AuditEvent>,
+        request: Option<&RequestPrint>,
+    ) -> Result<CodeCheck> {
         let now = self.clock.now();
         if token.throttled_until > now {
             return Ok(CodeCheck::Throttled);
@@ -173,7 +187,7 @@ impl Service {
             // conditional update decides which of concurrent identical requests wins.
             if matched >= token.next_counter {
                 let (done, audited) = self
-                    .advance(token, matched, drift, from, to, now, on_accept)
+                    .advance(token, matched, drift, from, to, now, on_accept, request)
                     .await?;
                 if done {
                     if from == TokenState::Pending && to == TokenState::Active {
@@ -222,6 +236,7 @@ impl Service {
         to: TokenState,
         now: UnixTime,
         audit: Option<AuditEvent>,
+        request: Option<&RequestPrint>,
     ) -> Result<(bool, bool)> {
         let adv = Advance {
             matched,
@@ -230,6 +245,7 @@ impl Service {
             to,
             now,
             fails: token.fail_count,
+            request: request.copied(),
         };
         self.writer.advance(token.id, adv, audit).await
     }
@@ -262,6 +278,7 @@ impl Service {
                         TokenState::Active,
                         TokenState::Active,
                         now,
+                        None,
                         None,
                     )
                     .await?

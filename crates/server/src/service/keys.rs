@@ -58,12 +58,16 @@ pub struct KeyCheck {
 fn aad(s: &Sealed) -> Vec<u8> {
     match s.kind {
         SealedKind::TokenSeed => seed_aad(&Serial(s.label.clone())),
+        SealedKind::RadiusSecret => super::radius::secret_aad(&s.label, false),
+        SealedKind::RadiusNextSecret => super::radius::secret_aad(&s.label, true),
     }
 }
 
 fn name(s: &Sealed) -> String {
     match s.kind {
         SealedKind::TokenSeed => format!("token {}", s.label),
+        SealedKind::RadiusSecret => format!("RADIUS client {}", s.label),
+        SealedKind::RadiusNextSecret => format!("RADIUS client {} (next secret)", s.label),
     }
 }
 

@@ -28,6 +28,7 @@ mod invite;
 pub mod keys;
 mod limits;
 mod notify;
+pub mod radius;
 mod recovery;
 mod recovery_admin;
 mod reset;

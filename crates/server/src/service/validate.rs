@@ -17,6 +17,8 @@ use crate::model::{
     AppMode, Application, AuditEvent, Password, Role, Token, TokenKind, TokenState, User, UserState,
 };
 
+use crate::store::RequestPrint;
+
 use super::attempts::Front;
 use super::audit::Outcome;
 use super::codes::{CodeCheck, Rejection, normalize_code};
@@ -93,7 +95,29 @@ pub(crate) struct Decision {
     /// Refused because the code was used already, with the right password: the login page can
     /// say "wait for the next code" instead of a generic failure.
     pub replayed: bool,
+    /// [`Extras::password_first`]: the password was right and a code is needed next.
+    pub code_wanted: bool,
+    /// Accepted as an identical retransmit of a request whose code was accepted before
+    /// ([`Extras::request`]): nothing was consumed again.
+    pub retransmit: bool,
 }
+
+/// What only the RADIUS front end passes to a validation (never from an API body).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Extras<'a> {
+    /// The fingerprint of the request, stored with the counter an accepted code moves; an
+    /// identical request whose code is then refused as used is accepted if it matches.
+    pub request: Option<&'a RequestPrint>,
+    /// E-mail and SMS codes are sent in the background: the challenge is answered at once.
+    pub background_delivery: bool,
+    /// Only the password is given, and a code is to be asked for next (Access-Challenge): a
+    /// right password is counted like a login's and reported as [`Decision::code_wanted`].
+    pub password_first: bool,
+}
+
+/// How long after an accepted request an identical retransmit gets the same answer (RFC 5080
+/// §2.2.2: reply caches keep entries 5-30 s).
+pub(crate) const RETRANSMIT_SECS: i64 = 30;
 
 impl Decision {
     pub(crate) fn reject(reason: impl Into<String>) -> Decision {
@@ -103,6 +127,8 @@ impl Decision {
             serial: None,
             audited: false,
             replayed: false,
+            code_wanted: false,
+            retransmit: false,
         }
     }
 
@@ -113,6 +139,8 @@ impl Decision {
             serial,
             audited,
             replayed: false,
+            code_wanted: false,
+            retransmit: false,
         }
     }
 }
@@ -123,6 +151,7 @@ enum CodeOutcome {
         serial: String,
         resynced: bool,
         audited: bool,
+        retransmit: bool,
     },
     /// `replayed`: a token matched the code, but at a counter or step that was used already.
     Rejected { reason: String, replayed: bool },
@@ -144,15 +173,30 @@ impl Service {
         source: &str,
         req: ValidateRequest,
     ) -> Result<ValidateResponse> {
+        Ok(self
+            .validate_with(app, source, req, Extras::default())
+            .await?
+            .response)
+    }
+
+    /// [`Service::validate`] with what only the RADIUS front end passes; the whole decision.
+    /// Every validation of every front end is counted here (`/metrics`).
+    pub(crate) async fn validate_with(
+        &self,
+        app: &Application,
+        source: &str,
+        req: ValidateRequest,
+        extras: Extras<'_>,
+    ) -> Result<Decision> {
         use crate::metrics::{Outcome as M, Reason};
         let took = crate::clock::Stopwatch::start();
-        let mut reason = Reason::Other;
-        let result = self.validate_counted(app, source, req, &mut reason).await;
+        let result = self.validate_uncounted(app, source, req, extras).await;
         let outcome = match &result {
-            Ok(r) => match r.result {
+            Ok(d) if d.code_wanted => M::Challenge,
+            Ok(d) => match d.response.result {
                 Verdict::Accept => M::Accept,
                 Verdict::Challenge => M::Challenge,
-                Verdict::Reject => M::Reject(reason),
+                Verdict::Reject => M::Reject(Reason::of(&d.reason)),
             },
             Err(_) => M::Error,
         };
@@ -160,42 +204,43 @@ impl Service {
         result
     }
 
-    /// [`Service::validate`] without the metrics; `reason` gets why a reject was one.
-    async fn validate_counted(
+    /// [`Service::validate_with`] without the metrics.
+    async fn validate_uncounted(
         &self,
         app: &Application,
         source: &str,
         req: ValidateRequest,
-        reason: &mut crate::metrics::Reason,
-    ) -> Result<ValidateResponse> {
+        extras: Extras<'_>,
+    ) -> Result<Decision> {
         let username = req.username.trim().to_owned();
         if username.is_empty() || username.chars().count() > 256 {
             return Err(super::Error::Invalid(Msg::new(Key::UsernameLength)));
         }
         let decision = self
-            .decide(app, source, &username, req, Front::Application)
+            .decide_with(app, source, &username, req, Front::Application, extras)
             .await?;
-        *reason = crate::metrics::Reason::of(&decision.reason);
         if decision.response.result != Verdict::Accept {
             // Failures change throttling state: read it fresh next time.
             self.user_cache.forget(&username);
         }
         if decision.audited {
-            return Ok(decision.response);
+            return Ok(decision);
         }
         let target = match &decision.serial {
             Some(serial) => format!("token:{serial}"),
             None => format!("user:{username}"),
         };
+        let challenge = decision.response.result == Verdict::Challenge || decision.code_wanted;
         let outcome = match decision.response.result {
             Verdict::Accept => Outcome::Success,
+            Verdict::Reject if decision.code_wanted => Outcome::Success,
             Verdict::Reject => Outcome::Failure,
             Verdict::Challenge => Outcome::Success,
         };
         self.audit_as(
             &format!("app:{}", app.name),
             source,
-            if decision.response.result == Verdict::Challenge {
+            if challenge {
                 "validate.challenge"
             } else {
                 "validate"
@@ -203,10 +248,10 @@ impl Service {
             target,
             &username,
             outcome,
-            decision.reason,
+            decision.reason.clone(),
         )
         .await?;
-        Ok(decision.response)
+        Ok(decision)
     }
 
     pub(super) async fn decide(
@@ -216,6 +261,19 @@ impl Service {
         username: &str,
         req: ValidateRequest,
         front: Front,
+    ) -> Result<Decision> {
+        self.decide_with(app, source, username, req, front, Extras::default())
+            .await
+    }
+
+    async fn decide_with(
+        &self,
+        app: &Application,
+        source: &str,
+        username: &str,
+        req: ValidateRequest,
+        front: Front,
+        extras: Extras<'_>,
     ) -> Result<Decision> {
         if !self.source_allowed(source) {
             return Ok(Decision::reject("source address rate limit"));
@@ -260,7 +318,7 @@ impl Service {
         if let Some(tid) = &req.transaction_id {
             let code = req.otp.as_ref().map_or("", Password::expose);
             return self
-                .answer_challenge(&user, &tokens, tid.expose(), code)
+                .answer_challenge(&user, &tokens, tid.expose(), code, extras.request)
                 .await;
         }
         // A token locked after failures unlocks by itself once its cool-down has passed.
@@ -315,7 +373,19 @@ impl Service {
                 if with_password && !self.check_validate_password(&user, first_password).await? {
                     return Ok(Decision::reject("wrong password (challenge not sent)"));
                 }
-                return self.send_challenge(&user, token).await;
+                return self
+                    .send_challenge(&user, token, extras.background_delivery)
+                    .await;
+            }
+            if extras.password_first && with_password && !code_tokens.is_empty() {
+                // The code is asked for next: the password is checked and counted like a
+                // login's, so that this step is no unthrottled password oracle.
+                if !self.check_validate_password(&user, first_password).await? {
+                    return Ok(Decision::reject("wrong password (code not asked for)"));
+                }
+                let mut d = Decision::reject("password accepted, code asked for");
+                d.code_wanted = true;
+                return Ok(d);
             }
             if with_password && !self.password_matches(&user, first_password).await {
                 self.record_stranger_failure(front, username, source);
@@ -341,15 +411,25 @@ impl Service {
                 username,
             });
             match self
-                .check_code(&code_tokens, &code, ctx, &user.username, &mut compared)
+                .check_code(
+                    &code_tokens,
+                    &code,
+                    ctx,
+                    &user.username,
+                    &mut compared,
+                    extras.request,
+                )
                 .await?
             {
                 CodeOutcome::Accepted {
                     serial,
                     resynced,
                     audited,
+                    retransmit,
                 } => {
-                    let how = if resynced {
+                    let how = if retransmit {
+                        "identical retransmit of an accepted request (code not used again)"
+                    } else if resynced {
                         "code accepted after automatic resync"
                     } else {
                         "code accepted"
@@ -358,6 +438,7 @@ impl Service {
                         .finish_with_password(&user, with_password, password, Some(serial), how)
                         .await?;
                     d.audited = audited;
+                    d.retransmit = retransmit && d.response.result == Verdict::Accept;
                     return Ok(d);
                 }
                 CodeOutcome::Rejected { reason, replayed } => {
@@ -457,6 +538,7 @@ impl Service {
         ctx: Option<AuditContext<'_>>,
         username: &str,
         compared: &mut Vec<&'t Token>,
+        request: Option<&RequestPrint>,
     ) -> Result<CodeOutcome> {
         let mut reasons = Vec::new();
         let mut replayed = false;
@@ -472,12 +554,13 @@ impl Service {
                 reason: "code accepted".into(),
             });
             match self
-                .try_code(
+                .try_code_for(
                     token,
                     code,
                     TokenState::Active,
                     TokenState::Active,
                     on_accept,
+                    request,
                 )
                 .await?
             {
@@ -495,6 +578,28 @@ impl Service {
                         serial: token.serial.0.clone(),
                         resynced,
                         audited,
+                        retransmit: false,
+                    });
+                }
+                CodeCheck::Rejected(Rejection::Replay)
+                    if let Some(request) = request
+                        && self
+                            .store
+                            .token_moved_by(
+                                token.id,
+                                request,
+                                self.clock.now().saturating_sub(RETRANSMIT_SECS),
+                            )
+                            .await? =>
+                {
+                    // The same request (byte for byte, from the same client) moved this
+                    // token's counter moments ago, perhaps on another node: it is a
+                    // retransmit, and gets the same answer (RFC 5080 §2.2.2).
+                    return Ok(CodeOutcome::Accepted {
+                        serial: token.serial.0.clone(),
+                        resynced: false,
+                        audited: false,
+                        retransmit: true,
                     });
                 }
                 CodeCheck::Rejected(r) => {

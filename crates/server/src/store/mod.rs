@@ -11,7 +11,8 @@ use crate::clock::UnixTime;
 use crate::crypto::AuditKey;
 use crate::model::{
     AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, AuditHead, Challenge,
-    NewToken, NewUser, Session, Token, TokenId, TokenState, User, UserFilter, UserId, WebSession,
+    NewToken, NewUser, RadiusClient, Session, Token, TokenId, TokenState, User, UserFilter, UserId,
+    WebSession,
 };
 
 mod batch;
@@ -96,6 +97,20 @@ pub struct Advance {
     /// if no failure was counted since, so of concurrent attempts on one state only the first
     /// outcome counts (an accept after a concurrent failure is refused).
     pub fails: i64,
+    /// The fingerprint of the RADIUS request that sent the code, stored with the counter (see
+    /// [`RadiusStore::token_moved_by`]); `None` otherwise.
+    pub request: Option<RequestPrint>,
+}
+
+/// A SHA-256 fingerprint of a request (client and exact bytes), for retransmits across nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestPrint(pub [u8; 32]);
+
+impl RequestPrint {
+    /// The stored form: lower-case hex, or empty for none.
+    pub fn column(print: Option<&RequestPrint>) -> String {
+        print.map_or_else(String::new, |p| data_encoding::HEXLOWER.encode(&p.0))
+    }
 }
 
 /// A write that may be committed together with others (see [`AuditStore::apply_writes`]).
@@ -148,11 +163,19 @@ pub enum WriteResult {
 pub enum SealedKind {
     /// A token's seed (`tokens.sealed_secret`, bound to the token's serial).
     TokenSeed,
+    /// A RADIUS client's shared secret (`radius_clients.sealed_secret`, bound to its name).
+    RadiusSecret,
+    /// A RADIUS client's next secret during a rotation (`sealed_next_secret`).
+    RadiusNextSecret,
 }
 
 impl SealedKind {
     /// Every kind a key rotation rewraps.
-    pub const ALL: &[SealedKind] = &[SealedKind::TokenSeed];
+    pub const ALL: &[SealedKind] = &[
+        SealedKind::TokenSeed,
+        SealedKind::RadiusSecret,
+        SealedKind::RadiusNextSecret,
+    ];
 }
 
 /// One sealed secret as stored: its row, a label to name it by (never the secret), the blob.
@@ -223,6 +246,7 @@ pub trait Store:
     + RecoveryStore
     + MaintenanceStore
     + KeyStore
+    + RadiusStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -370,6 +394,33 @@ pub trait AppStore: Send + Sync {
     async fn app_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Application>>;
     async fn list_apps(&self) -> StoreResult<Vec<Application>>;
     async fn revoke_app(&self, id: AppId, now: UnixTime) -> StoreResult<bool>;
+}
+
+/// RADIUS clients, answered challenge States and the requests that moved a token's counter.
+#[async_trait]
+pub trait RadiusStore: Send + Sync {
+    async fn insert_radius_client(&self, client: &RadiusClient) -> StoreResult<RadiusClient>;
+    async fn radius_clients(&self) -> StoreResult<Vec<RadiusClient>>;
+    async fn radius_client(&self, name: &str) -> StoreResult<Option<RadiusClient>>;
+    async fn delete_radius_client(&self, name: &str) -> StoreResult<bool>;
+    /// Replaces both sealed secrets (rotation) of the client with `id`.
+    async fn set_radius_secrets(
+        &self,
+        id: i64,
+        sealed: &[u8],
+        sealed_next: Option<&[u8]>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Marks a challenge State as answered; `false` if it was answered before (on any node).
+    async fn claim_radius_state(&self, nonce: &str, expires_at: UnixTime) -> StoreResult<bool>;
+    /// Whether the token's counter was last moved by the request with `fingerprint`, at or after
+    /// `since`.
+    async fn token_moved_by(
+        &self,
+        token: TokenId,
+        fingerprint: &RequestPrint,
+        since: UnixTime,
+    ) -> StoreResult<bool>;
 }
 
 /// Admin API sessions and web sessions (hashes of their tokens only).

@@ -72,6 +72,7 @@ pub(super) async fn apply_writes(
             .bind(advance.matched)
             .bind(advance.from.as_str())
             .bind(advance.fails)
+            .bind(crate::store::RequestPrint::column(advance.request.as_ref()))
             .execute(&mut *tx)
             .await?
             .rows_affected()

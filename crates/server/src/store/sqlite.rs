@@ -381,6 +381,7 @@ fn write_batch(
                         advance.matched,
                         advance.from.as_str(),
                         advance.fails,
+                        super::RequestPrint::column(advance.request.as_ref()),
                     ])? == 1;
                 }
             }
@@ -649,6 +650,7 @@ mod tests {
                 to: TokenState::Active,
                 now: 5,
                 fails: 0,
+                request: None,
             },
             audit: Some(event(2)),
         };

@@ -2,6 +2,7 @@
 //! clock, and (when `TESSERA_TEST_POSTGRES_URL` is set and asked for) its own PostgreSQL database.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod radius;
 pub mod smtp;
 pub mod validate;
 

@@ -25,6 +25,7 @@ use super::AppState;
 use super::extract::source_of;
 
 mod admin;
+mod admin_radius;
 mod admin_recovery;
 mod login;
 mod pages;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .merge(recover::router())
         .merge(admin::router())
         .merge(admin_recovery::router())
+        .merge(admin_radius::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -342,6 +344,7 @@ pub fn back_of(action: &str, form: &FormData, admin: bool) -> String {
     match parts.as_slice() {
         ["admin", "users", name, ..] => format!("/admin/users/{name}"),
         ["admin", "apps", ..] => "/admin/apps".to_owned(),
+        ["admin", "radius", ..] => "/admin/radius".to_owned(),
         ["admin", ..] => "/admin".to_owned(),
         _ if !admin || action.starts_with("/portal") => "/portal".to_owned(),
         _ => "/admin".to_owned(),
@@ -378,6 +381,16 @@ fn describe(t: Tr, action: &str, form: &FormData) -> String {
         }
         ["admin", "tokens", id, op] => t.f2("reauth.token", "id", id, "op", op),
         ["admin", "apps"] => t.f1("reauth.create_app", "name", form.get("name")),
+        ["admin", "radius"] => t.f1("reauth.radius_add", "name", form.get("name")),
+        ["admin", "radius", name, "rotate"] if form.has("retire") => {
+            t.f1("reauth.radius_retire", "name", &segment_name(name))
+        }
+        ["admin", "radius", name, "rotate"] => {
+            t.f1("reauth.radius_rotate", "name", &segment_name(name))
+        }
+        ["admin", "radius", name, "remove"] => {
+            t.f1("reauth.radius_remove", "name", &segment_name(name))
+        }
         ["portal", "devices", "add"] => t.t("reauth.add_device").to_owned(),
         ["portal", "devices", _, "remove"] => t.t("reauth.remove_device").to_owned(),
         ["portal", "recovery"] => t.t("reauth.new_codes").to_owned(),

@@ -274,6 +274,7 @@ async fn post_language(State(s): State<AppState>, me: Me, body: Bytes) -> Respon
     let back = match form.get("back") {
         "admin" => "/admin",
         "apps" => "/admin/apps",
+        "radius" => "/admin/radius",
         "audit" => "/admin/audit",
         _ => "/portal?done=language",
     };

@@ -5,6 +5,7 @@
 
 mod audit;
 mod enrollment;
+mod radius;
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ fn adv(matched: i64) -> Advance {
         to: TokenState::Active,
         now: 1000,
         fails: 0,
+        request: None,
     }
 }
 

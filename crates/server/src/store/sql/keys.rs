@@ -35,6 +35,15 @@ macro_rules! impl_keys {
                         "SELECT id, serial, sealed_secret FROM tokens WHERE id > $1 \
                          ORDER BY id LIMIT $2"
                     }
+                    $crate::store::SealedKind::RadiusSecret => {
+                        "SELECT id, name AS serial, sealed_secret FROM radius_clients \
+                         WHERE id > $1 ORDER BY id LIMIT $2"
+                    }
+                    $crate::store::SealedKind::RadiusNextSecret => {
+                        "SELECT id, name AS serial, sealed_next_secret AS sealed_secret \
+                         FROM radius_clients WHERE id > $1 AND sealed_next_secret IS NOT NULL \
+                         ORDER BY id LIMIT $2"
+                    }
                 };
                 let rows = sqlx::query(sql)
                     .bind(after)
@@ -61,6 +70,14 @@ macro_rules! impl_keys {
                 let sql = match old.kind {
                     $crate::store::SealedKind::TokenSeed => {
                         "UPDATE tokens SET sealed_secret = $1 WHERE id = $2 AND sealed_secret = $3"
+                    }
+                    $crate::store::SealedKind::RadiusSecret => {
+                        "UPDATE radius_clients SET sealed_secret = $1 \
+                         WHERE id = $2 AND sealed_secret = $3"
+                    }
+                    $crate::store::SealedKind::RadiusNextSecret => {
+                        "UPDATE radius_clients SET sealed_next_secret = $1 \
+                         WHERE id = $2 AND sealed_next_secret = $3"
                     }
                 };
                 let done = sqlx::query(sql)

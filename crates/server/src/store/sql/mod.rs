@@ -6,13 +6,14 @@
 //!
 //! [`impl_store!`] holds the row readers and `Store`'s own methods (migrations, housekeeping) and
 //! expands one macro per resource trait, each in the file of its resource (users.rs, tokens.rs,
-//! apps.rs, sessions.rs, audit.rs, enrollment.rs, recovery.rs).
+//! apps.rs, sessions.rs, audit.rs, enrollment.rs, recovery.rs, radius.rs).
 
 pub(super) mod apps;
 pub(super) mod audit;
 pub(super) mod enrollment;
 pub(super) mod keys;
 pub(super) mod maintenance;
+pub(super) mod radius;
 pub(super) mod recovery;
 pub(super) mod sessions;
 pub(super) mod tokens;
@@ -54,6 +55,9 @@ const TOKEN_COLS: &str = "id, user_id, serial, kind, name, algorithm, digits, pe
     resync_hint, resync_hint_at";
 const APP_COLS: &str =
     "id, name, key_prefix, key_hash, mode, passthrough, state, created_at, revoked_at";
+pub(super) const RADIUS_CLIENT_COLS: &str = "id, name, address, sealed_secret, \
+    sealed_next_secret, mode, require_message_authenticator, limit_proxy_state, passthrough, \
+    created_at, updated_at";
 const AUDIT_COLS: &str =
     "seq, at, actor, action, target, username, source, result, reason, prev_hash, hash";
 /// [`AUDIT_COLS`] of `audit_log a` in a join.
@@ -342,6 +346,11 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                removed += sqlx::query("DELETE FROM radius_states_used WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 // Invitations first: a recovery request goes only once its invitation is gone.
                 for sql in [
                     "DELETE FROM invitations WHERE expires_at < $1",
@@ -385,6 +394,7 @@ macro_rules! impl_store {
             $ilike,
             $apply_writes
         );
+        $crate::store::sql::radius::impl_radius!($store, $db, $begin, $ilike, $apply_writes);
 
         fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {
             let token: Option<i64> = r.try_get("token_id")?;
