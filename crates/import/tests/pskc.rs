@@ -555,6 +555,7 @@ fn counter_random() -> tessera_import::pskc::Random {
             n = n.wrapping_add(37);
             *b = n;
         }
+        Ok(())
     })
 }
 

@@ -55,6 +55,8 @@ keys! {
     NoEmail => "error.no_email",
     NoPhone => "error.no_phone",
     SerialExists => "error.serial_exists",
+    NotInStock => "error.not_in_stock",
+    ExportDisabled => "error.export_disabled",
     NotPending => "error.not_pending",
     Revoked => "error.revoked",
     NotResynced => "error.not_resynced",

@@ -46,7 +46,7 @@ impl<W: Write> std::fmt::Debug for PskcWriter<W> {
 }
 
 /// Fills a buffer with cryptographically secure random bytes.
-pub type Random = Box<dyn FnMut(&mut [u8]) + Send>;
+pub type Random = Box<dyn FnMut(&mut [u8]) -> io::Result<()> + Send>;
 
 const MAC: MacHash = MacHash::Sha256;
 
@@ -67,7 +67,8 @@ fn esc(s: &str) -> String {
 }
 
 impl<W: Write> PskcWriter<W> {
-    /// Starts the container. `random` fills buffers with cryptographically secure random bytes.
+    /// Starts the container. `random` fills buffers with cryptographically secure random bytes;
+    /// its failure fails the write (no IV or MAC key is ever left predictable).
     pub fn new(
         mut out: W,
         protection: ExportProtection,
@@ -99,7 +100,7 @@ impl<W: Write> PskcWriter<W> {
                     return Err(invalid("iterations must be at least 1"));
                 }
                 let mut salt = [0u8; 16];
-                random(&mut salt);
+                random(&mut salt)?;
                 let mut key = Zeroizing::new(vec![0u8; 32]);
                 MacHash::Sha256.pbkdf2(password.as_bytes(), &salt, iterations, &mut key);
                 write!(
@@ -121,9 +122,9 @@ impl<W: Write> PskcWriter<W> {
             }
         };
         let mut mac_key = Zeroizing::new(vec![0u8; 32]);
-        random(&mut mac_key);
+        random(&mut mac_key)?;
         let mut iv = [0u8; 16];
-        random(&mut iv);
+        random(&mut iv)?;
         let wrapped = cipher.encrypt_cbc(&key, &iv, &mac_key);
         writeln!(
             out,
@@ -144,7 +145,7 @@ impl<W: Write> PskcWriter<W> {
     /// An `EncryptedValue` with its `ValueMAC`.
     fn encrypted(&mut self, element: &str, plain: &[u8]) -> io::Result<()> {
         let mut iv = [0u8; 16];
-        (self.random)(&mut iv);
+        (self.random)(&mut iv)?;
         let data = self.cipher.encrypt_cbc(&self.key, &iv, plain);
         let mac = MAC.mac(&self.mac_key, &data);
         write!(

@@ -28,6 +28,8 @@ use crate::service::Actor;
 mod apps;
 mod audit;
 mod enroll;
+mod import;
+mod inventory;
 mod mail;
 mod output;
 mod recovery;
@@ -102,6 +104,14 @@ pub enum Command {
     /// Help users who lost a device: re-issue recovery codes, recovery history, unlock, reset.
     #[command(subcommand)]
     Recovery(recovery::RecoveryCommand),
+    /// Import hardware tokens and other systems' seeds into the inventory: PSKC, CSV, otpauth://
+    /// lists, Google Authenticator exports, QR images. Exit 0: all imported; 2: some skipped;
+    /// 1: refused, nothing imported.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Hardware tokens in stock: list, show, assign to a user, retire, export.
+    #[command(subcommand)]
+    Inventory(inventory::InventoryCommand),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -208,6 +218,8 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Enroll(cmd) => enroll::run(&open(config, json).await?, cmd).await,
         Command::SendTestEmail(args) => mail::run(&open(config, json).await?, args).await,
         Command::Recovery(cmd) => recovery::run(&open(config, json).await?, cmd).await,
+        Command::Import(cmd) => import::run(&open(config, json).await?, cmd).await,
+        Command::Inventory(cmd) => inventory::run(&open(config, json).await?, cmd).await,
     }
 }
 

@@ -88,6 +88,9 @@ macro_rules! text_enum {
     };
 }
 
+mod inventory;
+pub use inventory::*;
+
 text_enum!(
     /// Whether a user may log in.
     UserState { Active = "active", Disabled = "disabled" }

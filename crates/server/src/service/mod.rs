@@ -24,6 +24,7 @@ mod codes;
 mod enroll;
 mod error;
 pub mod housekeeping;
+mod inventory;
 mod invite;
 mod limits;
 mod notify;
@@ -41,6 +42,10 @@ pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
 pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
 pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, LinkProblem};
+pub use inventory::{
+    ImportPolicy, ImportReport, REPORT_LIST_MAX, ReadTally, ReportAssignment, ReportEntry,
+    ReportToken,
+};
 pub use invite::InvitationSent;
 pub use notify::{BlockView, Blocked};
 pub use recovery::RECOVERY_CODE_COUNT;

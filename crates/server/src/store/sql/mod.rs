@@ -11,6 +11,7 @@
 pub(super) mod apps;
 pub(super) mod audit;
 pub(super) mod enrollment;
+pub(super) mod inventory;
 pub(super) mod recovery;
 pub(super) mod sessions;
 pub(super) mod tokens;
@@ -361,6 +362,7 @@ macro_rules! impl_store {
         );
         $crate::store::sql::enrollment::impl_enrollment!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::recovery::impl_recovery!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::inventory::impl_inventory!($store, $db, $begin, $ilike, $apply_writes);
 
         fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {
             let token: Option<i64> = r.try_get("token_id")?;
