@@ -160,15 +160,27 @@ fn total_size(files: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// QR images and text files with links: read whole, export parts gathered across files.
-fn images_source(files: &[PathBuf], tally: &ReadTally) -> anyhow::Result<Source<'static>> {
+/// QR images and text files with links: read whole, export parts gathered across files. With
+/// `images_only` (and for any file named like an image) a file must be a PNG or JPEG.
+fn images_source(
+    files: &[PathBuf],
+    tally: &ReadTally,
+    images_only: bool,
+) -> anyhow::Result<Source<'static>> {
     let mut images = QrImages::default();
     let mut refusal: Option<Refusal> = None;
     for path in files {
         let bytes = read_small(path)?;
         tally.add(&bytes);
         let name = path.display().to_string();
-        let is_image = bytes.starts_with(b"\x89PNG") || bytes.starts_with(b"\xFF\xD8\xFF");
+        let named_image = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()));
+        let is_image = images_only
+            || named_image
+            || bytes.starts_with(b"\x89PNG")
+            || bytes.starts_with(b"\xFF\xD8\xFF");
         if is_image || std::str::from_utf8(&bytes).is_err() {
             if let Err(e) = images.add(&name, &bytes) {
                 refusal.get_or_insert(e);
@@ -260,11 +272,11 @@ pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
             ("uris", common, Box::new(readers.into_iter().flatten()))
         }
         ImportCommand::Migration { common } => {
-            let source = images_source(&common.files, &tally)?;
+            let source = images_source(&common.files, &tally, false)?;
             ("migration", common, source)
         }
         ImportCommand::Qr { common } => {
-            let source = images_source(&common.files, &tally)?;
+            let source = images_source(&common.files, &tally, true)?;
             ("qr", common, source)
         }
     };

@@ -5,6 +5,7 @@
 
 mod audit;
 mod enrollment;
+mod inventory;
 
 use std::sync::Arc;
 
