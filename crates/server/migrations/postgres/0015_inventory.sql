@@ -37,3 +37,8 @@ CREATE TABLE inventory_tokens (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX inventory_tokens_state ON inventory_tokens(state, serial);
+
+-- A factory token's first use: while above 0, a code is also looked for this many steps (TOTP)
+-- or counters (HOTP) away, with two consecutive codes needed far out; the first accepted code
+-- sets it to 0 and the normal window applies around the learned drift.
+ALTER TABLE tokens ADD COLUMN first_use_window BIGINT NOT NULL DEFAULT 0;

@@ -522,9 +522,16 @@ impl Service {
             state: TokenState::Active,
             next_counter: inv.counter,
         };
+        let now = self.clock.now();
         let token = match self
             .store
-            .assign_inventory(&inv.serial.0, &new, inv.drift, self.clock.now())
+            .assign_inventory(
+                &inv.serial.0,
+                &new,
+                inv.drift,
+                first_use_window(&inv, now),
+                now,
+            )
             .await
         {
             Ok(Some(t)) => t,
@@ -615,6 +622,26 @@ impl Service {
         )
         .await?;
         Ok(count)
+    }
+}
+
+/// Seconds in a (Julian) year, for drift that grows with the years a token lay in a box.
+const YEAR_SECS: i64 = 31_557_600;
+
+/// How far a factory token's first code is looked for: TOTP ±max(15 min, 3 min per year since
+/// it was made (its `StartDate`) or came into stock), in steps; HOTP 1,000 counters ahead. The
+/// Feitian c200 spec allows ±3 steps of 30 s a year; 7-8 steps after a few years were seen.
+fn first_use_window(inv: &InventoryToken, now: crate::clock::UnixTime) -> i64 {
+    match inv.kind {
+        TokenKind::Hotp => 1000,
+        _ => {
+            let since = inv.not_before.unwrap_or(inv.created_at);
+            let age = now.saturating_sub(since).max(0);
+            // 3 minutes per year, counted in whole seconds.
+            let secs = (age.saturating_mul(180) / YEAR_SECS).max(15 * 60);
+            let period = i64::try_from(inv.period.max(1)).unwrap_or(30);
+            ((secs + period - 1) / period).min(1000)
+        }
     }
 }
 

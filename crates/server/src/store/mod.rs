@@ -566,13 +566,15 @@ pub trait InventoryStore: Send + Sync {
     ) -> StoreResult<(Vec<InventoryToken>, i64)>;
     /// In-stock tokens with `id > after`, by id (export, in pages).
     async fn inventory_after(&self, after: i64, limit: i64) -> StoreResult<Vec<InventoryToken>>;
-    /// In ONE transaction: inserts `token` (with `drift`) and marks the inventory row assigned
-    /// to it, only if it is still in stock. `None`: it is not (assigned or retired meanwhile).
+    /// In ONE transaction: inserts `token` (with `drift` and its first-use window) and marks the
+    /// inventory row assigned to it, only if it is still in stock. `None`: it is not (assigned
+    /// or retired meanwhile).
     async fn assign_inventory(
         &self,
         serial: &str,
         token: &NewToken,
         drift: i64,
+        first_use_window: i64,
         now: UnixTime,
     ) -> StoreResult<Option<Token>>;
     /// Takes an in-stock token out of stock. False if it is not in stock.

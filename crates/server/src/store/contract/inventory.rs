@@ -189,12 +189,17 @@ async fn assign_moves_a_token_once_and_retire_takes_it_out() {
         let mut t = new_token(u.id, "H1");
         t.kind = TokenKind::Hotp;
         t.next_counter = 42;
-        let token = s.assign_inventory("H1", &t, 3, 5).await.unwrap().expect(db);
+        let token = s
+            .assign_inventory("H1", &t, 3, 30, 5)
+            .await
+            .unwrap()
+            .expect(db);
         assert_eq!(
             (token.next_counter, token.drift, token.user_id),
             (42, 3, u.id),
             "{db}"
         );
+        assert_eq!(token.first_use_window, 30, "{db}");
         let inv = s.inventory_token("H1").await.unwrap().unwrap();
         assert_eq!(
             (inv.state, inv.token_id),
@@ -203,7 +208,7 @@ async fn assign_moves_a_token_once_and_retire_takes_it_out() {
         );
         // A second assignment of the same token fails and adds no token.
         let again = s
-            .assign_inventory("H1", &new_token(u.id, "H1-again"), 0, 6)
+            .assign_inventory("H1", &new_token(u.id, "H1-again"), 0, 0, 6)
             .await
             .unwrap();
         assert!(again.is_none(), "{db}");

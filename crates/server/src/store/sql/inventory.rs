@@ -261,6 +261,7 @@ macro_rules! impl_inventory {
                 serial: &str,
                 n: &NewToken,
                 drift: i64,
+                first_use_window: i64,
                 now: UnixTime,
             ) -> StoreResult<Option<Token>> {
                 let mut conn = self.write_conn().await?;
@@ -269,8 +270,8 @@ macro_rules! impl_inventory {
                     .map_err(|_| StoreError::Corrupt("period out of range".into()))?;
                 let row = sqlx::query(q!(
                     "INSERT INTO tokens (user_id, serial, kind, name, algorithm, digits, period, \
-                     sealed_secret, state, next_counter, drift, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     sealed_secret, state, next_counter, drift, created_at, first_use_window) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     sql::RETURNING_TOKEN[0], sql::RETURNING_TOKEN[1]
                 ))
                 .bind(n.user_id.0)
@@ -285,6 +286,7 @@ macro_rules! impl_inventory {
                 .bind(n.next_counter)
                 .bind(drift)
                 .bind(now)
+                .bind(first_use_window)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;

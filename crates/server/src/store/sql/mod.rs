@@ -50,7 +50,7 @@ const USER_COLS: &str = "id, username, display_name, email, phone, sms_enabled, 
     updated_at";
 const TOKEN_COLS: &str = "id, user_id, serial, kind, name, algorithm, digits, period, \
     sealed_secret, state, next_counter, drift, fail_count, throttled_until, created_at, last_used_at, \
-    resync_hint, resync_hint_at";
+    resync_hint, resync_hint_at, first_use_window";
 const APP_COLS: &str =
     "id, name, key_prefix, key_hash, mode, passthrough, state, created_at, revoked_at";
 const AUDIT_COLS: &str =
@@ -190,6 +190,7 @@ macro_rules! impl_store {
                 last_used_at: r.try_get(c("last_used_at").as_str())?,
                 resync_hint: r.try_get(c("resync_hint").as_str())?,
                 resync_hint_at: r.try_get(c("resync_hint_at").as_str())?,
+                first_use_window: r.try_get(c("first_use_window").as_str())?,
             })
         }
 
