@@ -29,6 +29,7 @@ pub const ACTIONS: &[&str] = &[
     "enroll.invite",
     "import.tokens",
     "inventory.assign",
+    "inventory.claim",
     "inventory.export",
     "inventory.retire",
     "mail.test",

@@ -56,6 +56,7 @@ keys! {
     NoPhone => "error.no_phone",
     SerialExists => "error.serial_exists",
     NotInStock => "error.not_in_stock",
+    ClaimNextCode => "error.claim_next_code",
     ExportDisabled => "error.export_disabled",
     NotPending => "error.not_pending",
     Revoked => "error.revoked",

@@ -1,5 +1,5 @@
-//! The inventory of hardware tokens: imports from seed files (through `tessera_import`'s
-//! readers), assignment to users by serial, retirement, encrypted export.
+//! Imports of seed files into the inventory of hardware tokens, through `tessera_import`'s
+//! readers (assignment, claiming and export are in `hardware.rs`).
 //!
 //! Policy here: what a refused file means (nothing of it stays: the store's one transaction is
 //! rolled back), which serial a token without one gets, that a re-import never lowers a counter
@@ -11,26 +11,19 @@ use std::collections::HashSet;
 use serde::Serialize;
 use sha2::Digest as _;
 use tessera_import::{Item, Kind, Lang, Record, Refusal, Source};
-use tessera_otp::Secret;
 
 use crate::crypto::KeyRing;
-use crate::model::{
-    ImportRecord, InventoryFilter, InventoryState, InventoryToken, NewInventoryToken, NewToken,
-    Serial, TokenKind, TokenState,
-};
-use crate::msg::{Key, Msg};
+use crate::model::{NewInventoryToken, Serial, TokenKind};
 use crate::store::{FeedItem, FeedSummary, ImportEnd, InventoryFeed, NewImport};
 
 use super::audit::Outcome;
-use super::codes::seed_aad;
-use super::tokens::{TokenInfo, validate_token_name};
-use super::{Actor, Error, Result, Service};
+use super::{Actor, Result, Service};
 
 /// Entries of each list the report keeps; the counts are always complete.
 pub const REPORT_LIST_MAX: usize = 1000;
 
 /// Associated data of an inventory seed: bound to its serial, apart from users' tokens.
-fn inventory_aad(serial: &str) -> Vec<u8> {
+pub(super) fn inventory_aad(serial: &str) -> Vec<u8> {
     [b"tessera/inventory-seed/v1/".as_slice(), serial.as_bytes()].concat()
 }
 
@@ -464,212 +457,4 @@ impl Service {
         }
         Ok(report)
     }
-
-    /// An inventory token by serial, or `not_found`.
-    pub async fn inventory_token(&self, serial: &str) -> Result<InventoryToken> {
-        self.store
-            .inventory_token(serial.trim())
-            .await?
-            .ok_or(Error::NotFound("inventory token"))
-    }
-
-    pub async fn list_inventory(
-        &self,
-        filter: &InventoryFilter,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<InventoryToken>, i64)> {
-        Ok(self
-            .store
-            .list_inventory(filter, limit.clamp(1, super::MAX_PAGE), offset.max(0))
-            .await?)
-    }
-
-    pub async fn imports(&self, limit: i64) -> Result<Vec<ImportRecord>> {
-        Ok(self.store.imports(limit.clamp(1, super::MAX_PAGE)).await?)
-    }
-
-    /// Assigns an in-stock token to a user: a copy becomes the user's token, active (the seed
-    /// came from the maker), with the counter and drift the inventory knows.
-    pub async fn assign_inventory_token(
-        &self,
-        actor: &Actor,
-        serial: &str,
-        username: &str,
-        name: Option<&str>,
-    ) -> Result<TokenInfo> {
-        let inv = self.inventory_token(serial).await?;
-        if inv.state != InventoryState::InStock {
-            return Err(Error::Conflict(Msg::new(Key::NotInStock)));
-        }
-        let user = self.user_named(username).await?;
-        let secret = self
-            .keys
-            .open(&inventory_aad(&inv.serial.0), &inv.sealed_secret)?;
-        let name = match name {
-            Some(n) => validate_token_name(n)?,
-            None => validate_token_name(&format!("Hardware token {}", inv.serial.0))?,
-        };
-        let new = NewToken {
-            user_id: user.id,
-            sealed_secret: self.keys.seal(&seed_aad(&inv.serial), &secret)?,
-            serial: inv.serial.clone(),
-            kind: inv.kind,
-            name,
-            algorithm: inv.algorithm,
-            digits: inv.digits,
-            period: inv.period,
-            state: TokenState::Active,
-            next_counter: inv.counter,
-        };
-        let now = self.clock.now();
-        let token = match self
-            .store
-            .assign_inventory(
-                &inv.serial.0,
-                &new,
-                inv.drift,
-                first_use_window(&inv, now),
-                now,
-            )
-            .await
-        {
-            Ok(Some(t)) => t,
-            Ok(None) => return Err(Error::Conflict(Msg::new(Key::NotInStock))),
-            Err(crate::store::StoreError::Conflict) => {
-                return Err(Error::Conflict(Msg::new(Key::SerialExists)));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.audit(
-            actor,
-            "inventory.assign",
-            format!("token:{}", token.serial),
-            &user.username,
-            Outcome::Success,
-            format!("{} {} from stock, active", inv.kind, inv.serial.0),
-        )
-        .await?;
-        Ok(TokenInfo::new(&token, &user))
-    }
-
-    /// Takes an in-stock token out of stock (lost, broken, expired).
-    pub async fn retire_inventory_token(&self, actor: &Actor, serial: &str) -> Result<()> {
-        let inv = self.inventory_token(serial).await?;
-        if !self
-            .store
-            .retire_inventory(&inv.serial.0, self.clock.now())
-            .await?
-        {
-            return Err(Error::Conflict(Msg::new(Key::NotInStock)));
-        }
-        self.audit(
-            actor,
-            "inventory.retire",
-            format!("inventory:{}", inv.serial.0),
-            "",
-            Outcome::Success,
-            "taken out of stock",
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Writes every in-stock token to `out` as encrypted PSKC (see
-    /// [`InventoryConfig`](crate::config::InventoryConfig): off unless allowed). Returns the
-    /// number written.
-    pub async fn export_inventory<W: std::io::Write + Send>(
-        &self,
-        actor: &Actor,
-        out: W,
-        protection: tessera_import::pskc::ExportProtection,
-    ) -> Result<u64> {
-        if !self.config.inventory.allow_seed_export {
-            return Err(Error::Forbidden(Msg::new(Key::ExportDisabled)));
-        }
-        let random: tessera_import::pskc::Random = Box::new(|buf: &mut [u8]| {
-            crate::crypto::fill_random(buf).map_err(std::io::Error::other)
-        });
-        let io = |e: std::io::Error| Error::Invalid(Msg::text(format!("export failed: {e}")));
-        let mut writer =
-            tessera_import::pskc::PskcWriter::new(out, protection, random).map_err(io)?;
-        let (mut after, mut count) = (0i64, 0u64);
-        loop {
-            let page = self.store.inventory_after(after, 500).await?;
-            if page.is_empty() {
-                break;
-            }
-            for inv in &page {
-                after = inv.id;
-                let secret = self
-                    .keys
-                    .open(&inventory_aad(&inv.serial.0), &inv.sealed_secret)?;
-                let secret = Secret::from_bytes(secret.to_vec())
-                    .map_err(|e| Error::Invalid(Msg::text(e.to_string())))?;
-                let record = export_record(inv, secret);
-                writer.write(&record).map_err(io)?;
-                count += 1;
-            }
-        }
-        writer.finish().map_err(io)?;
-        self.audit(
-            actor,
-            "inventory.export",
-            "inventory".into(),
-            "",
-            Outcome::Success,
-            format!("{count} seeds exported, encrypted PSKC"),
-        )
-        .await?;
-        Ok(count)
-    }
-}
-
-/// Seconds in a (Julian) year, for drift that grows with the years a token lay in a box.
-const YEAR_SECS: i64 = 31_557_600;
-
-/// How far a factory token's first code is looked for: TOTP ±max(15 min, 3 min per year since
-/// it was made (its `StartDate`) or came into stock), in steps; HOTP 1,000 counters ahead. The
-/// Feitian c200 spec allows ±3 steps of 30 s a year; 7-8 steps after a few years were seen.
-fn first_use_window(inv: &InventoryToken, now: crate::clock::UnixTime) -> i64 {
-    match inv.kind {
-        TokenKind::Hotp => 1000,
-        _ => {
-            let since = inv.not_before.unwrap_or(inv.created_at);
-            let age = now.saturating_sub(since).max(0);
-            // 3 minutes per year, counted in whole seconds.
-            let secs = (age.saturating_mul(180) / YEAR_SECS).max(15 * 60);
-            let period = i64::try_from(inv.period.max(1)).unwrap_or(30);
-            ((secs + period - 1) / period).min(1000)
-        }
-    }
-}
-
-/// A stored token as the PSKC writer takes it.
-fn export_record(inv: &InventoryToken, secret: Secret) -> Record {
-    let kind = match inv.kind {
-        TokenKind::Hotp => Kind::Hotp {
-            counter: u64::try_from(inv.counter).unwrap_or(0),
-        },
-        _ => Kind::Totp {
-            period: inv.period,
-            drift: inv.drift,
-        },
-    };
-    let mut r = tessera_import::uri::record_from_uri(
-        tessera_otp::KeyUri {
-            kind: tessera_otp::UriKind::Totp { period: 30 },
-            issuer: None,
-            account: inv.serial.0.clone(),
-            secret,
-            algorithm: inv.algorithm,
-            digits: inv.digits,
-        },
-        String::new(),
-    );
-    r.kind = kind;
-    r.serial = Some(inv.serial.0.clone());
-    r.manufacturer = Some(inv.manufacturer.clone()).filter(|m| !m.is_empty());
-    r.model = Some(inv.model.clone()).filter(|m| !m.is_empty());
-    r
 }

@@ -23,6 +23,7 @@ mod challenge;
 mod codes;
 mod enroll;
 mod error;
+mod hardware;
 pub mod housekeeping;
 mod inventory;
 mod invite;
@@ -83,6 +84,9 @@ pub struct Service {
     pub(crate) source_failures: limits::FailureBudget,
     /// The same per account and source address.
     pub(crate) account_source_failures: limits::FailureBudget,
+    /// Failed hardware token claims (serial + code) per user and per source (`hardware.rs`).
+    pub(crate) claim_user_failures: limits::FailureBudget,
+    pub(crate) claim_source_failures: limits::FailureBudget,
     pub(crate) writer: audit::Writer,
     pub(crate) app_cache: apps::AppCache,
     pub(crate) user_cache: cache::UserCache,
@@ -109,6 +113,14 @@ impl Service {
             source_failures: limits::FailureBudget::new(config.auth.source_failures_per_hour, 3600),
             account_source_failures: limits::FailureBudget::new(
                 config.auth.account_source_failures_per_hour,
+                3600,
+            ),
+            claim_user_failures: limits::FailureBudget::new(
+                hardware::CLAIM_FAILURES_PER_USER,
+                3600,
+            ),
+            claim_source_failures: limits::FailureBudget::new(
+                hardware::CLAIM_FAILURES_PER_SOURCE,
                 3600,
             ),
             mailer,
