@@ -99,6 +99,13 @@ async fn keys_rotate_while_two_nodes_serve_without_a_failed_login() {
                 "127.0.0.1/32",
             ],
         );
+        // So is a hardware token's seed in the inventory (SafeID CSV: serial, base32 seed).
+        let csv = config.data_dir.join("stock.csv");
+        std::fs::write(&csv, "SF0000001,JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n").unwrap();
+        ok(
+            &config,
+            &["import", "csv", "--format", "safeid", csv.to_str().unwrap()],
+        );
         let list = ok(&config, &["key", "list"]);
         assert!(list.contains("keys the audit chain"), "{list}");
 
@@ -134,8 +141,8 @@ async fn keys_rotate_while_two_nodes_serve_without_a_failed_login() {
         let out = ok(&config, &["--json", "key", "rewrap"]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(
-            v["rewrapped"], 21,
-            "{db:?}: 20 seeds and a RADIUS secret: {out}"
+            v["rewrapped"], 22,
+            "{db:?}: 20 seeds, a RADIUS secret and a seed in stock: {out}"
         );
         assert!(v["unreadable"].as_array().unwrap().is_empty());
         let out = ok(&config, &["key", "check"]);
@@ -185,7 +192,17 @@ async fn keys_rotate_while_two_nodes_serve_without_a_failed_login() {
         // Everything stored still opens with the key file as it is now.
         let out = ok(&config, &["--json", "key", "check"]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["secrets"], 21, "{db:?}: {out}");
+        assert_eq!(v["secrets"], 22, "{db:?}: {out}");
+        // The token in stock, assigned after the rotations, logs its user in.
+        f.user_with("stock", |u| u.password = None).await;
+        ok(&config, &["inventory", "assign", "SF0000001", "stock"]);
+        let seed = tessera_otp::Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap();
+        let code = tessera_otp::Totp::default().generate(&seed, f.now());
+        assert_eq!(
+            login(&node_d, "stock", &code).await,
+            Verdict::Accept,
+            "{db:?}"
+        );
         assert!(
             v["unreadable"].as_array().unwrap().is_empty(),
             "{db:?}: {out}"

@@ -29,6 +29,8 @@ mod apps;
 mod audit;
 mod backup;
 mod enroll;
+mod import;
+mod inventory;
 mod keys;
 mod mail;
 mod output;
@@ -112,6 +114,14 @@ pub enum Command {
     /// --passphrase-stdin). The key file is not in it: keep a copy of it apart.
     Backup(backup::BackupArgs),
     /// Put back the database from a backup FILE, with the server stopped. The copy is rolled
+    /// Import hardware tokens and other systems' seeds into the inventory: PSKC, CSV, otpauth://
+    /// lists, Google Authenticator exports, QR images. Exit 0: all imported; 2: some skipped;
+    /// 1: refused, nothing imported.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Hardware tokens in stock: list, show, assign to a user, retire, export.
+    #[command(subcommand)]
+    Inventory(inventory::InventoryCommand),
     /// forward so that no code, session or link used after the backup works again.
     Restore(backup::RestoreArgs),
     /// Ask the local server whether it is ready (GET /readyz on server.listen): exit 0 when it
@@ -235,6 +245,8 @@ async fn dispatch(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => backup::restore(config, json, args).await,
         Command::Key(cmd) => keys::run(&open(config, json).await?, cmd).await,
         Command::Healthcheck { addr } => healthcheck(addr.unwrap_or(config.server.listen)).await,
+        Command::Import(cmd) => import::run(&open(config, json).await?, cmd).await,
+        Command::Inventory(cmd) => inventory::run(&open(config, json).await?, cmd).await,
     }
 }
 

@@ -32,6 +32,7 @@ pub struct Config {
     pub recovery: RecoveryConfig,
     pub metrics: MetricsConfig,
     pub radius: RadiusConfig,
+    pub inventory: InventoryConfig,
 }
 
 /// Prometheus metrics on a listener of their own (docs/operations.md, "Metrics").
@@ -344,6 +345,7 @@ impl Default for Config {
             recovery: RecoveryConfig::default(),
             metrics: MetricsConfig::default(),
             radius: RadiusConfig::default(),
+            inventory: InventoryConfig::default(),
         }
     }
 }
@@ -438,6 +440,26 @@ impl Default for EnrollConfig {
             auto_invite_on_otp_required: true,
             recovery_codes_for_new_users: true,
             organisation: "Tessera".to_owned(),
+        }
+    }
+}
+
+/// Hardware tokens in stock and their seed files (imports, exports).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InventoryConfig {
+    /// `tessera inventory export` writes the seeds of tokens in stock (encrypted PSKC only). Off
+    /// by default: a seed that leaves the server can make codes anywhere.
+    pub allow_seed_export: bool,
+    /// PBKDF2-HMAC-SHA256 iterations of a password-encrypted export.
+    pub export_iterations: u32,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        Self {
+            allow_seed_export: false,
+            export_iterations: 600_000,
         }
     }
 }

@@ -90,6 +90,9 @@ macro_rules! text_enum {
     };
 }
 
+mod inventory;
+pub use inventory::*;
+
 text_enum!(
     /// Whether a user may log in.
     UserState { Active = "active", Disabled = "disabled" }
@@ -222,6 +225,9 @@ pub struct Token {
     /// A counter or step matched outside the window: the next consecutive code resynchronises.
     pub resync_hint: Option<i64>,
     pub resync_hint_at: UnixTime,
+    /// A factory token before its first accepted code: how far (TOTP steps, HOTP counters) a
+    /// code is also looked for; 0 once it was used (see `service/codes.rs`).
+    pub first_use_window: i64,
 }
 
 text_enum!(

@@ -60,6 +60,10 @@ impl Rejection {
     }
 }
 
+/// A factory token's first code this far off (seconds) or less is accepted alone; farther off,
+/// the next consecutive code must follow (research: hardware-imports §3).
+pub(crate) const FIRST_USE_ONE_CODE_SECS: u64 = 300;
+
 /// How long an out-of-window match waits for the next consecutive code.
 const RESYNC_HINT_SECS: i64 = 300;
 
@@ -213,6 +217,14 @@ impl Service {
         {
             // The window only looks ahead; name a reuse of the last code for the audit.
             rejection = Rejection::Replay;
+        } else if token.first_use_window > 0 {
+            match self
+                .first_use(token, &secret, code, now, (from, to), (on_accept, request))
+                .await?
+            {
+                Ok(accepted) => return Ok(accepted),
+                Err(r) => rejection = r,
+            }
         } else if from == TokenState::Active && self.config.validate.auto_resync {
             rejection = self.auto_resync(token, &secret, code, now).await?;
             if let Rejection::Resynced(matched) = rejection {
@@ -248,6 +260,68 @@ impl Service {
             request: request.copied(),
         };
         self.writer.advance(token.id, adv, audit).await
+    }
+
+    /// A factory token's first use: its clock ran (or its counter moved) for years in a box, so
+    /// a code is looked for in the token's own wide window. Up to [`FIRST_USE_ONE_CODE_SECS`]
+    /// off, one code is enough; farther (and always for HOTP beyond the normal look-ahead) the
+    /// next consecutive code must follow, as in a resync. The accepted code sets the drift and
+    /// ends the first use (the store clears the window with every accepted code).
+    async fn first_use(
+        &self,
+        token: &Token,
+        secret: &Secret,
+        code: &str,
+        now: UnixTime,
+        (from, to): (TokenState, TokenState),
+        (on_accept, request): (Option<AuditEvent>, Option<&RequestPrint>),
+    ) -> Result<std::result::Result<CodeCheck, Rejection>> {
+        let side = u64::try_from(token.first_use_window)
+            .unwrap_or(0)
+            .min(Window::MAX_SIDE);
+        let wide = match token.kind {
+            TokenKind::Totp => Window {
+                back: side,
+                forward: side,
+            },
+            _ => Window {
+                back: 0,
+                forward: side,
+            },
+        };
+        let Some((matched, drift)) = self.find_code(token, secret, code, now, wide)? else {
+            return Ok(Err(Rejection::Wrong));
+        };
+        if matched < token.next_counter {
+            return Ok(Err(Rejection::Replay));
+        }
+        let near = token.kind == TokenKind::Totp
+            && drift.unsigned_abs().saturating_mul(token.period) <= FIRST_USE_ONE_CODE_SECS;
+        let follows = token.resync_hint == Some(matched - 1)
+            && now.saturating_sub(token.resync_hint_at) <= RESYNC_HINT_SECS;
+        if !near && !follows {
+            self.store
+                .set_resync_hint(token.id, Some(matched), now)
+                .await?;
+            return Ok(Err(Rejection::ResyncPending));
+        }
+        let (done, audited) = self
+            .advance(token, matched, drift, from, to, now, on_accept, request)
+            .await?;
+        if !done {
+            return Ok(Err(Rejection::Replay));
+        }
+        if follows {
+            self.store.set_resync_hint(token.id, None, now).await?;
+        }
+        if from == TokenState::Pending && to == TokenState::Active {
+            self.store.mark_second_factor(token.user_id, now).await?;
+        }
+        Ok(Ok(CodeCheck::Accepted {
+            matched,
+            resynced: follows,
+            audited,
+        }))
     }
 
     /// A code outside the normal window: if it follows a remembered out-of-window code, accept

@@ -60,6 +60,7 @@ fn aad(s: &Sealed) -> Vec<u8> {
         SealedKind::TokenSeed => seed_aad(&Serial(s.label.clone())),
         SealedKind::RadiusSecret => super::radius::secret_aad(&s.label, false),
         SealedKind::RadiusNextSecret => super::radius::secret_aad(&s.label, true),
+        SealedKind::InventorySeed => super::inventory::inventory_aad(&s.label),
     }
 }
 
@@ -68,6 +69,7 @@ fn name(s: &Sealed) -> String {
         SealedKind::TokenSeed => format!("token {}", s.label),
         SealedKind::RadiusSecret => format!("RADIUS client {}", s.label),
         SealedKind::RadiusNextSecret => format!("RADIUS client {} (next secret)", s.label),
+        SealedKind::InventorySeed => format!("hardware token {} in the inventory", s.label),
     }
 }
 

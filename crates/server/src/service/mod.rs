@@ -23,7 +23,9 @@ mod challenge;
 mod codes;
 mod enroll;
 mod error;
+mod hardware;
 pub mod housekeeping;
+mod inventory;
 mod invite;
 pub mod keys;
 mod limits;
@@ -43,6 +45,10 @@ pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
 pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
 pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, LinkProblem};
+pub use inventory::{
+    ImportPolicy, ImportReport, REPORT_LIST_MAX, ReadTally, ReportAssignment, ReportEntry,
+    ReportToken,
+};
 pub use invite::InvitationSent;
 pub use notify::{BlockView, Blocked};
 pub use recovery::RECOVERY_CODE_COUNT;
@@ -80,6 +86,9 @@ pub struct Service {
     pub(crate) source_failures: limits::FailureBudget,
     /// The same per account and source address.
     pub(crate) account_source_failures: limits::FailureBudget,
+    /// Failed hardware token claims (serial + code) per user and per source (`hardware.rs`).
+    pub(crate) claim_user_failures: limits::FailureBudget,
+    pub(crate) claim_source_failures: limits::FailureBudget,
     pub(crate) writer: audit::Writer,
     pub(crate) app_cache: apps::AppCache,
     pub(crate) user_cache: cache::UserCache,
@@ -109,6 +118,14 @@ impl Service {
             source_failures: limits::FailureBudget::new(config.auth.source_failures_per_hour, 3600),
             account_source_failures: limits::FailureBudget::new(
                 config.auth.account_source_failures_per_hour,
+                3600,
+            ),
+            claim_user_failures: limits::FailureBudget::new(
+                hardware::CLAIM_FAILURES_PER_USER,
+                3600,
+            ),
+            claim_source_failures: limits::FailureBudget::new(
+                hardware::CLAIM_FAILURES_PER_SOURCE,
                 3600,
             ),
             mailer,

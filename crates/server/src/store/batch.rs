@@ -17,7 +17,7 @@ pub(super) type Head = (i64, String);
 /// (RFC 6238 §5.2, RFC 4226 §7.2). Binds: token id, next counter, drift, new state, now, matched
 /// counter, required state, failure count seen before the comparison.
 pub(super) const ADVANCE_ONE: &str = "UPDATE tokens SET next_counter = $2, drift = $3, \
-    state = $4, fail_count = 0, throttled_until = 0, last_used_at = $5, last_request = $9 \
+    state = $4, fail_count = 0, throttled_until = 0, last_used_at = $5, last_request = $9, first_use_window = 0 \
     WHERE id = $1 AND next_counter <= $6 AND state = $7 AND throttled_until <= $5 \
     AND fail_count = $8";
 

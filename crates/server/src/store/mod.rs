@@ -11,7 +11,8 @@ use crate::clock::UnixTime;
 use crate::crypto::AuditKey;
 use crate::model::{
     AppId, AppMode, Application, AuditEntry, AuditEvent, AuditFilter, AuditHead, Challenge,
-    NewToken, NewUser, RadiusClient, Session, Token, TokenId, TokenState, User, UserFilter, UserId,
+    ImportRecord, InventoryFilter, InventoryToken, NewInventoryToken, NewToken, NewUser,
+    RadiusClient, Serial, Session, Token, TokenId, TokenState, User, UserFilter, UserId,
     WebSession,
 };
 
@@ -167,6 +168,9 @@ pub enum SealedKind {
     RadiusSecret,
     /// A RADIUS client's next secret during a rotation (`sealed_next_secret`).
     RadiusNextSecret,
+    /// A hardware token's seed in the inventory (`inventory_tokens.sealed_secret`, bound to
+    /// its serial).
+    InventorySeed,
 }
 
 impl SealedKind {
@@ -175,6 +179,7 @@ impl SealedKind {
         SealedKind::TokenSeed,
         SealedKind::RadiusSecret,
         SealedKind::RadiusNextSecret,
+        SealedKind::InventorySeed,
     ];
 }
 
@@ -247,6 +252,7 @@ pub trait Store:
     + MaintenanceStore
     + KeyStore
     + RadiusStore
+    + InventoryStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -635,6 +641,102 @@ pub trait RecoveryStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// The user's password hint (empty when none was set); `None` if there is no such user.
     async fn password_hint(&self, user: UserId) -> StoreResult<Option<String>>;
+}
+
+/// What an import hands the store, row by row (see [`InventoryStore::import_inventory`]).
+#[derive(Debug)]
+pub enum FeedItem {
+    Row(NewInventoryToken),
+    /// The file ended: commit.
+    End,
+    /// The whole file is refused: nothing of it may stay.
+    Abort,
+}
+
+/// The rows of one import, pulled by the store inside its transaction so that memory stays
+/// bounded however large the file.
+pub trait InventoryFeed: Send {
+    fn next_row(&mut self) -> FeedItem;
+    /// A row whose serial was in the inventory already: left as it was, or `updated`.
+    fn existing(&mut self, serial: &Serial, updated: bool);
+    /// After the last row: what to keep with the import record.
+    fn summary(&mut self) -> FeedSummary;
+}
+
+/// What an import's record keeps besides the counts the store makes.
+#[derive(Debug, Clone, Default)]
+pub struct FeedSummary {
+    /// Entries of the file that were not imported.
+    pub skipped: i64,
+    /// The report (JSON): skips with reasons, warnings; never secrets.
+    pub report: String,
+    /// SHA-256 of the input, hex.
+    pub file_sha256: String,
+}
+
+/// Who runs an import and on which file.
+#[derive(Debug, Clone)]
+pub struct NewImport {
+    pub actor: String,
+    pub format: String,
+    pub file_sha256: String,
+    pub now: UnixTime,
+}
+
+/// How an import ended in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportEnd {
+    /// Committed (or, for a dry run, rolled back after counting): rows new and rows updated.
+    Done {
+        import_id: i64,
+        inserted: i64,
+        updated: i64,
+        existing: i64,
+    },
+    /// The feed aborted; nothing was kept.
+    Aborted,
+}
+
+/// The inventory of hardware tokens in stock and the record of imports.
+#[async_trait]
+pub trait InventoryStore: Send + Sync {
+    /// Runs one import in ONE transaction: records the import, inserts the feed's rows in batches
+    /// (a serial in the inventory already is left alone, or with `update` gets the row's maker,
+    /// model and dates and a higher counter, never a lower counter nor another seed; a token no
+    /// longer in stock is never touched), stores the counts and report. An abort of the feed, or
+    /// `dry_run`, rolls everything back.
+    async fn import_inventory(
+        &self,
+        import: &NewImport,
+        feed: &mut dyn InventoryFeed,
+        update: bool,
+        dry_run: bool,
+    ) -> StoreResult<ImportEnd>;
+    async fn inventory_token(&self, serial: &str) -> StoreResult<Option<InventoryToken>>;
+    /// Tokens matching `filter`, by serial, with the number of all such tokens.
+    async fn list_inventory(
+        &self,
+        filter: &InventoryFilter,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<InventoryToken>, i64)>;
+    /// In-stock tokens with `id > after`, by id (export, in pages).
+    async fn inventory_after(&self, after: i64, limit: i64) -> StoreResult<Vec<InventoryToken>>;
+    /// In ONE transaction: inserts `token` (with `drift` and its first-use window) and marks the
+    /// inventory row assigned to it, only if it is still in stock. `None`: it is not (assigned
+    /// or retired meanwhile).
+    async fn assign_inventory(
+        &self,
+        serial: &str,
+        token: &NewToken,
+        drift: i64,
+        first_use_window: i64,
+        now: UnixTime,
+    ) -> StoreResult<Option<Token>>;
+    /// Takes an in-stock token out of stock. False if it is not in stock.
+    async fn retire_inventory(&self, serial: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn imports(&self, limit: i64) -> StoreResult<Vec<ImportRecord>>;
+    async fn import_record(&self, id: i64) -> StoreResult<Option<ImportRecord>>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

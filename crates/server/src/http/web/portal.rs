@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/devices/{id}/rename", post(post_rename))
         .route("/portal/devices/{id}/remove", post(post_remove))
         .route("/portal/devices/add", post(post_add))
+        .route("/portal/hardware", post(post_hardware))
         .route("/portal/recovery", post(post_recovery))
         .route("/portal/password", post(post_password))
         .route("/portal/language", post(post_language))
@@ -91,7 +92,7 @@ struct Notice {
 /// The confirmation shown after a change (only known keys: the text is never taken from the URL).
 fn notice_text(t: Tr, done: &str) -> String {
     match done {
-        "renamed" | "removed" | "password" | "language" => {
+        "renamed" | "removed" | "password" | "language" | "hardware" => {
             t.t(&format!("web.done_{done}")).to_owned()
         }
         _ => String::new(),
@@ -191,6 +192,26 @@ async fn post_add(State(s): State<AppState>, me: Me, body: Bytes) -> Response {
         }
     })
     .await
+}
+
+/// "Add a hardware token": serial and current code (see `Service::claim_hardware_token`).
+async fn post_hardware(State(s): State<AppState>, me: Me, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    if let Some(r) = me.check_csrf(&s, &form) {
+        return r;
+    }
+    match s
+        .claim_hardware_token(
+            &me.web,
+            form.get("serial"),
+            form.get("code"),
+            form.get("next_code"),
+        )
+        .await
+    {
+        Ok(_) => see_other("/portal?done=hardware"),
+        Err(e) => error_page(&s, me.t, Some(&me.web), &e),
+    }
 }
 
 async fn post_recovery(State(s): State<AppState>, me: Me, body: Bytes) -> Response {

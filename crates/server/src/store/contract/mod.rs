@@ -5,6 +5,7 @@
 
 mod audit;
 mod enrollment;
+mod inventory;
 mod radius;
 
 use std::sync::Arc;

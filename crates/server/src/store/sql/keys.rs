@@ -44,6 +44,10 @@ macro_rules! impl_keys {
                          FROM radius_clients WHERE id > $1 AND sealed_next_secret IS NOT NULL \
                          ORDER BY id LIMIT $2"
                     }
+                    $crate::store::SealedKind::InventorySeed => {
+                        "SELECT id, serial, sealed_secret FROM inventory_tokens WHERE id > $1 \
+                         ORDER BY id LIMIT $2"
+                    }
                 };
                 let rows = sqlx::query(sql)
                     .bind(after)
@@ -78,6 +82,10 @@ macro_rules! impl_keys {
                     $crate::store::SealedKind::RadiusNextSecret => {
                         "UPDATE radius_clients SET sealed_next_secret = $1 \
                          WHERE id = $2 AND sealed_next_secret = $3"
+                    }
+                    $crate::store::SealedKind::InventorySeed => {
+                        "UPDATE inventory_tokens SET sealed_secret = $1 \
+                         WHERE id = $2 AND sealed_secret = $3"
                     }
                 };
                 let done = sqlx::query(sql)

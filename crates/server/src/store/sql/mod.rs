@@ -11,6 +11,7 @@
 pub(super) mod apps;
 pub(super) mod audit;
 pub(super) mod enrollment;
+pub(super) mod inventory;
 pub(super) mod keys;
 pub(super) mod maintenance;
 pub(super) mod radius;
@@ -52,7 +53,7 @@ const USER_COLS: &str = "id, username, display_name, email, phone, sms_enabled, 
     updated_at";
 const TOKEN_COLS: &str = "id, user_id, serial, kind, name, algorithm, digits, period, \
     sealed_secret, state, next_counter, drift, fail_count, throttled_until, created_at, last_used_at, \
-    resync_hint, resync_hint_at";
+    resync_hint, resync_hint_at, first_use_window";
 const APP_COLS: &str =
     "id, name, key_prefix, key_hash, mode, passthrough, state, created_at, revoked_at";
 pub(super) const RADIUS_CLIENT_COLS: &str = "id, name, address, sealed_secret, \
@@ -197,6 +198,7 @@ macro_rules! impl_store {
                 last_used_at: r.try_get(c("last_used_at").as_str())?,
                 resync_hint: r.try_get(c("resync_hint").as_str())?,
                 resync_hint_at: r.try_get(c("resync_hint_at").as_str())?,
+                first_use_window: r.try_get(c("first_use_window").as_str())?,
             })
         }
 
@@ -395,6 +397,7 @@ macro_rules! impl_store {
             $apply_writes
         );
         $crate::store::sql::radius::impl_radius!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::inventory::impl_inventory!($store, $db, $begin, $ilike, $apply_writes);
 
         fn block_link_row(r: &DbRow) -> StoreResult<crate::model::BlockLink> {
             let token: Option<i64> = r.try_get("token_id")?;
