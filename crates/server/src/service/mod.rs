@@ -108,7 +108,7 @@ impl Service {
         mailer: Arc<dyn Mailer>,
         sms: Arc<dyn SmsSender>,
     ) -> Service {
-        audit::start_indexer(&store);
+        audit::start_indexer(&store, clock.clone());
         let metrics = Arc::new(crate::metrics::Metrics::new(clock.now()));
         Service {
             hasher: PasswordHasher::new(config.auth.max_concurrent_password_hashes),
