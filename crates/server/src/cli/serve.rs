@@ -27,7 +27,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let key_file = config.key_file();
     let (app, startup) = crate::build(config, Arc::new(SystemClock)).await?;
-    app.service.store.use_writer_chains();
+    app.use_writer_chains();
     if startup.created_data_dir {
         tracing::info!(path = %data_dir.display(), "created data directory");
     }
