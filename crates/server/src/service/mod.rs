@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::crypto::{AuditKey, KeyRing, PasswordHasher};
 use crate::mail::Mailer;
 use crate::sms::SmsSender;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 mod actor;
 mod apps;
@@ -98,6 +98,9 @@ pub struct Service {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
+/// How long the readiness check waits for the database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 impl Service {
     pub fn new(
         store: Arc<dyn Store>,
@@ -177,8 +180,14 @@ impl Service {
 
     /// Whether the database answers (readiness).
     pub async fn ready(&self) -> Result<()> {
-        self.store.ping().await?;
-        self.refresh_active_key().await?;
+        // Bounded: with the database gone, taking a connection waits for the pool's timeout
+        // (10 s), longer than a probe waits; the answer must be "not ready", not no answer.
+        tokio::time::timeout(READY_TIMEOUT, async {
+            self.store.ping().await?;
+            self.refresh_active_key().await
+        })
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))??;
         if let Some(key_id) = self.keys.missing_active() {
             return Err(crate::crypto::CryptoError::Open { key_id }.into());
         }
