@@ -96,6 +96,8 @@ pub struct Service {
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
     /// This node's counters and histograms (`/metrics`).
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// SIGTERM came: `/readyz` fails while the last requests are served.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// How long the readiness check waits for the database.
@@ -135,6 +137,7 @@ impl Service {
             sms,
             writer: audit::Writer::start(store.clone(), metrics.clone()),
             metrics,
+            draining: Default::default(),
             app_cache: apps::AppCache::default(),
             user_cache: cache::UserCache::default(),
             store,
@@ -179,6 +182,16 @@ impl Service {
     }
 
     /// Whether the database answers (readiness).
+    /// From now on `/readyz` says the node is draining (SIGTERM): it still serves requests.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub async fn ready(&self) -> Result<()> {
         // Bounded: with the database gone, taking a connection waits for the pool's timeout
         // (10 s), longer than a probe waits; the answer must be "not ready", not no answer.
