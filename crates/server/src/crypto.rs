@@ -452,6 +452,47 @@ impl AuditKey {
     pub fn seal_matches(&self, seq: i64, hash: &str, stored: &str) -> bool {
         ct_eq(self.head_seal(seq, hash).as_bytes(), stored.as_bytes())
     }
+
+    /// What the first entry of audit chain `chain` links to: the all-zero genesis for chain 1
+    /// (the only chain before there were several, and SQLite's only one), else a value keyed to
+    /// the chain's number, so that an entry moved into another chain does not link there.
+    pub fn chain_start(&self, chain: i64) -> String {
+        if chain == 1 {
+            return crate::model::AUDIT_GENESIS.to_owned();
+        }
+        use hmac::Mac as _;
+        let mut mac = self.mac.clone();
+        let chain = chain.to_string();
+        for field in ["tessera-audit-chain-v1", &chain] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
+        HEXLOWER.encode(&mac.finalize().into_bytes())
+    }
+
+    /// The seal of chain `chain`'s head: [`head_seal`](Self::head_seal) for chain 1, else over
+    /// the chain's number too, so that one chain's head cannot stand in for another's.
+    pub fn chain_seal(&self, chain: i64, seq: i64, hash: &str) -> String {
+        if chain == 1 {
+            return self.head_seal(seq, hash);
+        }
+        use hmac::Mac as _;
+        let mut mac = self.mac.clone();
+        let (chain, seq) = (chain.to_string(), seq.to_string());
+        for field in ["tessera-audit-chain-head-v1", &chain, &seq, hash] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
+        format!("v2:{}", HEXLOWER.encode(&mac.finalize().into_bytes()))
+    }
+
+    /// Whether `stored` is the seal of chain `chain`'s head `(seq, hash)` (constant time).
+    pub fn chain_seal_matches(&self, chain: i64, seq: i64, hash: &str, stored: &str) -> bool {
+        ct_eq(
+            self.chain_seal(chain, seq, hash).as_bytes(),
+            stored.as_bytes(),
+        )
+    }
 }
 
 /// Argon2id password hashing with a cap on concurrent hashes.

@@ -20,6 +20,7 @@ pub const ACTIONS: &[&str] = &[
     "account.reset",
     "app.add",
     "app.revoke",
+    "audit.checkpoint",
     "audit.key",
     "auth.login",
     "auth.logout",

@@ -42,6 +42,12 @@ impl App {
     pub fn router(&self) -> axum::Router {
         http::router(self.service.clone())
     }
+
+    /// What `tessera serve` does before it listens: each writer appends to an audit chain of
+    /// its own (PostgreSQL), so that writers of this and other nodes never wait for each other.
+    pub fn use_writer_chains(&self) {
+        self.service.store.use_writer_chains();
+    }
 }
 
 /// What `build` reports about first-start set-up, so the caller can log it.

@@ -71,10 +71,37 @@ pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
             ),
         ));
     }
+    if let Some(base) = postgres_url() {
+        // As the server runs it: each writer on an audit chain of its own.
+        let url = fresh_postgres_database(&base).await;
+        let store = PgStore::connect(&url, 16, audit_key())
+            .await
+            .expect("pg connect");
+        store.use_writer_chains();
+        out.push(("postgres-chains", Arc::new(store)));
+    }
     for (name, store) in &out {
         prepare(name, store.as_ref()).await;
     }
     out
+}
+
+/// Two PostgreSQL stores on one new database, each with writer chains: two nodes. `None`
+/// without `TESSERA_TEST_POSTGRES_URL`.
+pub async fn postgres_nodes() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
+    let base = postgres_url()?;
+    let url = fresh_postgres_database(&base).await;
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let store = PgStore::connect(&url, 16, audit_key())
+            .await
+            .expect("pg connect");
+        store.use_writer_chains();
+        nodes.push(Arc::new(store) as Arc<dyn Store>);
+    }
+    prepare("postgres", nodes[0].as_ref()).await;
+    let b = nodes.pop()?;
+    Some((nodes.pop()?, b))
 }
 
 /// A SQLite store on the file `t.db` in `dir` (several stores on one file: the server and a CLI).

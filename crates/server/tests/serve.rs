@@ -233,3 +233,29 @@ async fn harness_serves_health_on_a_random_port() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+/// SIGTERM: `/readyz` answers 503 ("draining") while the node still serves requests on new
+/// connections for `server.drain_secs`, so that a load balancer takes it out first; then the
+/// server stops by itself and exits cleanly.
+#[test]
+fn sigterm_drains_readiness_first_then_stops() {
+    let cwd = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_env(cwd.path(), &[], &[("TESSERA_SERVER__DRAIN_SECS", "3")]);
+    assert_eq!(get(&format!("{base}/readyz")), (200, "ready\n".into()));
+    let pid = server.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let mut readyz = (0, String::new());
+    for _ in 0..100 {
+        readyz = get(&format!("{base}/readyz"));
+        if readyz.0 == 503 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(readyz, (503, "draining: shutting down\n".into()));
+    // Still serving while draining.
+    assert_eq!(get(&format!("{base}/healthz")), (200, "ok\n".into()));
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

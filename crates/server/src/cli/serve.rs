@@ -27,6 +27,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let key_file = config.key_file();
     let (app, startup) = crate::build(config, Arc::new(SystemClock)).await?;
+    app.use_writer_chains();
     if startup.created_data_dir {
         tracing::info!(path = %data_dir.display(), "created data directory");
     }
@@ -71,7 +72,19 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         open_files,
         "listening"
     );
-    crate::http::serve::serve(listener, app.router(), limits, shutdown_signal(), grace).await;
+    let drain = Duration::from_secs(app.service.config().server.drain_secs);
+    let service = app.service.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Taken out of the load balancer first (readiness fails), still serving meanwhile;
+        // then the listener closes and requests in flight finish.
+        service.start_draining();
+        if !drain.is_zero() {
+            tracing::info!(seconds = drain.as_secs(), "draining: /readyz answers 503");
+            tokio::time::sleep(drain).await;
+        }
+    };
+    crate::http::serve::serve(listener, app.router(), limits, shutdown, grace).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

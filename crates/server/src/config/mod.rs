@@ -68,6 +68,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// A request taking longer than this is answered with 503 (reading the body included).
     pub request_timeout_secs: u64,
+    /// Seconds between SIGTERM and closing the listener: `/readyz` answers 503 meanwhile while
+    /// requests are still served, so that a load balancer takes the node out first.
+    pub drain_secs: u64,
     /// Seconds a connection may take to send a request's line and headers, counted from the
     /// connection's start or the end of the previous response (so it also closes kept-alive
     /// connections that send nothing more).
@@ -357,6 +360,7 @@ impl Default for ServerConfig {
             log_format: LogFormat::Human,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            drain_secs: 2,
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             max_connections: 4096,

@@ -96,8 +96,12 @@ async fn get_healthz() -> &'static str {
     "ok\n"
 }
 
-/// The database answers and takes writes, and this node has the active key.
+/// The node is not shutting down, the database answers and takes writes, and this node has the
+/// active key.
 async fn get_readyz(State(service): State<AppState>) -> axum::response::Response {
+    if service.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining: shutting down\n").into_response();
+    }
     match service.ready().await {
         Ok(()) => "ready\n".into_response(),
         Err(e) => {

@@ -52,13 +52,64 @@ pub fn unkeyed_audit_hash(prev_hash: &str, seq: i64, e: &AuditEvent) -> String {
     data_encoding::HEXLOWER.encode(&h.finalize())
 }
 
-/// The audit chain's head as stored: the newest entry's number and hash, and the seal over both
-/// made with the audit key (`v2:` and hex; empty before the chain was keyed).
+/// An audit chain's head as stored: its newest entry's number, position in the chain and hash,
+/// and the seal over position and hash made with the audit key (`v2:` and hex; empty before the
+/// chain was keyed; see `AuditKey::chain_seal`).
+///
+/// The log is made of chains: chain 1 holds everything a single writer appends (SQLite's only
+/// chain, and all entries written before there were several); on PostgreSQL each writer of each
+/// node appends to a chain of its own, so that writers never wait for each other. An entry's
+/// hash covers the previous entry *of its chain* and its position there; the first entry of a
+/// chain links to `AuditKey::chain_start`. Entry numbers (`seq`) are unique across chains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditHead {
+    pub chain: i64,
+    /// The newest entry's number (0: the chain is empty).
     pub seq: i64,
+    /// How many entries the chain holds: the newest one's position.
+    pub position: i64,
     pub hash: String,
     pub seal: String,
+}
+
+/// The action of a cross-chain checkpoint: an entry naming other chains' heads (their newest
+/// entry's number and hash), so that a chain whose newest entries were deleted, together with
+/// its head, is still caught by `tessera audit verify`.
+pub const AUDIT_CHECKPOINT_ACTION: &str = "audit.checkpoint";
+
+/// One head a cross-chain checkpoint names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainClaim {
+    pub chain: i64,
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// The reason text of a checkpoint entry: `chain:seq:hash` for each head, space separated.
+pub fn checkpoint_reason(claims: &[ChainClaim]) -> String {
+    claims
+        .iter()
+        .map(|c| format!("{}:{}:{}", c.chain, c.seq, c.hash))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Reads [`checkpoint_reason`] back; `None` if the text is not one.
+pub fn parse_checkpoint_reason(reason: &str) -> Option<Vec<ChainClaim>> {
+    reason
+        .split_whitespace()
+        .map(|part| {
+            let mut it = part.splitn(3, ':');
+            let chain = it.next()?.parse().ok()?;
+            let seq = it.next()?.parse().ok()?;
+            let hash = it.next()?;
+            (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| ChainClaim {
+                chain,
+                seq,
+                hash: hash.to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// One entry's number and keyed hash, as an admin keeps it elsewhere: later, the log must still
@@ -206,6 +257,28 @@ mod tests {
         ] {
             let err = AuditCheckpoint::parse_all(&text).unwrap_err();
             assert!(err.contains(reason), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_reason_reads_back() {
+        let claims = vec![
+            ChainClaim {
+                chain: 2,
+                seq: 17,
+                hash: HASH.into(),
+            },
+            ChainClaim {
+                chain: 5,
+                seq: 3,
+                hash: HASH.into(),
+            },
+        ];
+        let text = checkpoint_reason(&claims);
+        assert_eq!(parse_checkpoint_reason(&text).unwrap(), claims);
+        assert_eq!(parse_checkpoint_reason("").unwrap(), []);
+        for bad in ["2:17", "x:1:ab", &format!("2:17:{}", &HASH[..60])] {
+            assert_eq!(parse_checkpoint_reason(bad), None, "{bad}");
         }
     }
 

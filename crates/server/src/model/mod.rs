@@ -406,7 +406,12 @@ pub struct AuditEvent {
 /// A stored, chained audit entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
+    /// The entry's number: unique across chains, and in each chain rising in chain order.
     pub seq: i64,
+    /// The hash chain the entry belongs to (see [`AuditHead`]); its hash covers its position
+    /// there, not `seq`.
+    #[serde(skip)]
+    pub chain: i64,
     #[serde(flatten)]
     pub event: AuditEvent,
     pub prev_hash: String,

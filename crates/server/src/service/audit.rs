@@ -17,7 +17,8 @@ use crate::model::TokenId;
 use crate::store::{Advance, Store, StoreError, WriteOp, WriteResult, Writers};
 
 use crate::model::{
-    AUDIT_GENESIS, AUDIT_KEYED_ACTION, AuditCheckpoint, AuditEntry, AuditEvent, AuditFilter,
+    AUDIT_CHECKPOINT_ACTION, AUDIT_GENESIS, AUDIT_KEYED_ACTION, AuditCheckpoint, AuditEntry,
+    AuditEvent, AuditFilter, ChainClaim, checkpoint_reason, parse_checkpoint_reason,
     unkeyed_audit_hash,
 };
 
@@ -79,11 +80,81 @@ const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// several, one after the other, so that validations are not held up for long).
 const INDEX_BATCH: i64 = 25_000;
 
-/// Starts the task that keeps the audit log's user index up to date, on the current Tokio
-/// runtime. It ends when the store is dropped.
-pub(crate) fn start_indexer(store: &Arc<dyn Store>) {
+/// Heads named in one cross-chain checkpoint at most (more wait for the next).
+const CHECKPOINT_HEADS: usize = 64;
+
+/// Cross-chain checkpoints (see [`AUDIT_CHECKPOINT_ACTION`]): once a second, where the log has
+/// several chains (PostgreSQL), an entry naming the heads of the other chains that moved since
+/// the last one. Another chain's newest entries and head deleted together then still show:
+/// `tessera audit verify` finds an entry named here missing or changed.
+#[derive(Default)]
+struct CrossCheckpoints {
+    /// Each chain's position when it was last named (or when this process last wrote to it).
+    named: std::collections::HashMap<i64, i64>,
+}
+
+impl CrossCheckpoints {
+    async fn write(&mut self, store: &dyn Store, at: crate::clock::UnixTime) -> Result<()> {
+        let heads = store.audit_heads().await?;
+        if heads.len() < 2 {
+            return Ok(());
+        }
+        // A chain that moved by one entry only may have moved by another node's checkpoint:
+        // naming it would make that node name this one back, once a second, on an idle log.
+        let mut moved: Vec<_> = heads
+            .into_iter()
+            .filter(|h| {
+                h.position > 0
+                    && self
+                        .named
+                        .get(&h.chain)
+                        .is_none_or(|&p| h.position >= p + 2)
+            })
+            .collect();
+        if moved.is_empty() {
+            return Ok(());
+        }
+        moved.sort_by_key(|h| std::cmp::Reverse(h.seq));
+        moved.truncate(CHECKPOINT_HEADS);
+        let claims: Vec<ChainClaim> = moved
+            .iter()
+            .map(|h| ChainClaim {
+                chain: h.chain,
+                seq: h.seq,
+                hash: h.hash.clone(),
+            })
+            .collect();
+        let entry = store
+            .append_audit(&AuditEvent {
+                at,
+                actor: "system".into(),
+                action: AUDIT_CHECKPOINT_ACTION.into(),
+                target: "audit:log".into(),
+                username: String::new(),
+                source: String::new(),
+                result: Outcome::Success.as_str().into(),
+                reason: checkpoint_reason(&claims),
+            })
+            .await?;
+        for h in &moved {
+            self.named.insert(h.chain, h.position);
+        }
+        // Its own entry is not a move worth naming.
+        let own = moved
+            .iter()
+            .find(|h| h.chain == entry.chain)
+            .map_or(0, |h| h.position);
+        self.named.insert(entry.chain, own.max(1));
+        Ok(())
+    }
+}
+
+/// Starts the task that keeps the audit log's user index up to date and writes cross-chain
+/// checkpoints, on the current Tokio runtime. It ends when the store is dropped.
+pub(crate) fn start_indexer(store: &Arc<dyn Store>, clock: Arc<dyn crate::clock::Clock>) {
     let store = Arc::downgrade(store);
     tokio::spawn(async move {
+        let mut checkpoints = CrossCheckpoints::default();
         let mut tick = tokio::time::interval(INDEX_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -91,6 +162,9 @@ pub(crate) fn start_indexer(store: &Arc<dyn Store>) {
             let Some(store) = store.upgrade() else {
                 return;
             };
+            if let Err(e) = checkpoints.write(store.as_ref(), clock.now()).await {
+                tracing::warn!(error = %e, "cannot write a checkpoint across the audit chains");
+            }
             loop {
                 let took = crate::clock::Stopwatch::start();
                 let result = store.index_audit(INDEX_BATCH).await;
@@ -329,20 +403,17 @@ impl Service {
         Ok(self.store.list_audit(&filter).await?)
     }
 
-    /// Recomputes the hash chain from the first entry to the head with the audit key, checks the
-    /// head's seal, and checks that the log still holds every checkpoint given (sorted by entry
-    /// number) with the same hash. Names the first problem.
+    /// Recomputes every hash chain of the log with the audit key, up to its head as read when
+    /// the check starts (entries appended meanwhile are left for the next check), checks each
+    /// head's seal, checks that every cross-chain checkpoint entry names entries the log still
+    /// holds with the same hash, and that the log still holds every checkpoint given (sorted by
+    /// entry number) with the same hash. Names the first problem.
     pub async fn verify_audit(
         &self,
         _actor: &Actor,
         checkpoints: &[AuditCheckpoint],
     ) -> Result<AuditVerification> {
         let key = &self.audit_key;
-        let mut prev_hash = AUDIT_GENESIS.to_owned();
-        let mut prev_seq = 0i64;
-        let mut count = 0i64;
-        let mut pending = checkpoints.iter().peekable();
-        let mut warnings = Vec::new();
         let bad = |seq: i64, count: i64, problem: String| AuditVerification {
             ok: false,
             entries: count,
@@ -351,41 +422,96 @@ impl Service {
             head: None,
             warnings: Vec::new(),
         };
+        let mut pending = checkpoints.iter().peekable();
         // A checkpoint of the empty log (entry 0) holds the chain's start.
         while let Some(cp) = pending.next_if(|cp| cp.seq == 0) {
             if !crate::crypto::ct_eq(cp.hash.as_bytes(), AUDIT_GENESIS.as_bytes()) {
                 return Ok(bad(0, 0, checkpoint_mismatch(0)));
             }
         }
+        // The heads first: every entry up to them was committed before, so the walk below sees
+        // it, whatever order the chains' commits came in.
+        let heads = self.store.audit_heads().await?;
+        let newest = heads
+            .iter()
+            .filter(|h| h.position > 0)
+            .max_by_key(|h| h.seq)
+            .map(|h| AuditCheckpoint {
+                seq: h.seq,
+                hash: h.hash.clone(),
+            });
+        let mut walks: std::collections::HashMap<i64, ChainWalk> = heads
+            .into_iter()
+            .map(|h| {
+                let walk = ChainWalk {
+                    position: 0,
+                    hash: key.chain_start(h.chain),
+                    last_seq: 0,
+                    head: h,
+                };
+                (walk.head.chain, walk)
+            })
+            .collect();
+        let numbered_by_position = self.store.kind() == crate::store::DatabaseKind::Sqlite;
+        let mut claims = Claims::default();
+        let mut headless = std::collections::BTreeSet::new();
+        let mut warnings = Vec::new();
+        let mut count = 0i64;
+        let mut after = 0i64;
         loop {
-            let page = self.store.audit_after(prev_seq, MAX_AUDIT_PAGE).await?;
-            if page.is_empty() {
+            let page = self.store.audit_after(after, MAX_AUDIT_PAGE).await?;
+            let Some(last) = page.last() else {
                 break;
-            }
+            };
+            after = last.seq;
             for e in page {
+                // Checkpoints of entry numbers the log skips fail here.
+                while let Some(cp) = pending.next_if(|cp| cp.seq <= e.seq) {
+                    if cp.seq != e.seq
+                        || !crate::crypto::ct_eq(cp.hash.as_bytes(), e.hash.as_bytes())
+                    {
+                        return Ok(bad(cp.seq, count, checkpoint_mismatch(cp.seq)));
+                    }
+                }
+                if let Some(problem) = claims.seen(&e) {
+                    return Ok(bad(e.seq, count, problem));
+                }
+                let Some(w) = walks.get_mut(&e.chain) else {
+                    headless.insert(e.chain);
+                    continue;
+                };
+                if w.position >= w.head.position {
+                    // Appended after the check started.
+                    continue;
+                }
                 count += 1;
-                if e.seq != prev_seq + 1 {
+                let position = w.position + 1;
+                // On SQLite, entries are numbered by their position (one chain, one writer).
+                if numbered_by_position && e.seq != position {
                     return Ok(bad(
-                        prev_seq + 1,
+                        position,
                         count,
+                        format!("entry {position} is missing (next entry is {})", e.seq),
+                    ));
+                }
+                if e.prev_hash != w.hash {
+                    // Only to explain, as below: rechained by hand with the unkeyed formula.
+                    let problem = if e.hash == unkeyed_audit_hash(&e.prev_hash, e.seq, &e.event) {
                         format!(
-                            "entry {} is missing (next entry is {})",
-                            prev_seq + 1,
+                            "entry {} was changed after it was written (its hash was made \
+                             without the key, with the unkeyed formula of releases before the \
+                             chain was keyed)",
                             e.seq
-                        ),
-                    ));
+                        )
+                    } else {
+                        format!("entry {} does not link to entry {}", e.seq, w.last_seq)
+                    };
+                    return Ok(bad(e.seq, count, problem));
                 }
-                if e.prev_hash != prev_hash {
-                    return Ok(bad(
-                        e.seq,
-                        count,
-                        format!("entry {} does not link to entry {}", e.seq, prev_seq),
-                    ));
-                }
-                if !key.entry_matches(&prev_hash, e.seq, &e.event, &e.hash) {
+                if !key.entry_matches(&w.hash, position, &e.event, &e.hash) {
                     // Only to explain: a hash that fits the formula older releases used was
                     // recomputed by someone without the key.
-                    let why = if e.hash == unkeyed_audit_hash(&prev_hash, e.seq, &e.event) {
+                    let why = if e.hash == unkeyed_audit_hash(&w.hash, position, &e.event) {
                         " (its hash was made without the key, with the unkeyed formula of \
                          releases before the chain was keyed)"
                     } else {
@@ -398,70 +524,219 @@ impl Service {
                     ));
                 }
                 // Keyed, so written by this server: trustworthy.
-                if e.event.action == AUDIT_KEYED_ACTION
-                    && e.event.actor == "system"
-                    && e.event.result == Outcome::Failure.as_str()
-                {
-                    warnings.push(format!("entry {}: {}", e.seq, e.event.reason));
-                }
-                // Checkpoints of entry numbers the log skips were caught above (missing entry).
-                while let Some(cp) = pending.next_if(|cp| cp.seq <= e.seq) {
-                    if cp.seq != e.seq
-                        || !crate::crypto::ct_eq(cp.hash.as_bytes(), e.hash.as_bytes())
+                if e.event.actor == "system" {
+                    if e.event.action == AUDIT_KEYED_ACTION
+                        && e.event.result == Outcome::Failure.as_str()
                     {
-                        return Ok(bad(cp.seq, count, checkpoint_mismatch(cp.seq)));
+                        warnings.push(format!("entry {}: {}", e.seq, e.event.reason));
+                    }
+                    if e.event.action == AUDIT_CHECKPOINT_ACTION {
+                        let Some(named) = parse_checkpoint_reason(&e.event.reason) else {
+                            return Ok(bad(
+                                e.seq,
+                                count,
+                                format!("entry {}: a checkpoint that cannot be read", e.seq),
+                            ));
+                        };
+                        if let Some(problem) = claims.add(e.seq, named) {
+                            return Ok(bad(e.seq, count, problem));
+                        }
                     }
                 }
-                prev_seq = e.seq;
-                prev_hash = e.hash;
+                w.position = position;
+                w.hash = e.hash;
+                w.last_seq = e.seq;
+                claims.remember(e.seq, e.chain, &w.hash);
             }
         }
         if let Some(cp) = pending.next() {
             return Ok(bad(
-                prev_seq + 1,
+                after + 1,
                 count,
                 format!(
-                    "entry {} is missing: the log ends at entry {prev_seq}, but a checkpoint \
+                    "entry {} is missing: the log ends at entry {after}, but a checkpoint \
                      saw entry {}; the newest entries were deleted",
                     cp.seq, cp.seq
                 ),
             ));
         }
-        let head = self.store.audit_head().await?;
-        if !key.seal_matches(head.seq, &head.hash, &head.seal) {
-            return Ok(bad(
-                prev_seq + 1,
-                count,
-                format!(
-                    "the audit head (entry {}) is not sealed with this server's key: it was set \
-                     from outside Tessera, so entries after {prev_seq} may have been deleted (or \
-                     the key file is not the one the log was written with)",
-                    head.seq
-                ),
-            ));
+        let mut chains: Vec<&ChainWalk> = walks.values().collect();
+        chains.sort_by_key(|w| w.head.chain);
+        for w in chains {
+            let h = &w.head;
+            if !key.chain_seal_matches(h.chain, h.position, &h.hash, &h.seal) {
+                return Ok(bad(
+                    w.last_seq + 1,
+                    count,
+                    format!(
+                        "the audit head (entry {}{}) is not sealed with this server's key: it was \
+                         set from outside Tessera, so entries after {} may have been deleted (or \
+                         the key file is not the one the log was written with)",
+                        h.seq,
+                        chain_name(h.chain),
+                        w.last_seq
+                    ),
+                ));
+            }
+            if h.position != w.position || h.hash != w.hash {
+                return Ok(bad(
+                    w.last_seq + 1,
+                    count,
+                    format!(
+                        "the log ends at entry {}{} but entry {} was written: \
+                         newest entries were deleted",
+                        w.last_seq,
+                        chain_name(h.chain),
+                        h.seq
+                    ),
+                ));
+            }
         }
-        if head.seq != prev_seq || head.hash != prev_hash {
-            return Ok(bad(
-                prev_seq + 1,
-                count,
-                format!(
-                    "the log ends at entry {prev_seq} but entry {} was written: \
-                     newest entries were deleted",
-                    head.seq
-                ),
-            ));
+        // Entries of a chain without a head: claimed after the heads were read, or its head was
+        // deleted.
+        if !headless.is_empty() {
+            let now: std::collections::BTreeSet<i64> = self
+                .store
+                .audit_heads()
+                .await?
+                .into_iter()
+                .map(|h| h.chain)
+                .collect();
+            if let Some(chain) = headless.iter().find(|c| !now.contains(c)) {
+                return Ok(bad(
+                    0,
+                    count,
+                    format!("chain {chain} has entries but no head: its head was deleted"),
+                ));
+            }
+        }
+        if let Some(problem) = claims.finish(self.store.as_ref()).await? {
+            return Ok(bad(problem.0, count, problem.1));
         }
         Ok(AuditVerification {
             ok: true,
             entries: count,
             first_bad_seq: None,
             problem: None,
-            head: Some(AuditCheckpoint {
-                seq: prev_seq,
-                hash: prev_hash,
+            head: newest.or_else(|| {
+                Some(AuditCheckpoint {
+                    seq: 0,
+                    hash: AUDIT_GENESIS.to_owned(),
+                })
             }),
             warnings,
         })
+    }
+}
+
+/// " of chain N", except for chain 1 (the only one most logs have).
+fn chain_name(chain: i64) -> String {
+    if chain == 1 {
+        String::new()
+    } else {
+        format!(" of chain {chain}")
+    }
+}
+
+/// One chain as [`Service::verify_audit`] walks it.
+struct ChainWalk {
+    /// Entries checked, and the newest one's hash and number.
+    position: i64,
+    hash: String,
+    last_seq: i64,
+    /// Its head as read when the check started.
+    head: crate::model::AuditHead,
+}
+
+/// Entries most recently checked that a cross-chain checkpoint may name without a lookup
+/// (checkpoints name heads seconds old).
+const RECENT_ENTRIES: usize = 200_000;
+
+/// What cross-chain checkpoints named, checked against the log as the walk passes it.
+#[derive(Default)]
+struct Claims {
+    /// Named entries not reached yet: entry number to chain, hash and the naming entry.
+    ahead: std::collections::BTreeMap<i64, (ChainClaim, i64)>,
+    /// Named entries passed beyond [`RECENT_ENTRIES`]: looked up at the end.
+    behind: Vec<(ChainClaim, i64)>,
+    recent: std::collections::HashMap<i64, (i64, String)>,
+    order: std::collections::VecDeque<i64>,
+    /// The newest entry number walked.
+    walked: i64,
+}
+
+impl Claims {
+    fn mismatch(claim: &ChainClaim, by: i64) -> String {
+        format!(
+            "entry {} of chain {} is not the one the checkpoint in entry {by} saw: it was \
+             changed or deleted (with its chain's newest entries)",
+            claim.seq, claim.chain
+        )
+    }
+
+    /// Checks an entry walked (checked or not) against what was named.
+    fn seen(&mut self, e: &AuditEntry) -> Option<String> {
+        self.walked = e.seq;
+        // Named entries the walk skipped past are gone.
+        while let Some((&seq, _)) = self.ahead.first_key_value() {
+            if seq > e.seq {
+                break;
+            }
+            let (claim, by) = self.ahead.remove(&seq)?;
+            if seq < e.seq
+                || claim.chain != e.chain
+                || !crate::crypto::ct_eq(claim.hash.as_bytes(), e.hash.as_bytes())
+            {
+                return Some(Self::mismatch(&claim, by));
+            }
+        }
+        None
+    }
+
+    /// Remembers a checked entry for claims that name it later.
+    fn remember(&mut self, seq: i64, chain: i64, hash: &str) {
+        self.recent.insert(seq, (chain, hash.to_owned()));
+        self.order.push_back(seq);
+        if self.order.len() > RECENT_ENTRIES
+            && let Some(old) = self.order.pop_front()
+        {
+            self.recent.remove(&old);
+        }
+    }
+
+    /// The claims of the checkpoint in entry `by`.
+    fn add(&mut self, by: i64, named: Vec<ChainClaim>) -> Option<String> {
+        for claim in named {
+            if claim.seq > self.walked {
+                self.ahead.insert(claim.seq, (claim, by));
+            } else if let Some((chain, hash)) = self.recent.get(&claim.seq) {
+                if *chain != claim.chain
+                    || !crate::crypto::ct_eq(hash.as_bytes(), claim.hash.as_bytes())
+                {
+                    return Some(Self::mismatch(&claim, by));
+                }
+            } else {
+                self.behind.push((claim, by));
+            }
+        }
+        None
+    }
+
+    /// Looks up what was named but not met on the walk: entry number and problem, if any.
+    async fn finish(self, store: &dyn Store) -> Result<Option<(i64, String)>> {
+        let rest = self.ahead.into_values().chain(self.behind);
+        for (claim, by) in rest {
+            let found = store.audit_after(claim.seq - 1, 1).await?;
+            let holds = found.first().is_some_and(|e| {
+                e.seq == claim.seq
+                    && e.chain == claim.chain
+                    && crate::crypto::ct_eq(e.hash.as_bytes(), claim.hash.as_bytes())
+            });
+            if !holds {
+                return Ok(Some((claim.seq, Self::mismatch(&claim, by))));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::crypto::{AuditKey, KeyRing, PasswordHasher};
 use crate::mail::Mailer;
 use crate::sms::SmsSender;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 mod actor;
 mod apps;
@@ -96,7 +96,12 @@ pub struct Service {
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
     /// This node's counters and histograms (`/metrics`).
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// SIGTERM came: `/readyz` fails while the last requests are served.
+    draining: std::sync::atomic::AtomicBool,
 }
+
+/// How long the readiness check waits for the database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 impl Service {
     pub fn new(
@@ -108,7 +113,7 @@ impl Service {
         mailer: Arc<dyn Mailer>,
         sms: Arc<dyn SmsSender>,
     ) -> Service {
-        audit::start_indexer(&store);
+        audit::start_indexer(&store, clock.clone());
         let metrics = Arc::new(crate::metrics::Metrics::new(clock.now()));
         Service {
             hasher: PasswordHasher::new(config.auth.max_concurrent_password_hashes),
@@ -132,6 +137,7 @@ impl Service {
             sms,
             writer: audit::Writer::start(store.clone(), metrics.clone()),
             metrics,
+            draining: Default::default(),
             app_cache: apps::AppCache::default(),
             user_cache: cache::UserCache::default(),
             store,
@@ -176,9 +182,25 @@ impl Service {
     }
 
     /// Whether the database answers (readiness).
+    /// From now on `/readyz` says the node is draining (SIGTERM): it still serves requests.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub async fn ready(&self) -> Result<()> {
-        self.store.ping().await?;
-        self.refresh_active_key().await?;
+        // Bounded: with the database gone, taking a connection waits for the pool's timeout
+        // (10 s), longer than a probe waits; the answer must be "not ready", not no answer.
+        tokio::time::timeout(READY_TIMEOUT, async {
+            self.store.ping().await?;
+            self.refresh_active_key().await
+        })
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))??;
         if let Some(key_id) = self.keys.missing_active() {
             return Err(crate::crypto::CryptoError::Open { key_id }.into());
         }

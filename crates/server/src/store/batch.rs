@@ -10,7 +10,7 @@ use crate::model::AuditEntry;
 
 use super::{Advance, StoreError, StoreResult, WriteOp, WriteResult};
 
-/// The audit chain's newest entry: sequence number and hash.
+/// An audit chain's newest entry: its position in the chain and its hash.
 pub(super) type Head = (i64, String);
 
 /// One conditional update: of two requests with the same code, only the first changes the row
@@ -23,6 +23,30 @@ pub(super) const ADVANCE_ONE: &str = "UPDATE tokens SET next_counter = $2, drift
 
 pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, target, \
     username, source, result, reason, prev_hash, hash) ";
+
+/// The batch's advances in rounds, each naming every token once (in token id order): one
+/// set-based statement per round, where a statement must not update one row twice (PostgreSQL
+/// joins an updated row to only one of several matching rows, and which one is not defined). A
+/// token's second advance in a batch goes in the second round and sees the first one's effect.
+pub(super) fn advance_rounds(ops: &[WriteOp]) -> Vec<Vec<usize>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut last: Option<(i64, usize)> = None;
+    for i in advances_by_token(ops) {
+        let WriteOp::Advance { token, .. } = &ops[i] else {
+            continue;
+        };
+        let round = match last {
+            Some((t, r)) if t == token.0 => r + 1,
+            _ => 0,
+        };
+        last = Some((token.0, round));
+        if rounds.len() <= round {
+            rounds.push(Vec::new());
+        }
+        rounds[round].push(i);
+    }
+    rounds
+}
 
 /// The batch's advances in the order they are applied: by token id, so every transaction locks
 /// token rows in the same order and batches committing in parallel (PostgreSQL) can never
@@ -55,10 +79,13 @@ pub(super) fn appends(ops: &[WriteOp], advanced: &[bool]) -> bool {
     })
 }
 
-/// The batch's results in order, and the audit entries to insert, chained from `head` under
-/// `key` (needed only if [`appends`]); returns the new head.
+/// The batch's results in order, and the audit entries to insert on chain `chain_id`, chained
+/// from `head` under `key` (needed only if [`appends`]); returns the new head. An entry's `seq`
+/// is its position in the chain here, which is its number on a database with one chain; where
+/// there are several, the store replaces it with the number the database gives.
 pub(super) fn chain(
     key: &AuditKey,
+    chain_id: i64,
     ops: &[WriteOp],
     advanced: &[bool],
     head: Option<Head>,
@@ -84,6 +111,7 @@ pub(super) fn chain(
         let hash = key.entry_hash(prev_hash, *seq, event);
         let entry = AuditEntry {
             seq: *seq,
+            chain: chain_id,
             event: event.clone(),
             prev_hash: std::mem::replace(prev_hash, hash.clone()),
             hash,
@@ -144,6 +172,14 @@ mod tests {
             advance(9, true),
         ];
         assert_eq!(advances_by_token(&ops), [2, 0, 3]);
+        let ops = [
+            advance(9, true),
+            advance(3, false),
+            advance(9, true),
+            advance(9, false),
+            advance(4, false),
+        ];
+        assert_eq!(advance_rounds(&ops), [vec![1, 4, 0], vec![2], vec![3]]);
     }
 
     #[test]
@@ -153,7 +189,7 @@ mod tests {
         assert!(appends(&ops, &advanced));
         assert!(!appends(&ops[..1], &advanced[..1]));
         let start = (4, AUDIT_GENESIS.to_owned());
-        let (results, entries, head) = chain(&key(), &ops, &advanced, Some(start)).unwrap();
+        let (results, entries, head) = chain(&key(), 1, &ops, &advanced, Some(start)).unwrap();
         assert_eq!(results[0], WriteResult::Advanced(false, None));
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].seq, 5);
@@ -163,6 +199,6 @@ mod tests {
         assert_eq!(head, Some((6, entries[1].hash.clone())));
         assert_eq!(results[2], WriteResult::Audited(entries[1].clone()));
         // Appending without a head is refused, not invented.
-        assert!(chain(&key(), &ops, &advanced, None).is_err());
+        assert!(chain(&key(), 1, &ops, &advanced, None).is_err());
     }
 }

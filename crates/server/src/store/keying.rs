@@ -119,6 +119,7 @@ impl<'k> Rekey<'k> {
         let hash = self.key.entry_hash(&prev_hash, seq, &event);
         let entry = AuditEntry {
             seq,
+            chain: 1,
             event,
             prev_hash,
             hash: hash.clone(),
@@ -156,6 +157,7 @@ mod tests {
             let hash = unkeyed_audit_hash(&prev, seq, &event(seq));
             entries.push(AuditEntry {
                 seq,
+                chain: 1,
                 event: event(seq),
                 prev_hash: std::mem::replace(&mut prev, hash.clone()),
                 hash,

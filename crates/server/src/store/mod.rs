@@ -259,6 +259,10 @@ pub trait Store:
 {
     /// How batches of [`AuditStore::apply_writes`] are run.
     fn writers(&self) -> Writers;
+    /// From now on, each writer appends to an audit chain of its own (PostgreSQL; the server
+    /// calls it). Until then, appends go to chain 1, the chain every process can append to,
+    /// one at a time: a command of the CLI then does not leave a chain of its own for each run.
+    fn use_writer_chains(&self);
     /// Which database this is.
     fn kind(&self) -> DatabaseKind;
     /// The read pool's connections: open, and idle among them.
@@ -501,9 +505,11 @@ pub trait AuditStore: Send + Sync {
     async fn index_audit(&self, max: i64) -> StoreResult<u64>;
     /// Entries with `seq > after`, oldest first, at most `limit` (for verifying the chain).
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
-    /// The newest entry's sequence number and hash, as recorded when it was appended, and the
-    /// seal made over both with the audit key.
+    /// The head of the chain holding the newest entry (the highest number): that entry's number,
+    /// position and hash, as recorded when it was appended, and the seal over them.
     async fn audit_head(&self) -> StoreResult<AuditHead>;
+    /// Every chain's head, by chain (see [`AuditHead`]).
+    async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>>;
     /// Keys a log written before the chain was keyed, once: when migration 0011 asked for it
     /// (its table `audit_chain_unkeyed` exists) and the head is not sealed yet. In one
     /// transaction, holding the head: checks every entry against the unkeyed chain, rehashes it

@@ -387,7 +387,7 @@ fn write_batch(
             }
         }
         if !batch::appends(ops, &advanced) {
-            let (results, _, _) = batch::chain(key, ops, &advanced, None)?;
+            let (results, _, _) = batch::chain(key, 1, ops, &advanced, None)?;
             tx.commit()?;
             return Ok((results, None));
         }
@@ -397,11 +397,11 @@ fn write_batch(
                 .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
                 .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?,
         };
-        let (results, entries, head) = batch::chain(key, ops, &advanced, Some(start.clone()))?;
+        let (results, entries, head) = batch::chain(key, 1, ops, &advanced, Some(start.clone()))?;
         let head = head.ok_or_else(|| StoreError::Corrupt("audit head".into()))?;
         let moved =
             tx.prepare_cached(
-                "UPDATE audit_head SET seq = ?1, hash = ?2, seal = ?3 \
+                "UPDATE audit_head SET seq = ?1, entry = ?1, hash = ?2, seal = ?3 \
                  WHERE id = 1 AND seq = ?4 AND hash = ?5",
             )?
             .execute(params![
@@ -450,13 +450,18 @@ super::sql::impl_store!(
     begin_write = "BEGIN IMMEDIATE",
     ilike = "LIKE",
     table_exists = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+    after_keying = "SELECT 1",
     // One write transaction at a time is all SQLite allows, and group commit runs it on the
     // calling thread (see `apply_writes`).
     writers = crate::store::Writers::Thread,
+    writer_chains = one_chain,
     kind = crate::store::DatabaseKind::Sqlite,
     snapshot = snapshot,
     apply_writes = apply_writes,
 );
+
+/// SQLite has one writer, so one chain (chain 1) always.
+fn one_chain(_: &SqliteStore) {}
 
 /// `VACUUM INTO` a new file: a consistent, compacted copy of the database under one read
 /// transaction on the pool, while the writer goes on (WAL readers never block it). The file is
@@ -555,7 +560,9 @@ mod tests {
             .execute(&s.pool)
             .await
             .unwrap();
-        let before = s.audit_after(0, 10).await.unwrap();
+        let rows = "SELECT seq, prev_hash, hash FROM audit_log ORDER BY seq";
+        let before: Vec<(i64, String, String)> =
+            sqlx::query_as(rows).fetch_all(&s.pool).await.unwrap();
 
         s.migrate().await.unwrap();
         let (sql,): (String,) =
@@ -564,7 +571,10 @@ mod tests {
                 .await
                 .unwrap();
         assert!(sql.contains("seq INTEGER PRIMARY KEY"), "{sql}");
-        assert_eq!(s.audit_after(0, 10).await.unwrap(), before);
+        let after: Vec<(i64, String, String)> =
+            sqlx::query_as(rows).fetch_all(&s.pool).await.unwrap();
+        assert_eq!(after, before);
+        let before = s.audit_after(0, 10).await.unwrap();
 
         let keying = s.key_audit_chain(50).await.unwrap().unwrap();
         assert_eq!((keying.entries, keying.problem), (3, None));

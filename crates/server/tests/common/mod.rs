@@ -65,10 +65,29 @@ impl TestServer {
         }
         tweak(&mut config);
         // 2023-11-14T22:13:20Z: a fixed, known time; tests move it with `clock.advance`.
-        let clock = FixedClock::new(1_700_000_000);
+        Self::start(config, FixedClock::new(1_700_000_000), dir).await
+    }
+
+    /// Another node of this server: the same database, key file and clock, its own data
+    /// directory and listener (two `tessera serve` sharing one PostgreSQL).
+    pub async fn node(&self) -> TestServer {
+        let first = self.app.service.config().clone();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            keys: tessera_server::config::KeysConfig {
+                key_file: first.key_file(),
+            },
+            ..first
+        };
+        Self::start(config, self.clock.clone(), dir).await
+    }
+
+    async fn start(config: Config, clock: FixedClock, dir: tempfile::TempDir) -> TestServer {
         let (app, _) = tessera_server::build(config, Arc::new(clock.clone()))
             .await
             .expect("build app");
+        app.use_writer_chains();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

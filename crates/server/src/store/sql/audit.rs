@@ -13,8 +13,19 @@ macro_rules! impl_audit {
         $begin:literal,
         $ilike:literal,
         $apply_writes:path,
-        $table_exists:literal
+        $table_exists:literal,
+        $after_keying:literal
     ) => {
+        fn head_row(r: &DbRow) -> StoreResult<AuditHead> {
+            Ok(AuditHead {
+                chain: r.try_get("id")?,
+                seq: r.try_get("entry")?,
+                position: r.try_get("seq")?,
+                hash: r.try_get("hash")?,
+                seal: r.try_get("seal")?,
+            })
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::AuditStore for $store {
             async fn apply_writes(&self, ops: &[WriteOp]) -> StoreResult<Vec<WriteResult>> {
@@ -60,22 +71,31 @@ macro_rules! impl_audit {
                     qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit);
                     return all(qb.build().fetch_all(&self.pool).await?, audit_row);
                 };
-                // Entries up to `upto` are in the index; newer ones are read from the log's
-                // tail. Reading `upto` once and using it on both sides leaves no gap and no
-                // overlap, even if the index grows in between (it only ever grows).
-                let upto: i64 =
-                    sqlx::query_scalar("SELECT upto FROM audit_user_index_state WHERE id = 1")
-                        .fetch_one(&self.pool)
+                // Entries up to each chain's mark are in the index; newer ones are read from the
+                // log's tail. Reading the marks once and using them on both sides leaves no gap
+                // and no overlap, even if the index grows in between (it only ever grows). A
+                // chain claimed after the marks were read has all its entries in the tail.
+                let marks: Vec<(i64, i64)> =
+                    sqlx::query_as("SELECT chain, upto FROM audit_index_chains ORDER BY chain")
+                        .fetch_all(&self.pool)
                         .await?;
-                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("{a}{b}{c}WHERE seq > "));
-                qb.push_bind(upto)
-                    .push(" AND username = ")
-                    .push_bind(user.clone());
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("{a}{b}{c}WHERE username = "));
+                qb.push_bind(user.clone());
+                sql::unindexed(&mut qb, &marks, "");
                 filters(&mut qb, f, "");
                 qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit);
                 let mut entries = all(qb.build().fetch_all(&self.pool).await?, audit_row)?;
-                let wanted = f.limit - entries.len() as i64;
-                if wanted > 0 {
+                // With one chain the tail is newer than everything indexed; with several, one
+                // chain's unindexed entries may be older than another's indexed ones, so both
+                // sides give up to `limit` and are merged.
+                let one_chain = marks.len() == 1;
+                let wanted = if one_chain {
+                    f.limit - entries.len() as i64
+                } else {
+                    f.limit
+                };
+                let newest_mark = marks.iter().map(|m| m.1).max().unwrap_or(0);
+                if wanted > 0 && newest_mark > 0 {
                     // CROSS JOIN: SQLite then reads the user's index range first, newest first,
                     // and stops after `wanted` matches (PostgreSQL plans it as an inner join).
                     let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
@@ -85,42 +105,58 @@ macro_rules! impl_audit {
                     ));
                     qb.push_bind(user.clone())
                         .push(" AND i.seq <= ")
-                        .push_bind(upto);
+                        .push_bind(newest_mark);
+                    sql::indexed(&mut qb, &marks, "a.");
                     filters(&mut qb, f, "a.");
                     qb.push(" ORDER BY i.seq DESC LIMIT ").push_bind(wanted);
                     entries.extend(all(qb.build().fetch_all(&self.pool).await?, audit_row)?);
+                }
+                if !one_chain {
+                    entries.sort_unstable_by_key(|e| std::cmp::Reverse(e.seq));
+                    entries.truncate(usize::try_from(f.limit).unwrap_or(0));
                 }
                 Ok(entries)
             }
 
             async fn index_audit(&self, max: i64) -> StoreResult<u64> {
                 // What to add is read on the pool, outside any write: reads hold nobody up.
-                let upto: i64 =
-                    sqlx::query_scalar("SELECT upto FROM audit_user_index_state WHERE id = 1")
-                        .fetch_one(&self.pool)
-                        .await?;
-                // Appends commit in seq order (each one holds the audit head until it commits),
-                // so every entry up to the newest one seen here is committed and visible.
-                let newest: Option<i64> = sqlx::query_scalar(
-                    "SELECT MAX(seq) FROM \
-                     (SELECT seq FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2) n",
+                // Per chain: a chain's entries commit in its order, and its head moves in the
+                // transaction that appends, so every entry of the chain up to the head's newest
+                // one is committed and visible (entries of different chains are not: one chain's
+                // entry 12 may commit after another's entry 13).
+                let pending: Vec<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT s.chain, s.upto, h.entry FROM audit_index_chains s \
+                     JOIN audit_head h ON h.id = s.chain WHERE h.entry > s.upto ORDER BY s.chain",
                 )
-                .bind(upto)
-                .bind(max)
-                .fetch_one(&self.pool)
-                .await?;
-                let Some(newest) = newest else {
-                    return Ok(0);
-                };
-                // In index order, so that each user's index page is written once per run.
-                let rows: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT username, seq FROM audit_log WHERE seq > $1 AND seq <= $2 \
-                     ORDER BY username, seq",
-                )
-                .bind(upto)
-                .bind(newest)
                 .fetch_all(&self.pool)
                 .await?;
+                let mut rows: Vec<(String, i64)> = Vec::new();
+                let mut moves = Vec::new();
+                for (chain, upto, entry) in pending {
+                    let left = max - rows.len() as i64;
+                    if left <= 0 {
+                        break;
+                    }
+                    let part: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT username, seq FROM audit_log \
+                         WHERE chain = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+                    )
+                    .bind(chain)
+                    .bind(upto)
+                    .bind(entry)
+                    .bind(left)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    if let Some((_, newest)) = part.last() {
+                        moves.push((chain, upto, *newest));
+                    }
+                    rows.extend(part);
+                }
+                if moves.is_empty() {
+                    return Ok(0);
+                }
+                // In index order, so that each user's index page is written once per run.
+                rows.sort_unstable();
                 // Written in small transactions, each a contiguous range of users (its own index
                 // pages, so each page is still written once per run), with the write lock given
                 // back in between and a pause as long as the transaction took: the index takes
@@ -130,9 +166,9 @@ macro_rules! impl_audit {
                 // waited that long for its commit; in back-to-back transactions of 2,000 entries
                 // (5 ms each) the validations got one commit in between each, too few to keep up
                 // (docs/benchmarks.md, "Tail latency").
-                // A crash between the transactions leaves some entries indexed ahead of `upto`:
-                // the next run adds them again and the conflict is ignored, and readers never
-                // look past `upto` in the index.
+                // A crash between the transactions leaves some entries indexed ahead of the
+                // marks: the next run adds them again and the conflict is ignored, and readers
+                // never look past the marks in the index.
                 let mut added = 0;
                 let mut pause = std::time::Duration::ZERO;
                 for (n, chunk) in rows.chunks(sql::INDEX_ENTRIES_PER_TRANSACTION).enumerate() {
@@ -164,17 +200,20 @@ macro_rules! impl_audit {
                     drop(conn);
                     pause = std::time::Duration::from_secs_f64(took.ms().max(1.0) / 1000.0);
                 }
-                // The compare-and-set moves `upto` once everything up to `newest` is in the
-                // index. A concurrent indexer that read the same `upto` added nothing new (its
-                // rows conflicted) or the same rows; one of the two moves it.
+                // The compare-and-set moves a chain's mark once everything up to its newest entry
+                // read above is in the index. A concurrent indexer that read the same mark added
+                // nothing new (its rows conflicted) or the same rows; one of the two moves it.
                 let mut conn = self.write_conn().await?;
-                sqlx::query(
-                    "UPDATE audit_user_index_state SET upto = $1 WHERE id = 1 AND upto = $2",
-                )
-                .bind(newest)
-                .bind(upto)
-                .execute(&mut *conn)
-                .await?;
+                for (chain, upto, newest) in moves {
+                    sqlx::query(
+                        "UPDATE audit_index_chains SET upto = $1 WHERE chain = $2 AND upto = $3",
+                    )
+                    .bind(newest)
+                    .bind(chain)
+                    .bind(upto)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 Ok(added)
             }
 
@@ -189,14 +228,21 @@ macro_rules! impl_audit {
             }
 
             async fn audit_head(&self) -> StoreResult<AuditHead> {
-                let row = sqlx::query("SELECT seq, hash, seal FROM audit_head WHERE id = 1")
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(AuditHead {
-                    seq: row.try_get("seq")?,
-                    hash: row.try_get("hash")?,
-                    seal: row.try_get("seal")?,
-                })
+                let row = sqlx::query(
+                    "SELECT id, seq, entry, hash, seal FROM audit_head \
+                     ORDER BY entry DESC, id LIMIT 1",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                head_row(&row)
+            }
+
+            async fn audit_heads(&self) -> StoreResult<Vec<AuditHead>> {
+                let rows =
+                    sqlx::query("SELECT id, seq, entry, hash, seal FROM audit_head ORDER BY id")
+                        .fetch_all(&self.pool)
+                        .await?;
+                all(rows, head_row)
             }
 
             async fn key_audit_chain(
@@ -282,8 +328,10 @@ macro_rules! impl_audit {
                     });
                     insert.build().execute(&mut *tx).await?;
                 }
-                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, seal = $3 WHERE id = 1")
-                    .bind(head.0)
+                sqlx::query(
+                    "UPDATE audit_head SET seq = $1, entry = $1, hash = $2, seal = $3 WHERE id = 1",
+                )
+                .bind(head.0)
                     .bind(&head.1)
                     .bind(self.audit_key.head_seal(head.0, &head.1))
                     .execute(&mut *tx)
@@ -291,6 +339,8 @@ macro_rules! impl_audit {
                 sqlx::query("DROP TABLE audit_chain_unkeyed")
                     .execute(&mut *tx)
                     .await?;
+                // The entry numbered here by hand must not be handed out again.
+                sqlx::query($after_keying).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Some(keying))
             }

@@ -60,10 +60,10 @@ pub(super) const RADIUS_CLIENT_COLS: &str = "id, name, address, sealed_secret, \
     sealed_next_secret, mode, require_message_authenticator, limit_proxy_state, passthrough, \
     created_at, updated_at";
 const AUDIT_COLS: &str =
-    "seq, at, actor, action, target, username, source, result, reason, prev_hash, hash";
+    "seq, chain, at, actor, action, target, username, source, result, reason, prev_hash, hash";
 /// [`AUDIT_COLS`] of `audit_log a` in a join.
-pub(super) const AUDIT_COLS_JOINED: &str = "a.seq, a.at, a.actor, a.action, a.target, a.username, \
-    a.source, a.result, a.reason, a.prev_hash, a.hash";
+pub(super) const AUDIT_COLS_JOINED: &str = "a.seq, a.chain, a.at, a.actor, a.action, a.target, \
+    a.username, a.source, a.result, a.reason, a.prev_hash, a.hash";
 
 /// `SELECT` of a user and all tokens (token columns as `t_<name>`), by lower-case username.
 pub(super) fn user_with_tokens_sql() -> &'static str {
@@ -121,6 +121,59 @@ pub(super) const RETURNING_USER: [&str; 2] = [" RETURNING ", USER_COLS];
 pub(super) const RETURNING_TOKEN: [&str; 2] = [" RETURNING ", TOKEN_COLS];
 pub(super) const RETURNING_APP: [&str; 2] = [" RETURNING ", APP_COLS];
 
+/// The condition (after `AND`) for audit entries not in the user index yet, given each chain's
+/// mark (`audit_index_chains`, by chain): past its chain's mark, or of a chain claimed after the
+/// marks were read. `t` prefixes the columns. With one chain, also a plain lower bound on `seq`,
+/// which lets SQLite read the tail as one range of its row ids (with several, a chain idle for
+/// long would pull that bound far back; PostgreSQL reads each chain's tail on its index).
+pub(super) fn unindexed<DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<DB>,
+    marks: &[(i64, i64)],
+    t: &str,
+) where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let [(_, upto)] = marks {
+        qb.push(format_args!(" AND {t}seq > ")).push_bind(*upto);
+    }
+    qb.push(" AND (");
+    for (chain, upto) in marks {
+        qb.push(format_args!("({t}chain = "))
+            .push_bind(*chain)
+            .push(format_args!(" AND {t}seq > "))
+            .push_bind(*upto)
+            .push(") OR ");
+    }
+    let newest = marks.iter().map(|m| m.0).max().unwrap_or(0);
+    qb.push(format_args!("{t}chain > "))
+        .push_bind(newest)
+        .push(")");
+}
+
+/// The condition (after `AND`) for audit entries in the user index: at or before their chain's
+/// mark (see [`unindexed`]).
+pub(super) fn indexed<DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<DB>,
+    marks: &[(i64, i64)],
+    t: &str,
+) where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    qb.push(" AND (");
+    let mut any = qb.separated(" OR ");
+    for (chain, upto) in marks {
+        any.push(format_args!("({t}chain = "))
+            .push_bind_unseparated(*chain)
+            .push_unseparated(format_args!(" AND {t}seq <= "))
+            .push_bind_unseparated(*upto)
+            .push_unseparated(")");
+    }
+    if marks.is_empty() {
+        any.push("1 = 0");
+    }
+    qb.push(")");
+}
+
 /// Audit entries added to the user index in one transaction (`index_audit`): about 1 ms of
 /// the writer's time each on a 2-core machine, so that a validation waiting behind one is not
 /// held up for long.
@@ -138,7 +191,9 @@ macro_rules! impl_store {
         begin_write = $begin:literal,
         ilike = $ilike:literal,
         table_exists = $table_exists:literal,
+        after_keying = $after_keying:literal,
         writers = $writers:expr,
+        writer_chains = $writer_chains:path,
         kind = $kind:expr,
         snapshot = $snapshot:path,
         apply_writes = $apply_writes:path $(,)?
@@ -230,6 +285,7 @@ macro_rules! impl_store {
         fn audit_row(r: &DbRow) -> StoreResult<AuditEntry> {
             Ok(AuditEntry {
                 seq: r.try_get("seq")?,
+                chain: r.try_get("chain")?,
                 event: AuditEvent {
                     at: r.try_get("at")?,
                     actor: r.try_get("actor")?,
@@ -279,6 +335,10 @@ macro_rules! impl_store {
         impl $crate::store::Store for $store {
             fn writers(&self) -> $crate::store::Writers {
                 $writers
+            }
+
+            fn use_writer_chains(&self) {
+                $writer_chains(self)
             }
 
             fn kind(&self) -> $crate::store::DatabaseKind {
@@ -384,7 +444,8 @@ macro_rules! impl_store {
             $begin,
             $ilike,
             $apply_writes,
-            $table_exists
+            $table_exists,
+            $after_keying
         );
         $crate::store::sql::enrollment::impl_enrollment!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::recovery::impl_recovery!($store, $db, $begin, $ilike, $apply_writes);
