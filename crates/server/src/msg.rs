@@ -57,6 +57,8 @@ keys! {
     SerialExists => "error.serial_exists",
     NotInStock => "error.not_in_stock",
     ClaimNextCode => "error.claim_next_code",
+    SerialFormat => "error.serial_format",
+    SerialInUse => "error.serial_in_use",
     ExportDisabled => "error.export_disabled",
     NotPending => "error.not_pending",
     Revoked => "error.revoked",

@@ -30,6 +30,7 @@ mod invite;
 pub mod keys;
 mod limits;
 mod notify;
+mod programmed;
 pub mod radius;
 mod recovery;
 mod recovery_admin;
@@ -51,6 +52,9 @@ pub use inventory::{
 };
 pub use invite::InvitationSent;
 pub use notify::{BlockView, Blocked};
+pub use programmed::{
+    BurnParams, ClockOffset, PROGRAM_WINDOW_SECS, ProgramActivation, ProgramToken, ProgrammedToken,
+};
 pub use recovery::RECOVERY_CODE_COUNT;
 pub use recovery_admin::{RecoveryChanges, RecoverySettings, ReissuedCodes, Setting};
 pub use reset::{ResetDone, ResetView};

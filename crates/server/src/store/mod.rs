@@ -367,6 +367,15 @@ pub trait TokenStore: Send + Sync {
     async fn throttle_token(&self, id: TokenId, until: UnixTime, lock: bool) -> StoreResult<()>;
     /// Clears failures and throttling, and unlocks a locked token.
     async fn unlock_token(&self, id: TokenId) -> StoreResult<bool>;
+    /// A pending token's hash, time step and first-use window (a programmed token: what it
+    /// really computes). False when the token is no longer pending.
+    async fn set_pending_params(
+        &self,
+        id: TokenId,
+        algorithm: tessera_otp::HashAlgorithm,
+        period: u64,
+        first_use_window: i64,
+    ) -> StoreResult<bool>;
     /// Remembers (or clears) an out-of-window match for automatic resync.
     async fn set_resync_hint(
         &self,

@@ -30,6 +30,7 @@ mod admin_recovery;
 mod login;
 mod pages;
 mod portal;
+mod program;
 mod recover;
 
 use pages::{MessagePage, Nav, ReauthPage};
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(admin_recovery::router())
         .merge(admin_radius::router())
+        .merge(program::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -375,6 +377,7 @@ fn describe(t: Tr, action: &str, form: &FormData) -> String {
                 "recovery-codes" => "reauth.recovery_codes",
                 "self-service-unlock" => "reauth.unlock",
                 "reset" => "reauth.reset",
+                "program" => "reauth.program_token",
                 _ => "reauth.change_user",
             };
             t.f1(key, "name", &segment_name(name))
@@ -392,6 +395,7 @@ fn describe(t: Tr, action: &str, form: &FormData) -> String {
             t.f1("reauth.radius_remove", "name", &segment_name(name))
         }
         ["portal", "devices", "add"] => t.t("reauth.add_device").to_owned(),
+        ["portal", "hardware", "program"] => t.t("reauth.program_my_token").to_owned(),
         ["portal", "devices", _, "remove"] => t.t("reauth.remove_device").to_owned(),
         ["portal", "recovery"] => t.t("reauth.new_codes").to_owned(),
         _ => t.t("reauth.other").to_owned(),

@@ -118,7 +118,13 @@ async fn portal_page(s: &AppState, me: &Me, notice: String, password_error: Stri
         Ok(e) => e,
         Err(e) => return error_page(s, t, Some(&me.web), &e),
     };
+    let waiting = match super::program::waiting_rows(s, me, &me.web.user.username, false).await {
+        Ok(w) => w,
+        Err(e) => return error_page(s, t, Some(&me.web), &e),
+    };
     PortalPage {
+        waiting,
+        program_action: "/portal/hardware/program".to_owned(),
         n: me.nav(s, "web.portal_title", "portal"),
         t,
         devices: devices.into_iter().map(|d| device_row(t, d)).collect(),
