@@ -59,6 +59,8 @@ keys! {
     ClaimNextCode => "error.claim_next_code",
     SerialFormat => "error.serial_format",
     SerialInUse => "error.serial_in_use",
+    UploadEmpty => "error.upload_empty",
+    UploadGone => "error.upload_gone",
     ExportDisabled => "error.export_disabled",
     NotPending => "error.not_pending",
     Revoked => "error.revoked",

@@ -14,11 +14,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
+use tessera_import::Source;
 use tessera_import::csv::{CsvOptions, CsvReader, Preset, SecretEncoding};
-use tessera_import::pskc::{Protection, PskcOptions, PskcReader};
-use tessera_import::qr::QrImages;
 use tessera_import::uri::UriListReader;
-use tessera_import::{Item, Refusal, Source};
 use zeroize::Zeroizing;
 
 use crate::service::{ImportPolicy, ImportReport, ReadTally};
@@ -160,47 +158,23 @@ fn total_size(files: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// QR images and text files with links: read whole, export parts gathered across files. With
-/// `images_only` (and for any file named like an image) a file must be a PNG or JPEG.
+/// QR images and text files with links, read whole (see [`crate::service::images_source`]).
 fn images_source(
     files: &[PathBuf],
     tally: &ReadTally,
     images_only: bool,
 ) -> anyhow::Result<Source<'static>> {
-    let mut images = QrImages::default();
-    let mut refusal: Option<Refusal> = None;
+    let mut read = Vec::new();
     for path in files {
         let bytes = read_small(path)?;
         tally.add(&bytes);
-        let name = path.display().to_string();
-        let named_image = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()));
-        let is_image = images_only
-            || named_image
-            || bytes.starts_with(b"\x89PNG")
-            || bytes.starts_with(b"\xFF\xD8\xFF");
-        if is_image || std::str::from_utf8(&bytes).is_err() {
-            if let Err(e) = images.add(&name, &bytes) {
-                refusal.get_or_insert(e);
-            }
-            continue;
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if !line.is_empty() && !line.starts_with('#') {
-                images.add_text(line, &format!("{name} line {}", n + 1));
-            }
-        }
+        read.push((path.display().to_string(), bytes));
     }
-    let items: Vec<Result<Item, Refusal>> = match refusal {
-        // An unreadable image refuses the import: the admin meant every file given.
-        Some(e) => vec![Err(e)],
-        None => images.finish().into_iter().map(Ok).collect(),
-    };
-    Ok(Box::new(items.into_iter()))
+    let named: Vec<(String, &[u8])> = read
+        .iter()
+        .map(|(n, b)| (n.clone(), b.as_slice()))
+        .collect();
+    Ok(crate::service::images_source(&named, images_only))
 }
 
 pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
@@ -227,21 +201,8 @@ pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
             } else {
                 None
             };
-            let source = readers.into_iter().flat_map(move |r| {
-                let protection = match (&key, &password) {
-                    (Some(k), _) => Protection::Key(k.clone()),
-                    (_, Some(p)) => Protection::Password(p.clone()),
-                    _ => Protection::None,
-                };
-                PskcReader::new(
-                    r,
-                    PskcOptions {
-                        protection,
-                        allow_unauthenticated,
-                    },
-                )
-            });
-            ("pskc", common, Box::new(source))
+            let source = crate::service::pskc_source(readers, key, password, allow_unauthenticated);
+            ("pskc", common, source)
         }
         ImportCommand::Csv {
             common,

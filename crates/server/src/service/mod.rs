@@ -25,6 +25,7 @@ mod enroll;
 mod error;
 mod hardware;
 pub mod housekeeping;
+mod import_web;
 mod inventory;
 mod invite;
 pub mod keys;
@@ -46,6 +47,7 @@ pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
 pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
 pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, LinkProblem};
+pub use import_web::{STAGE_SECS, Upload, UploadFormat, UploadedFile, images_source, pskc_source};
 pub use inventory::{
     ImportPolicy, ImportReport, REPORT_LIST_MAX, ReadTally, ReportAssignment, ReportEntry,
     ReportToken,

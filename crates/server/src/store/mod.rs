@@ -746,6 +746,24 @@ pub trait InventoryStore: Send + Sync {
     async fn retire_inventory(&self, serial: &str, now: UnixTime) -> StoreResult<bool>;
     async fn imports(&self, limit: i64) -> StoreResult<Vec<ImportRecord>>;
     async fn import_record(&self, id: i64) -> StoreResult<Option<ImportRecord>>;
+    /// The makers in the inventory, for the list's filter.
+    async fn inventory_manufacturers(&self) -> StoreResult<Vec<String>>;
+    /// Keeps a web upload (sealed) between its dry run and its confirmation: one per session,
+    /// replacing an earlier one.
+    async fn stage_upload(
+        &self,
+        session_hash: &str,
+        sealed: &[u8],
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
+    /// The session's staged upload, unless expired.
+    async fn staged_upload(
+        &self,
+        session_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Vec<u8>>>;
+    /// Drops the session's staged upload. False if there was none.
+    async fn drop_staged_upload(&self, session_hash: &str) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

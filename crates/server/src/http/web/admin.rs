@@ -292,6 +292,7 @@ async fn get_user(
         | "saved_invite_failed"
         | "invited"
         | "token"
+        | "assigned"
         | "created"
         | "created_invited"
         | "created_no_email"

@@ -25,6 +25,7 @@ use super::AppState;
 use super::extract::source_of;
 
 mod admin;
+mod admin_inventory;
 mod admin_radius;
 mod admin_recovery;
 mod login;
@@ -61,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin_recovery::router())
         .merge(admin_radius::router())
         .merge(program::router())
+        .merge(admin_inventory::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -347,6 +349,7 @@ pub fn back_of(action: &str, form: &FormData, admin: bool) -> String {
         ["admin", "users", name, ..] => format!("/admin/users/{name}"),
         ["admin", "apps", ..] => "/admin/apps".to_owned(),
         ["admin", "radius", ..] => "/admin/radius".to_owned(),
+        ["admin", "inventory", ..] => "/admin/inventory".to_owned(),
         ["admin", ..] => "/admin".to_owned(),
         _ if !admin || action.starts_with("/portal") => "/portal".to_owned(),
         _ => "/admin".to_owned(),
@@ -384,6 +387,17 @@ fn describe(t: Tr, action: &str, form: &FormData) -> String {
         }
         ["admin", "tokens", id, op] => t.f2("reauth.token", "id", id, "op", op),
         ["admin", "apps"] => t.f1("reauth.create_app", "name", form.get("name")),
+        ["admin", "inventory", "import", "confirm"] => t.t("reauth.import_confirm").to_owned(),
+        ["admin", "inventory", serial, "assign"] => t.f2(
+            "reauth.inventory_assign",
+            "serial",
+            &segment_name(serial),
+            "name",
+            form.get("user"),
+        ),
+        ["admin", "inventory", serial, "retire"] => {
+            t.f1("reauth.inventory_retire", "serial", &segment_name(serial))
+        }
         ["admin", "radius"] => t.f1("reauth.radius_add", "name", form.get("name")),
         ["admin", "radius", name, "rotate"] if form.has("retire") => {
             t.f1("reauth.radius_retire", "name", &segment_name(name))

@@ -302,6 +302,7 @@ async fn post_language(State(s): State<AppState>, me: Me, body: Bytes) -> Respon
         "admin" => "/admin",
         "apps" => "/admin/apps",
         "radius" => "/admin/radius",
+        "inventory" => "/admin/inventory",
         "audit" => "/admin/audit",
         _ => "/portal?done=language",
     };
