@@ -59,6 +59,7 @@ pub const ACTIONS: &[&str] = &[
     "token.delete",
     "token.disable",
     "token.enable",
+    "token.migrate",
     "token.program",
     "token.rename",
     "token.resync",

@@ -336,7 +336,10 @@ impl Service {
             return Err(Error::Invalid(Msg::new(Key::UploadGone)));
         };
         self.store.drop_staged_upload(&me.session_hash).await?;
-        let json = self.keys.open(&stage_aad(&me.session_hash), &sealed)?;
+        let json = self
+            .keys
+            .open(&stage_aad(&me.session_hash), &sealed)
+            .map_err(|_| Error::Invalid(Msg::new(Key::UploadGone)))?;
         let upload: Upload =
             serde_json::from_slice(&json).map_err(|_| Error::Invalid(Msg::new(Key::UploadGone)))?;
         self.run_upload(me, &upload, false).await

@@ -30,6 +30,7 @@ mod inventory;
 mod invite;
 pub mod keys;
 mod limits;
+mod migrate;
 mod notify;
 mod programmed;
 pub mod radius;
@@ -53,6 +54,7 @@ pub use inventory::{
     ReportToken,
 };
 pub use invite::InvitationSent;
+pub use migrate::{MigrationOffer, OfferedEntry};
 pub use notify::{BlockView, Blocked};
 pub use programmed::{
     BurnParams, ClockOffset, PROGRAM_WINDOW_SECS, ProgramActivation, ProgramToken, ProgrammedToken,

@@ -321,49 +321,30 @@ fn report_page(s: &AppState, me: &Me, r: ImportReport, confirm: bool) -> Respons
 }
 
 /// Reads the multipart upload: the options and every file.
-async fn read_upload(mut mp: Multipart) -> Result<(String, Upload), Error> {
-    let bad = |_| Error::Invalid(crate::msg::Msg::new(crate::msg::Key::FormMalformed));
-    let mut csrf = String::new();
-    let mut upload = Upload::default();
-    while let Some(field) = mp.next_field().await.map_err(bad)? {
-        let name = field.name().unwrap_or("").to_owned();
-        if name == "files" {
-            let file_name = field.file_name().unwrap_or("upload").to_owned();
-            let bytes = field.bytes().await.map_err(bad)?;
-            if !bytes.is_empty() {
-                upload.files.push(UploadedFile {
-                    name: file_name
-                        .chars()
-                        .filter(|c| !c.is_control())
-                        .take(100)
-                        .collect(),
-                    bytes: bytes.to_vec(),
-                });
-            }
-            continue;
-        }
-        let value = field.text().await.map_err(bad)?;
-        match name.as_str() {
-            "csrf" => csrf = value,
-            "format" => upload.format = value.parse().ok(),
-            "password" => upload.password = value,
-            "key_hex" => upload.key_hex = value,
-            "preset" => upload.preset = value,
-            "secret_encoding" => upload.secret_encoding = value,
-            "allow_unauthenticated" => upload.allow_unauthenticated = true,
-            "update_existing" => upload.update_existing = true,
-            _ => {}
-        }
-    }
-    Ok((csrf, upload))
+async fn read_upload(mp: Multipart) -> Result<(FormData, Upload), Error> {
+    let (form, files) = super::read_multipart(mp).await?;
+    let upload = Upload {
+        format: form.get("format").parse().ok(),
+        files: files
+            .into_iter()
+            .map(|(name, bytes)| UploadedFile { name, bytes })
+            .collect(),
+        password: form.get("password").to_owned(),
+        key_hex: form.get("key_hex").to_owned(),
+        preset: form.get("preset").to_owned(),
+        secret_encoding: form.get("secret_encoding").to_owned(),
+        allow_unauthenticated: form.has("allow_unauthenticated"),
+        update_existing: form.has("update_existing"),
+    };
+    Ok((form, upload))
 }
 
 async fn post_import(State(s): State<AppState>, AdminMe(me): AdminMe, mp: Multipart) -> Response {
-    let (csrf, upload) = match read_upload(mp).await {
+    let (form, upload) = match read_upload(mp).await {
         Ok(u) => u,
         Err(e) => return error_page(&s, me.t, Some(&me.web), &e),
     };
-    if let Some(r) = me.check_csrf(&s, &FormData(vec![("csrf".into(), csrf)])) {
+    if let Some(r) = me.check_csrf(&s, &form) {
         return r;
     }
     match s.stage_web_import(&me.web, upload).await {

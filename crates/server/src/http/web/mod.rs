@@ -31,6 +31,7 @@ mod admin_recovery;
 mod login;
 mod pages;
 mod portal;
+mod portal_migrate;
 mod program;
 mod recover;
 
@@ -63,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin_radius::router())
         .merge(program::router())
         .merge(admin_inventory::router())
+        .merge(portal_migrate::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -410,6 +412,7 @@ fn describe(t: Tr, action: &str, form: &FormData) -> String {
         }
         ["portal", "devices", "add"] => t.t("reauth.add_device").to_owned(),
         ["portal", "hardware", "program"] => t.t("reauth.program_my_token").to_owned(),
+        ["portal", "migrate", "confirm"] => t.t("reauth.migrate").to_owned(),
         ["portal", "devices", _, "remove"] => t.t("reauth.remove_device").to_owned(),
         ["portal", "recovery"] => t.t("reauth.new_codes").to_owned(),
         _ => t.t("reauth.other").to_owned(),
@@ -479,6 +482,33 @@ where
         }
         Err(e) => error_page(s, me.t, Some(&me.web), &e),
     }
+}
+
+/// A `multipart/form-data` form: its text fields and its files (name, bytes; empty file fields
+/// left out). The body limit of the route bounds the whole.
+pub async fn read_multipart(
+    mut mp: axum::extract::Multipart,
+) -> Result<(FormData, Vec<(String, Vec<u8>)>), Error> {
+    let bad = |_| Error::Invalid(crate::msg::Msg::new(crate::msg::Key::FormMalformed));
+    let mut fields = Vec::new();
+    let mut files = Vec::new();
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or("").to_owned();
+        if let Some(file_name) = field.file_name() {
+            let file_name: String = file_name
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+            let bytes = field.bytes().await.map_err(bad)?;
+            if !bytes.is_empty() {
+                files.push((file_name, bytes.to_vec()));
+            }
+            continue;
+        }
+        fields.push((name, field.text().await.map_err(bad)?));
+    }
+    Ok((FormData(fields), files))
 }
 
 /// `303 See Other` to `to` (after a successful POST).

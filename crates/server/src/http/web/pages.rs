@@ -266,6 +266,8 @@ pub struct PortalPage {
     /// Programmed hardware tokens waiting for their first code.
     pub waiting: Vec<WaitingRow>,
     pub program_action: String,
+    /// How to get the export out of Google Authenticator, naming this server's issuer.
+    pub migrate_hint: String,
 }
 
 #[derive(Debug, Template, WebTemplate)]
