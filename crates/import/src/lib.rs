@@ -24,6 +24,7 @@ pub mod migration;
 pub mod pskc;
 pub mod qr;
 mod reason;
+pub mod safenet;
 mod time;
 pub mod uri;
 

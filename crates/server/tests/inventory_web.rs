@@ -225,6 +225,32 @@ async fn upload_dry_run_confirm_list_and_assign() {
             "{body}"
         );
         assert!(!body.contains("JBSWY3DPEHPK3PXP"));
+        // A SafeNet/Aladdin XML file: HOTP, the hash from the seed's length.
+        let xml = format!(
+            r#"<Tokens><Token serial="00040008CFA5"><ProductName>SafeWord Alpine</ProductName><Applications><Application><Seed>{RFC_SECRET_HEX}</Seed><MovingFactor>3</MovingFactor></Application></Applications></Token><Token serial="00040008CFA6"/></Tokens>"#
+        );
+        let (status, body) = upload(
+            &b,
+            &[
+                ("csrf", "", csrf.as_bytes()),
+                ("format", "", b"safenet"),
+                ("files", "safenet.xml", xml.as_bytes()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{db:?}: {body}");
+        assert!(
+            body.contains("Would import 1, update 0; 0 in stock already, 1 skipped."),
+            "{body}"
+        );
+        assert!(
+            body.contains("<code>00040008CFA5</code>") && body.contains("SafeNet SafeWord Alpine")
+        );
+        assert!(
+            body.contains("Token #2 serial=00040008CFA6")
+                && body.contains("<code>no_secret</code>")
+        );
+        no_secret(&body);
         let cancel = b
             .post("/admin/inventory/import/cancel", &[("csrf", &csrf)])
             .await;

@@ -1,4 +1,4 @@
-//! `tessera import pskc|csv|uris|migration|qr FILE…`: seed files and QR images into the
+//! `tessera import pskc|csv|safenet|uris|migration|qr FILE…`: seed files and QR images into the
 //! inventory of hardware tokens, with a report of what was skipped and why.
 //!
 //! Exit codes (as the issue tracker and docs/imports.md say): 0 everything imported, 2 some
@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use tessera_import::Source;
 use tessera_import::csv::{CsvOptions, CsvReader, Preset, SecretEncoding};
+use tessera_import::safenet::SafenetReader;
 use tessera_import::uri::UriListReader;
 use zeroize::Zeroizing;
 
@@ -49,6 +50,11 @@ pub enum ImportCommand {
         /// hex, base32 or auto [default: the preset's].
         #[arg(long, value_name = "ENCODING")]
         secret_encoding: Option<SecretEncoding>,
+    },
+    /// SafeNet/Aladdin token XML (SafeWord, eToken PASS): HOTP seeds in hex.
+    Safenet {
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// Lists of otpauth:// URIs, one a line (`#` comments); otpauth-migration:// lines too.
     Uris {
@@ -224,6 +230,13 @@ pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
                 }
             });
             ("csv", common, Box::new(source))
+        }
+        ImportCommand::Safenet { common } => {
+            let mut readers = Vec::new();
+            for path in &common.files {
+                readers.push(SafenetReader::new(tally.wrap(open_input(path)?)));
+            }
+            ("safenet", common, Box::new(readers.into_iter().flatten()))
         }
         ImportCommand::Uris { common } => {
             let mut readers = Vec::new();

@@ -1,4 +1,4 @@
-//! Imports from the web admin pages: uploaded files read in memory (PSKC, CSV, URI lists,
+//! Imports from the web admin pages: uploaded files read in memory (PSKC, CSV, SafeNet XML, URI lists,
 //! Google Authenticator exports, QR images), a dry run first, the upload kept sealed with the
 //! admin's session until it is confirmed (with a fresh re-authentication, like every other
 //! sensitive change), then imported as on the command line.
@@ -30,6 +30,7 @@ pub const STAGE_SECS: i64 = 30 * 60;
 pub enum UploadFormat {
     Pskc,
     Csv,
+    Safenet,
     Uris,
     Migration,
     Qr,
@@ -40,6 +41,7 @@ impl UploadFormat {
         match self {
             UploadFormat::Pskc => "pskc",
             UploadFormat::Csv => "csv",
+            UploadFormat::Safenet => "safenet",
             UploadFormat::Uris => "uris",
             UploadFormat::Migration => "migration",
             UploadFormat::Qr => "qr",
@@ -53,6 +55,7 @@ impl std::str::FromStr for UploadFormat {
         Ok(match s {
             "pskc" => UploadFormat::Pskc,
             "csv" => UploadFormat::Csv,
+            "safenet" => UploadFormat::Safenet,
             "uris" => UploadFormat::Uris,
             "migration" => UploadFormat::Migration,
             "qr" => UploadFormat::Qr,
@@ -241,6 +244,13 @@ fn source(upload: &Upload, tally: &ReadTally) -> Result<Source<'static>> {
                 });
             }
             Box::new(sources.into_iter().flatten())
+        }
+        UploadFormat::Safenet => {
+            let readers: Vec<_> = files
+                .iter()
+                .map(|f| tessera_import::safenet::SafenetReader::new(cursor(f)))
+                .collect();
+            Box::new(readers.into_iter().flatten())
         }
         UploadFormat::Uris => {
             let readers: Vec<_> = files
