@@ -19,6 +19,7 @@
 //! ```
 
 pub mod csv;
+pub mod leftover;
 mod limits;
 pub mod migration;
 pub mod pskc;

@@ -39,6 +39,10 @@ pub enum ImportCommand {
         /// Accept a plaintext file that carries no MAC (its content cannot be authenticated).
         #[arg(long)]
         allow_unauthenticated: bool,
+        /// Write the skipped KeyPackages to this new file, as PSKC with the file's own
+        /// encryption and MAC (one input file, not standard input).
+        #[arg(long, value_name = "FILE")]
+        leftover: Option<PathBuf>,
     },
     /// CSV seed files, driven by the header row or a preset layout.
     Csv {
@@ -185,13 +189,26 @@ fn images_source(
 
 pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
     let tally = ReadTally::default();
+    // (the PSKC file read, the leftover file to write)
+    let mut leftover_of: Option<(PathBuf, PathBuf)> = None;
     let (format, common, source): (&str, CommonArgs, Source<'static>) = match cmd {
         ImportCommand::Pskc {
             common,
             key_file,
             password_stdin,
             allow_unauthenticated,
+            leftover,
         } => {
+            if let Some(out) = leftover {
+                match common.files.as_slice() {
+                    [one] if one != Path::new("-") => leftover_of = Some((one.clone(), out)),
+                    _ => {
+                        return Err(invalid(
+                            "--leftover takes exactly one PSKC file, not standard input",
+                        ));
+                    }
+                }
+            }
             if password_stdin && common.files.iter().any(|f| f == Path::new("-")) {
                 return Err(invalid(
                     "--password-stdin cannot be used with - as the file",
@@ -291,19 +308,51 @@ pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
     if let Some(path) = &common.report {
         write_report(path, &report)?;
     }
+    if let Some((input, out)) = &leftover_of {
+        write_leftover(input, out, &report)?;
+    }
     ctx.emit(&report, human)?;
     Ok(ExitCode::from(report.exit_code()))
 }
 
-fn write_report(path: &Path, report: &ImportReport) -> anyhow::Result<()> {
-    use std::io::Write as _;
+/// A new file, mode 0600 (reports and leftovers name serials; a leftover holds seeds).
+fn create_private(path: &Path, what: &str) -> anyhow::Result<File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot create the report file {}", path.display()))?;
+        .with_context(|| format!("cannot create the {what} {}", path.display()))
+}
+
+/// Writes the skipped KeyPackages of `input` to `out` (see `tessera_import::leftover`).
+fn write_leftover(input: &Path, out: &Path, report: &ImportReport) -> anyhow::Result<()> {
+    if report.refused.is_some() {
+        eprintln!("no leftover file: the whole file was refused, nothing of it was imported");
+        return Ok(());
+    }
+    let skipped =
+        tessera_import::leftover::skipped_packages(report.skips.iter().map(|s| s.locator.as_str()));
+    let file = create_private(out, "leftover file")?;
+    let mut writer = std::io::BufWriter::new(file);
+    let n = tessera_import::leftover::write_leftover(open_input(input)?, &skipped, &mut writer)
+        .map_err(|e| anyhow::anyhow!("the leftover file could not be made: {e}"))?;
+    use std::io::Write as _;
+    writer.flush()?;
+    eprintln!("{n} skipped KeyPackages written to {}", out.display());
+    if usize::try_from(report.skipped).unwrap_or(0) > report.skips.len() {
+        eprintln!(
+            "note: the report keeps the first {} skips; the leftover file holds only those",
+            report.skips.len()
+        );
+    }
+    Ok(())
+}
+
+fn write_report(path: &Path, report: &ImportReport) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = create_private(path, "report file")?;
     serde_json::to_writer_pretty(&mut file, report)?;
     writeln!(file)?;
     Ok(())
