@@ -19,11 +19,13 @@
 //! ```
 
 pub mod csv;
+pub mod leftover;
 mod limits;
 pub mod migration;
 pub mod pskc;
 pub mod qr;
 mod reason;
+pub mod safenet;
 mod time;
 pub mod uri;
 

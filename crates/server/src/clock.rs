@@ -11,6 +11,12 @@ pub type UnixTime = i64;
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time in seconds since the Unix epoch.
     fn now(&self) -> UnixTime;
+
+    /// The current time in milliseconds, for what people read off a page (the live clock beside
+    /// a programmable token's seed); decisions use [`Clock::now`].
+    fn now_millis(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The real clock.
@@ -23,6 +29,14 @@ impl Clock for SystemClock {
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
             // A clock before 1970 is a broken host; 0 makes every TOTP check fail safely.
+            Err(_) => 0,
+        }
+    }
+
+    #[allow(clippy::disallowed_methods)] // this is the single home of the system time
+    fn now_millis(&self) -> i64 {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
             Err(_) => 0,
         }
     }

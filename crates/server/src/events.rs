@@ -60,6 +60,8 @@ pub const ACTIONS: &[&str] = &[
     "token.delete",
     "token.disable",
     "token.enable",
+    "token.migrate",
+    "token.program",
     "token.rename",
     "token.resync",
     "token.revoke",

@@ -144,3 +144,24 @@ async fn recover_reset_and_the_admins_recovery_controls_in_chromium() {
         assert_eq!(active, usize::from(name == "carol"), "{name}: {tokens:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn program_a_hardware_token_with_the_running_clock_in_chromium() {
+    let s = TestServer::spawn().await;
+    add_user(&s, "alice", Role::User, false).await;
+    add_user(&s, "root", Role::Admin, false).await;
+    // 2026-12-01T13:37:00Z: not midnight, so hours and minutes are checked.
+    s.clock.set(1_796_132_220);
+    let env = vec![
+        ("BASE", s.base.clone()),
+        ("NOW", now(&s).to_string()),
+        ("PASSWORD", PASSWORD.to_owned()),
+    ];
+    run_script("program.mjs", env, 8).await;
+    let alice = s.app.service.user_named("alice").await.unwrap();
+    let tokens = s.app.service.store().tokens_of(alice.id).await.unwrap();
+    assert_eq!(
+        (tokens.len(), tokens[0].state, tokens[0].drift),
+        (1, TokenState::Active, 7)
+    );
+}

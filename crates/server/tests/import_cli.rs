@@ -402,3 +402,79 @@ fn qr_images_and_export_round_trip() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["imported"], 1, "the assigned one stays behind");
 }
+
+/// `--leftover`: the skipped KeyPackages come back as a PSKC file that the same password opens
+/// (its header and MAC key copied), mode 0600.
+#[test]
+fn pskc_leftover_holds_the_skipped_packages() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let t = Tessera::on(databases()[0]);
+    t.ok(&["migrate"]);
+    let random: tessera_import::pskc::Random = Box::new(|buf: &mut [u8]| {
+        buf.iter_mut().for_each(|b| *b = 7);
+        Ok(())
+    });
+    let pskc = file(&t, "dup.pskc");
+    let protection = ExportProtection::Password {
+        password: Zeroizing::new("vendor password".into()),
+        iterations: 1000,
+    };
+    let mut w = PskcWriter::new(std::fs::File::create(&pskc).unwrap(), protection, random).unwrap();
+    let totp = Kind::Totp {
+        period: 30,
+        drift: 0,
+    };
+    for (serial, n) in [("FT000000", 0), ("FT000001", 1), ("FT000001", 2)] {
+        w.write(&record(serial, &secret_of(n), totp)).unwrap();
+    }
+    w.finish().unwrap();
+    let rest = file(&t, "rest.pskc");
+    let (path, rest_path) = (pskc.to_str().unwrap(), rest.to_str().unwrap());
+    let out = t.run(
+        &[
+            "import",
+            "pskc",
+            path,
+            "--password-stdin",
+            "--leftover",
+            rest_path,
+        ],
+        Some("vendor password\n"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 skipped KeyPackages written to"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::metadata(&rest).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The leftover opens with the same password and holds the third package only.
+    let out = t.run(
+        &[
+            "--json",
+            "import",
+            "pskc",
+            rest_path,
+            "--password-stdin",
+            "--dry-run",
+        ],
+        Some("vendor password\n"),
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (
+            report["imported"].as_i64(),
+            report["existing"].as_i64(),
+            report["skipped"].as_i64()
+        ),
+        (Some(0), Some(1), Some(0)),
+        "{report}"
+    );
+    // Standard input cannot be read twice.
+    let out = t.run(&["import", "pskc", "-", "--leftover", "x.pskc"], Some(""));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--leftover takes exactly one PSKC file"));
+}

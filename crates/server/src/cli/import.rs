@@ -1,4 +1,4 @@
-//! `tessera import pskc|csv|uris|migration|qr FILE…`: seed files and QR images into the
+//! `tessera import pskc|csv|safenet|uris|migration|qr FILE…`: seed files and QR images into the
 //! inventory of hardware tokens, with a report of what was skipped and why.
 //!
 //! Exit codes (as the issue tracker and docs/imports.md say): 0 everything imported, 2 some
@@ -14,11 +14,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
+use tessera_import::Source;
 use tessera_import::csv::{CsvOptions, CsvReader, Preset, SecretEncoding};
-use tessera_import::pskc::{Protection, PskcOptions, PskcReader};
-use tessera_import::qr::QrImages;
+use tessera_import::safenet::SafenetReader;
 use tessera_import::uri::UriListReader;
-use tessera_import::{Item, Refusal, Source};
 use zeroize::Zeroizing;
 
 use crate::service::{ImportPolicy, ImportReport, ReadTally};
@@ -40,6 +39,10 @@ pub enum ImportCommand {
         /// Accept a plaintext file that carries no MAC (its content cannot be authenticated).
         #[arg(long)]
         allow_unauthenticated: bool,
+        /// Write the skipped KeyPackages to this new file, as PSKC with the file's own
+        /// encryption and MAC (one input file, not standard input).
+        #[arg(long, value_name = "FILE")]
+        leftover: Option<PathBuf>,
     },
     /// CSV seed files, driven by the header row or a preset layout.
     Csv {
@@ -51,6 +54,11 @@ pub enum ImportCommand {
         /// hex, base32 or auto [default: the preset's].
         #[arg(long, value_name = "ENCODING")]
         secret_encoding: Option<SecretEncoding>,
+    },
+    /// SafeNet/Aladdin token XML (SafeWord, eToken PASS): HOTP seeds in hex.
+    Safenet {
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// Lists of otpauth:// URIs, one a line (`#` comments); otpauth-migration:// lines too.
     Uris {
@@ -160,58 +168,47 @@ fn total_size(files: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// QR images and text files with links: read whole, export parts gathered across files. With
-/// `images_only` (and for any file named like an image) a file must be a PNG or JPEG.
+/// QR images and text files with links, read whole (see [`crate::service::images_source`]).
 fn images_source(
     files: &[PathBuf],
     tally: &ReadTally,
     images_only: bool,
 ) -> anyhow::Result<Source<'static>> {
-    let mut images = QrImages::default();
-    let mut refusal: Option<Refusal> = None;
+    let mut read = Vec::new();
     for path in files {
         let bytes = read_small(path)?;
         tally.add(&bytes);
-        let name = path.display().to_string();
-        let named_image = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()));
-        let is_image = images_only
-            || named_image
-            || bytes.starts_with(b"\x89PNG")
-            || bytes.starts_with(b"\xFF\xD8\xFF");
-        if is_image || std::str::from_utf8(&bytes).is_err() {
-            if let Err(e) = images.add(&name, &bytes) {
-                refusal.get_or_insert(e);
-            }
-            continue;
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if !line.is_empty() && !line.starts_with('#') {
-                images.add_text(line, &format!("{name} line {}", n + 1));
-            }
-        }
+        read.push((path.display().to_string(), bytes));
     }
-    let items: Vec<Result<Item, Refusal>> = match refusal {
-        // An unreadable image refuses the import: the admin meant every file given.
-        Some(e) => vec![Err(e)],
-        None => images.finish().into_iter().map(Ok).collect(),
-    };
-    Ok(Box::new(items.into_iter()))
+    let named: Vec<(String, &[u8])> = read
+        .iter()
+        .map(|(n, b)| (n.clone(), b.as_slice()))
+        .collect();
+    Ok(crate::service::images_source(&named, images_only))
 }
 
 pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
     let tally = ReadTally::default();
+    // (the PSKC file read, the leftover file to write)
+    let mut leftover_of: Option<(PathBuf, PathBuf)> = None;
     let (format, common, source): (&str, CommonArgs, Source<'static>) = match cmd {
         ImportCommand::Pskc {
             common,
             key_file,
             password_stdin,
             allow_unauthenticated,
+            leftover,
         } => {
+            if let Some(out) = leftover {
+                match common.files.as_slice() {
+                    [one] if one != Path::new("-") => leftover_of = Some((one.clone(), out)),
+                    _ => {
+                        return Err(invalid(
+                            "--leftover takes exactly one PSKC file, not standard input",
+                        ));
+                    }
+                }
+            }
             if password_stdin && common.files.iter().any(|f| f == Path::new("-")) {
                 return Err(invalid(
                     "--password-stdin cannot be used with - as the file",
@@ -227,21 +224,8 @@ pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
             } else {
                 None
             };
-            let source = readers.into_iter().flat_map(move |r| {
-                let protection = match (&key, &password) {
-                    (Some(k), _) => Protection::Key(k.clone()),
-                    (_, Some(p)) => Protection::Password(p.clone()),
-                    _ => Protection::None,
-                };
-                PskcReader::new(
-                    r,
-                    PskcOptions {
-                        protection,
-                        allow_unauthenticated,
-                    },
-                )
-            });
-            ("pskc", common, Box::new(source))
+            let source = crate::service::pskc_source(readers, key, password, allow_unauthenticated);
+            ("pskc", common, source)
         }
         ImportCommand::Csv {
             common,
@@ -263,6 +247,13 @@ pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
                 }
             });
             ("csv", common, Box::new(source))
+        }
+        ImportCommand::Safenet { common } => {
+            let mut readers = Vec::new();
+            for path in &common.files {
+                readers.push(SafenetReader::new(tally.wrap(open_input(path)?)));
+            }
+            ("safenet", common, Box::new(readers.into_iter().flatten()))
         }
         ImportCommand::Uris { common } => {
             let mut readers = Vec::new();
@@ -317,19 +308,51 @@ pub async fn run(ctx: &Ctx, cmd: ImportCommand) -> anyhow::Result<ExitCode> {
     if let Some(path) = &common.report {
         write_report(path, &report)?;
     }
+    if let Some((input, out)) = &leftover_of {
+        write_leftover(input, out, &report)?;
+    }
     ctx.emit(&report, human)?;
     Ok(ExitCode::from(report.exit_code()))
 }
 
-fn write_report(path: &Path, report: &ImportReport) -> anyhow::Result<()> {
-    use std::io::Write as _;
+/// A new file, mode 0600 (reports and leftovers name serials; a leftover holds seeds).
+fn create_private(path: &Path, what: &str) -> anyhow::Result<File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot create the report file {}", path.display()))?;
+        .with_context(|| format!("cannot create the {what} {}", path.display()))
+}
+
+/// Writes the skipped KeyPackages of `input` to `out` (see `tessera_import::leftover`).
+fn write_leftover(input: &Path, out: &Path, report: &ImportReport) -> anyhow::Result<()> {
+    if report.refused.is_some() {
+        eprintln!("no leftover file: the whole file was refused, nothing of it was imported");
+        return Ok(());
+    }
+    let skipped =
+        tessera_import::leftover::skipped_packages(report.skips.iter().map(|s| s.locator.as_str()));
+    let file = create_private(out, "leftover file")?;
+    let mut writer = std::io::BufWriter::new(file);
+    let n = tessera_import::leftover::write_leftover(open_input(input)?, &skipped, &mut writer)
+        .map_err(|e| anyhow::anyhow!("the leftover file could not be made: {e}"))?;
+    use std::io::Write as _;
+    writer.flush()?;
+    eprintln!("{n} skipped KeyPackages written to {}", out.display());
+    if usize::try_from(report.skipped).unwrap_or(0) > report.skips.len() {
+        eprintln!(
+            "note: the report keeps the first {} skips; the leftover file holds only those",
+            report.skips.len()
+        );
+    }
+    Ok(())
+}
+
+fn write_report(path: &Path, report: &ImportReport) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = create_private(path, "report file")?;
     serde_json::to_writer_pretty(&mut file, report)?;
     writeln!(file)?;
     Ok(())

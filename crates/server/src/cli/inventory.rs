@@ -116,7 +116,15 @@ pub async fn run(ctx: &Ctx, cmd: InventoryCommand) -> anyhow::Result<ExitCode> {
         } => {
             let (items, total) = ctx
                 .service
-                .list_inventory(&InventoryFilter { search, state }, limit, offset)
+                .list_inventory(
+                    &InventoryFilter {
+                        search,
+                        state,
+                        ..InventoryFilter::default()
+                    },
+                    limit,
+                    offset,
+                )
                 .await?;
             ctx.emit(&Listing::page(&items, total), |out, l| {
                 let mut t = Table::new(&["SERIAL", "STATE", "KIND", "MANUFACTURER", "MODEL"]);

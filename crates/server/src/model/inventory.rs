@@ -104,4 +104,7 @@ pub struct InventoryFilter {
     /// Part of the serial, manufacturer or model (ignoring case).
     pub search: String,
     pub state: Option<InventoryState>,
+    pub kind: Option<TokenKind>,
+    /// The maker exactly as stored (empty: any).
+    pub manufacturer: String,
 }

@@ -239,7 +239,7 @@ impl Service {
     }
 
     #[allow(clippy::too_many_arguments)] // the fields of one compare-and-set
-    async fn advance(
+    pub(super) async fn advance(
         &self,
         token: &Token,
         matched: i64,

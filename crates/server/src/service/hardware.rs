@@ -46,7 +46,8 @@ impl Service {
     }
 
     /// Assigns an in-stock token to a user: a copy becomes the user's token, active (the seed
-    /// came from the maker), with the counter and drift the inventory knows.
+    /// came from the maker), with the counter and drift the inventory knows. An admin needs a
+    /// fresh re-authentication.
     pub async fn assign_inventory_token(
         &self,
         actor: &Actor,
@@ -54,6 +55,7 @@ impl Service {
         username: &str,
         name: Option<&str>,
     ) -> Result<TokenInfo> {
+        actor.require_reauth(self.clock.now())?;
         let inv = self.inventory_token(serial).await?;
         if inv.state != InventoryState::InStock {
             return Err(Error::Conflict(Msg::new(Key::NotInStock)));
@@ -111,6 +113,7 @@ impl Service {
 
     /// Takes an in-stock token out of stock (lost, broken, expired).
     pub async fn retire_inventory_token(&self, actor: &Actor, serial: &str) -> Result<()> {
+        actor.require_reauth(self.clock.now())?;
         let inv = self.inventory_token(serial).await?;
         if !self
             .store

@@ -46,6 +46,9 @@ pub struct ReportEntry {
     pub locator: String,
     pub code: String,
     pub message: String,
+    /// The message in German, for German pages (not in the JSON report).
+    #[serde(skip)]
+    pub message_de: String,
 }
 
 /// A token as a dry run shows it: parameters, never the seed.
@@ -149,11 +152,8 @@ impl Feed<'_> {
     fn row(&mut self, r: Record) -> std::result::Result<Option<NewInventoryToken>, Refusal> {
         let serial = r.serial.clone().unwrap_or_else(|| derived_serial(&r));
         if !self.seen.insert(serial.clone()) {
-            self.skip(
-                r.locator,
-                "duplicate_serial",
-                tessera_import::SkipReason::DuplicateSerial.message(Lang::En),
-            );
+            let reason = tessera_import::SkipReason::DuplicateSerial;
+            self.skip(r.locator, &reason);
             return Ok(None);
         }
         for w in &r.warnings {
@@ -163,6 +163,7 @@ impl Feed<'_> {
                     locator: r.locator.clone(),
                     code: w.code().into(),
                     message: w.message(Lang::En),
+                    message_de: w.message(Lang::De),
                 },
             );
         }
@@ -218,14 +219,15 @@ impl Feed<'_> {
         }))
     }
 
-    fn skip(&mut self, locator: String, code: &str, message: String) {
+    fn skip(&mut self, locator: String, reason: &tessera_import::SkipReason) {
         self.report.skipped += 1;
         push_capped(
             &mut self.report.skips,
             ReportEntry {
                 locator,
-                code: code.into(),
-                message,
+                code: reason.code().into(),
+                message: reason.message(Lang::En),
+                message_de: reason.message(Lang::De),
             },
         );
     }
@@ -241,7 +243,7 @@ impl InventoryFeed for Feed<'_> {
                     return FeedItem::Abort;
                 }
                 Some(Ok(Item::Skip(s))) => {
-                    self.skip(s.locator, s.reason.code(), s.reason.message(Lang::En));
+                    self.skip(s.locator, &s.reason);
                 }
                 Some(Ok(Item::Record(r))) => {
                     self.read += 1;
@@ -383,6 +385,7 @@ impl Service {
                     locator: String::new(),
                     code: refusal.code().into(),
                     message: refusal.message(Lang::En),
+                    message_de: refusal.message(Lang::De),
                 });
                 // Nothing of a refused file was kept: the report says so by its counts.
                 report.tokens.clear();

@@ -25,11 +25,14 @@ mod enroll;
 mod error;
 mod hardware;
 pub mod housekeeping;
+mod import_web;
 mod inventory;
 mod invite;
 pub mod keys;
 mod limits;
+mod migrate;
 mod notify;
+mod programmed;
 pub mod radius;
 mod recovery;
 mod recovery_admin;
@@ -45,12 +48,17 @@ pub use apps::{APP_KEY_PREFIX, AppCreated, CreateApp};
 pub use audit::{AuditVerification, MAX_AUDIT_PAGE, Outcome};
 pub use auth::LoginResult;
 pub use enroll::{Device, EnrollmentDone, EnrollmentKey, EnrollmentView, FirstCode, LinkProblem};
+pub use import_web::{STAGE_SECS, Upload, UploadFormat, UploadedFile, images_source, pskc_source};
 pub use inventory::{
     ImportPolicy, ImportReport, REPORT_LIST_MAX, ReadTally, ReportAssignment, ReportEntry,
     ReportToken,
 };
 pub use invite::InvitationSent;
+pub use migrate::{MigrationOffer, OfferedEntry};
 pub use notify::{BlockView, Blocked};
+pub use programmed::{
+    BurnParams, ClockOffset, PROGRAM_WINDOW_SECS, ProgramActivation, ProgramToken, ProgrammedToken,
+};
 pub use recovery::RECOVERY_CODE_COUNT;
 pub use recovery_admin::{RecoveryChanges, RecoverySettings, ReissuedCodes, Setting};
 pub use reset::{ResetDone, ResetView};

@@ -298,7 +298,7 @@ impl Service {
         })
     }
 
-    async fn insert_new_token(&self, new: &NewToken) -> Result<Token> {
+    pub(super) async fn insert_new_token(&self, new: &NewToken) -> Result<Token> {
         match self.store.insert_token(new, self.clock.now()).await {
             Err(StoreError::Conflict) => Err(Error::Conflict(Msg::new(Key::SerialExists))),
             other => Ok(other?),

@@ -405,7 +405,7 @@ impl Service {
         me.reauth_until > self.clock.now()
     }
 
-    fn require_web_reauth(&self, me: &WebUser) -> Result<()> {
+    pub(super) fn require_web_reauth(&self, me: &WebUser) -> Result<()> {
         if self.web_reauth_valid(me) {
             Ok(())
         } else {
@@ -533,7 +533,7 @@ impl Service {
 
     /// A token of the logged-in user. Another user's token is `not_found`, exactly like a token
     /// that does not exist, and the attempt is audited.
-    async fn my_token(&self, me: &WebUser, id: TokenId) -> Result<Token> {
+    pub(super) async fn my_token(&self, me: &WebUser, id: TokenId) -> Result<Token> {
         match self.store.token(id).await? {
             Some(t) if t.user_id == me.user.id => Ok(t),
             Some(t) => {

@@ -371,6 +371,15 @@ pub trait TokenStore: Send + Sync {
     async fn throttle_token(&self, id: TokenId, until: UnixTime, lock: bool) -> StoreResult<()>;
     /// Clears failures and throttling, and unlocks a locked token.
     async fn unlock_token(&self, id: TokenId) -> StoreResult<bool>;
+    /// A pending token's hash, time step and first-use window (a programmed token: what it
+    /// really computes). False when the token is no longer pending.
+    async fn set_pending_params(
+        &self,
+        id: TokenId,
+        algorithm: tessera_otp::HashAlgorithm,
+        period: u64,
+        first_use_window: i64,
+    ) -> StoreResult<bool>;
     /// Remembers (or clears) an out-of-window match for automatic resync.
     async fn set_resync_hint(
         &self,
@@ -743,6 +752,24 @@ pub trait InventoryStore: Send + Sync {
     async fn retire_inventory(&self, serial: &str, now: UnixTime) -> StoreResult<bool>;
     async fn imports(&self, limit: i64) -> StoreResult<Vec<ImportRecord>>;
     async fn import_record(&self, id: i64) -> StoreResult<Option<ImportRecord>>;
+    /// The makers in the inventory, for the list's filter.
+    async fn inventory_manufacturers(&self) -> StoreResult<Vec<String>>;
+    /// Keeps a web upload (sealed) between its dry run and its confirmation: one per session,
+    /// replacing an earlier one.
+    async fn stage_upload(
+        &self,
+        session_hash: &str,
+        sealed: &[u8],
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
+    /// The session's staged upload, unless expired.
+    async fn staged_upload(
+        &self,
+        session_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Vec<u8>>>;
+    /// Drops the session's staged upload. False if there was none.
+    async fn drop_staged_upload(&self, session_hash: &str) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

@@ -281,6 +281,10 @@ async fn get_user(
         Ok(r) => r,
         Err(e) => return error_page(&s, t, Some(&me.web), &e),
     };
+    let waiting = match super::program::waiting_rows(&s, &me, &user.username, true).await {
+        Ok(w) => w,
+        Err(e) => return error_page(&s, t, Some(&me.web), &e),
+    };
     let notice = match done.done.as_str() {
         d @ ("saved"
         | "saved_invited"
@@ -288,6 +292,7 @@ async fn get_user(
         | "saved_invite_failed"
         | "invited"
         | "token"
+        | "assigned"
         | "created"
         | "created_invited"
         | "created_no_email"
@@ -302,9 +307,11 @@ async fn get_user(
         t,
         devices: devices.into_iter().map(|d| device_row(t, d)).collect(),
         events: event_rows(t, events),
+        program_action: format!("{}/program", user_href(&user.username)),
         u: user,
         notice,
         rec,
+        waiting,
     }
     .into_response()
 }

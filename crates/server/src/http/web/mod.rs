@@ -25,11 +25,14 @@ use super::AppState;
 use super::extract::source_of;
 
 mod admin;
+mod admin_inventory;
 mod admin_radius;
 mod admin_recovery;
 mod login;
 mod pages;
 mod portal;
+mod portal_migrate;
+mod program;
 mod recover;
 
 use pages::{MessagePage, Nav, ReauthPage};
@@ -59,6 +62,9 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(admin_recovery::router())
         .merge(admin_radius::router())
+        .merge(program::router())
+        .merge(admin_inventory::router())
+        .merge(portal_migrate::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -345,6 +351,7 @@ pub fn back_of(action: &str, form: &FormData, admin: bool) -> String {
         ["admin", "users", name, ..] => format!("/admin/users/{name}"),
         ["admin", "apps", ..] => "/admin/apps".to_owned(),
         ["admin", "radius", ..] => "/admin/radius".to_owned(),
+        ["admin", "inventory", ..] => "/admin/inventory".to_owned(),
         ["admin", ..] => "/admin".to_owned(),
         _ if !admin || action.starts_with("/portal") => "/portal".to_owned(),
         _ => "/admin".to_owned(),
@@ -375,12 +382,24 @@ fn describe(t: Tr, action: &str, form: &FormData) -> String {
                 "recovery-codes" => "reauth.recovery_codes",
                 "self-service-unlock" => "reauth.unlock",
                 "reset" => "reauth.reset",
+                "program" => "reauth.program_token",
                 _ => "reauth.change_user",
             };
             t.f1(key, "name", &segment_name(name))
         }
         ["admin", "tokens", id, op] => t.f2("reauth.token", "id", id, "op", op),
         ["admin", "apps"] => t.f1("reauth.create_app", "name", form.get("name")),
+        ["admin", "inventory", "import", "confirm"] => t.t("reauth.import_confirm").to_owned(),
+        ["admin", "inventory", serial, "assign"] => t.f2(
+            "reauth.inventory_assign",
+            "serial",
+            &segment_name(serial),
+            "name",
+            form.get("user"),
+        ),
+        ["admin", "inventory", serial, "retire"] => {
+            t.f1("reauth.inventory_retire", "serial", &segment_name(serial))
+        }
         ["admin", "radius"] => t.f1("reauth.radius_add", "name", form.get("name")),
         ["admin", "radius", name, "rotate"] if form.has("retire") => {
             t.f1("reauth.radius_retire", "name", &segment_name(name))
@@ -392,6 +411,8 @@ fn describe(t: Tr, action: &str, form: &FormData) -> String {
             t.f1("reauth.radius_remove", "name", &segment_name(name))
         }
         ["portal", "devices", "add"] => t.t("reauth.add_device").to_owned(),
+        ["portal", "hardware", "program"] => t.t("reauth.program_my_token").to_owned(),
+        ["portal", "migrate", "confirm"] => t.t("reauth.migrate").to_owned(),
         ["portal", "devices", _, "remove"] => t.t("reauth.remove_device").to_owned(),
         ["portal", "recovery"] => t.t("reauth.new_codes").to_owned(),
         _ => t.t("reauth.other").to_owned(),
@@ -461,6 +482,33 @@ where
         }
         Err(e) => error_page(s, me.t, Some(&me.web), &e),
     }
+}
+
+/// A `multipart/form-data` form: its text fields and its files (name, bytes; empty file fields
+/// left out). The body limit of the route bounds the whole.
+pub async fn read_multipart(
+    mut mp: axum::extract::Multipart,
+) -> Result<(FormData, Vec<(String, Vec<u8>)>), Error> {
+    let bad = |_| Error::Invalid(crate::msg::Msg::new(crate::msg::Key::FormMalformed));
+    let mut fields = Vec::new();
+    let mut files = Vec::new();
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or("").to_owned();
+        if let Some(file_name) = field.file_name() {
+            let file_name: String = file_name
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+            let bytes = field.bytes().await.map_err(bad)?;
+            if !bytes.is_empty() {
+                files.push((file_name, bytes.to_vec()));
+            }
+            continue;
+        }
+        fields.push((name, field.text().await.map_err(bad)?));
+    }
+    Ok((FormData(fields), files))
 }
 
 /// `303 See Other` to `to` (after a successful POST).

@@ -263,6 +263,11 @@ pub struct PortalPage {
     pub min_password: usize,
     /// Why the password change was refused (the portal is shown again), in its language.
     pub password_error: String,
+    /// Programmed hardware tokens waiting for their first code.
+    pub waiting: Vec<WaitingRow>,
+    pub program_action: String,
+    /// How to get the export out of Google Authenticator, naming this server's issuer.
+    pub migrate_hint: String,
 }
 
 #[derive(Debug, Template, WebTemplate)]
@@ -312,6 +317,9 @@ pub struct AdminUserPage {
     pub events: Vec<EventRow>,
     pub notice: String,
     pub rec: RecoverySection,
+    /// Programmed hardware tokens waiting for their first code.
+    pub waiting: Vec<WaitingRow>,
+    pub program_action: String,
 }
 
 /// One choice of a recovery setting's list.
@@ -393,4 +401,26 @@ pub struct AdminAppsPage {
     pub apps: Vec<AppRow>,
     /// A key just created: shown this once.
     pub new_key: String,
+}
+
+/// The first-code form of a programmed token.
+#[derive(Debug, Clone)]
+pub struct ActivateForm {
+    pub action: String,
+    /// Makes the form's element ids unique on a page (the token id).
+    pub key: String,
+    pub csrf: String,
+    /// The explanation above the form (why the next code is asked), or empty.
+    pub lines: Vec<String>,
+    /// Whether the next code is asked for (the field is then required).
+    pub ask_next: bool,
+}
+
+/// A programmed token waiting for its first code, on a user's page or the portal.
+#[derive(Debug, Clone)]
+pub struct WaitingRow {
+    pub info: TokenInfo,
+    pub params: String,
+    pub created: String,
+    pub form: ActivateForm,
 }

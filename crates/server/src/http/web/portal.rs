@@ -92,7 +92,7 @@ struct Notice {
 /// The confirmation shown after a change (only known keys: the text is never taken from the URL).
 fn notice_text(t: Tr, done: &str) -> String {
     match done {
-        "renamed" | "removed" | "password" | "language" | "hardware" => {
+        "renamed" | "removed" | "password" | "language" | "hardware" | "migrated" => {
             t.t(&format!("web.done_{done}")).to_owned()
         }
         _ => String::new(),
@@ -118,7 +118,14 @@ async fn portal_page(s: &AppState, me: &Me, notice: String, password_error: Stri
         Ok(e) => e,
         Err(e) => return error_page(s, t, Some(&me.web), &e),
     };
+    let waiting = match super::program::waiting_rows(s, me, &me.web.user.username, false).await {
+        Ok(w) => w,
+        Err(e) => return error_page(s, t, Some(&me.web), &e),
+    };
     PortalPage {
+        waiting,
+        program_action: "/portal/hardware/program".to_owned(),
+        migrate_hint: t.f1("migrate.hint", "issuer", &s.config().issuer()),
         n: me.nav(s, "web.portal_title", "portal"),
         t,
         devices: devices.into_iter().map(|d| device_row(t, d)).collect(),
@@ -296,6 +303,7 @@ async fn post_language(State(s): State<AppState>, me: Me, body: Bytes) -> Respon
         "admin" => "/admin",
         "apps" => "/admin/apps",
         "radius" => "/admin/radius",
+        "inventory" => "/admin/inventory",
         "audit" => "/admin/audit",
         _ => "/portal?done=language",
     };

@@ -225,6 +225,7 @@ async fn assign_moves_a_token_once_and_retire_takes_it_out() {
         let filter = InventoryFilter {
             search: String::new(),
             state: Some(InventoryState::InStock),
+            ..InventoryFilter::default()
         };
         let (list, total) = s.list_inventory(&filter, 10, 0).await.unwrap();
         assert_eq!((list[0].serial.0.as_str(), total), ("h_3", 1), "{db}");
@@ -232,11 +233,13 @@ async fn assign_moves_a_token_once_and_retire_takes_it_out() {
         let search = InventoryFilter {
             search: "_3".into(),
             state: None,
+            ..InventoryFilter::default()
         };
         assert_eq!(s.list_inventory(&search, 10, 0).await.unwrap().1, 1, "{db}");
         let search = InventoryFilter {
             search: "h".into(),
             state: None,
+            ..InventoryFilter::default()
         };
         assert_eq!(
             s.list_inventory(&search, 10, 0).await.unwrap().1,

@@ -215,16 +215,20 @@ macro_rules! impl_inventory {
                         .replace('_', "\\_")
                 );
                 let state = filter.state.map(|s| s.as_str()).unwrap_or("");
+                let kind = filter.kind.map(|k| k.as_str()).unwrap_or("");
                 let cond = concat!(
                     " WHERE (serial ", $ilike, " $1 ESCAPE '\\' OR manufacturer ", $ilike,
                     " $1 ESCAPE '\\' OR model ", $ilike, " $1 ESCAPE '\\') ",
-                    "AND ($2 = '' OR state = $2) "
+                    "AND ($2 = '' OR state = $2) AND ($3 = '' OR kind = $3) ",
+                    "AND ($4 = '' OR manufacturer = $4) "
                 );
                 let list = ["SELECT ", cols, " FROM inventory_tokens", cond,
-                    "ORDER BY serial LIMIT $3 OFFSET $4"].concat();
+                    "ORDER BY serial LIMIT $5 OFFSET $6"].concat();
                 let rows = sqlx::query(sqlx::AssertSqlSafe(list))
                     .bind(&pattern)
                     .bind(state)
+                    .bind(kind)
+                    .bind(&filter.manufacturer)
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(&self.pool)
@@ -233,6 +237,8 @@ macro_rules! impl_inventory {
                 let total: i64 = sqlx::query(sqlx::AssertSqlSafe(count))
                     .bind(&pattern)
                     .bind(state)
+                    .bind(kind)
+                    .bind(&filter.manufacturer)
                     .fetch_one(&self.pool)
                     .await?
                     .try_get("n")?;
@@ -327,6 +333,56 @@ macro_rules! impl_inventory {
                     .fetch_all(&self.pool)
                     .await?;
                 all(rows, import_row)
+            }
+
+            async fn inventory_manufacturers(&self) -> StoreResult<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT manufacturer FROM inventory_tokens WHERE manufacturer <> '' \
+                     ORDER BY manufacturer LIMIT 200",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn stage_upload(
+                &self,
+                session_hash: &str,
+                sealed: &[u8],
+                expires_at: UnixTime,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO import_uploads (session_hash, sealed, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (session_hash) DO UPDATE SET sealed = excluded.sealed, \
+                     expires_at = excluded.expires_at",
+                )
+                .bind(session_hash)
+                .bind(sealed)
+                .bind(expires_at)
+                .execute(&mut *self.write_conn().await?)
+                .await?;
+                Ok(())
+            }
+
+            async fn staged_upload(
+                &self,
+                session_hash: &str,
+                now: UnixTime,
+            ) -> StoreResult<Option<Vec<u8>>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT sealed FROM import_uploads WHERE session_hash = $1 AND expires_at > $2",
+                )
+                .bind(session_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn drop_staged_upload(&self, session_hash: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM import_uploads WHERE session_hash = $1")
+                    .bind(session_hash)
+                    .execute(&mut *self.write_conn().await?)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn import_record(&self, id: i64) -> StoreResult<Option<ImportRecord>> {

@@ -408,6 +408,14 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                removed += sqlx::query(
+                    "DELETE FROM import_uploads WHERE expires_at <= $1 OR session_hash NOT IN \
+                     (SELECT id_hash FROM web_sessions)",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
                 removed += sqlx::query("DELETE FROM radius_states_used WHERE expires_at < $1")
                     .bind(now)
                     .execute(&mut *tx)

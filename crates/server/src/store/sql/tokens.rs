@@ -170,6 +170,28 @@ macro_rules! impl_tokens {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn set_pending_params(
+                &self,
+                id: TokenId,
+                algorithm: tessera_otp::HashAlgorithm,
+                period: u64,
+                first_use_window: i64,
+            ) -> StoreResult<bool> {
+                let period = i64::try_from(period)
+                    .map_err(|_| StoreError::Corrupt("period out of range".into()))?;
+                let done = sqlx::query(
+                    "UPDATE tokens SET algorithm = $2, period = $3, first_use_window = $4 \
+                     WHERE id = $1 AND state = 'pending'",
+                )
+                .bind(id.0)
+                .bind(algorithm.as_str())
+                .bind(period)
+                .bind(first_use_window)
+                .execute(&mut *self.write_conn().await?)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn set_resync_hint(
                 &self,
                 id: TokenId,
