@@ -1,0 +1,212 @@
+//! The `tessera-auth` commands. Every command that lists takes `--json`; secrets (PIN,
+//! passphrase, file passwords) come from a prompt without echo, a PIN file or standard input,
+//! never from the command line or the environment's values (only a path to a file).
+
+mod secrets;
+mod tokens;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+
+use crate::clock::now_unix;
+use crate::vault::file::VaultFile;
+use crate::vault::{Credential, Vault, VaultError};
+
+pub use secrets::Secrets;
+
+/// Tessera's authenticator: one-time codes from an encrypted vault on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "tessera-auth", version, about, long_about = None)]
+pub struct Cli {
+    /// The vault file (default: the platform's data directory, e.g.
+    /// ~/.local/share/tessera/authenticator/vault.tsv1).
+    #[arg(long, global = true, env = "TESSERA_AUTH_VAULT", value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+    /// Read the PIN or passphrase from the first line of this file instead of asking (for
+    /// scripts; keep the file private).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_AUTH_PIN_FILE",
+        value_name = "FILE"
+    )]
+    pub pin_file: Option<PathBuf>,
+    /// Read passwords (of encrypted import files, of the backup) from standard input, one a
+    /// line, instead of asking.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new vault, protected by a PIN (6 or more digits) or a passphrase.
+    Init {
+        /// Protect the vault with a passphrase (10 or more characters) instead of a PIN.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Add tokens: an otpauth:// or otpauth-migration:// text, QR images (PNG/JPEG), a text
+    /// list of URIs, or an export of Aegis, 2FAS, andOTP or FreeOTP+.
+    Add {
+        /// What to add (texts or file paths; several images may hold one export's parts).
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<String>,
+        /// Name the token (when exactly one is added).
+        #[arg(long)]
+        name: Option<String>,
+        /// The file format, when it should not be guessed: uri, ga, image, uris, aegis, 2fas,
+        /// andotp, freeotp+.
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the current codes (all, or those matching FILTER), with the seconds left.
+    Codes {
+        filter: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one token's code; for HOTP tokens this uses up a counter value.
+    Code {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tokens (no codes, no secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a token your own name.
+    Rename { name: String, new_name: String },
+    /// Remove a token (kept as a tombstone without its secret, so a backup merge does not bring
+    /// it back).
+    Rm { name: String },
+    /// Change the PIN or passphrase.
+    PinChange {
+        /// Read the new PIN from this file instead of asking.
+        #[arg(long, value_name = "FILE")]
+        new_pin_file: Option<PathBuf>,
+        /// Switch to a passphrase.
+        #[arg(long)]
+        passphrase: bool,
+    },
+}
+
+/// Runs the command line; the exit code is 0 on success, 1 on an error (said on stderr).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera-auth: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let path = vault_path(cli.vault.as_deref())?;
+    let mut secrets = Secrets::new(cli.pin_file.clone(), cli.password_stdin);
+    match cli.command {
+        Command::Init { passphrase } => tokens::init(&path, &mut secrets, passphrase),
+        Command::Add {
+            sources,
+            name,
+            format,
+            json,
+        } => tokens::add(
+            &path,
+            &mut secrets,
+            &sources,
+            name.as_deref(),
+            format.as_deref(),
+            json,
+        ),
+        Command::Codes { filter, json } => {
+            tokens::codes(&path, &mut secrets, filter.as_deref(), json)
+        }
+        Command::Code { name, json } => tokens::code(&path, &mut secrets, &name, json),
+        Command::List { json } => tokens::list(&path, &mut secrets, json),
+        Command::Rename { name, new_name } => tokens::rename(&path, &mut secrets, &name, &new_name),
+        Command::Rm { name } => tokens::remove(&path, &mut secrets, &name),
+        Command::PinChange {
+            new_pin_file,
+            passphrase,
+        } => tokens::pin_change(&path, &mut secrets, new_pin_file, passphrase),
+    }
+}
+
+/// `--vault`, or `<data dir>/tessera/authenticator/vault.tsv1`.
+fn vault_path(given: Option<&std::path::Path>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p.to_owned());
+    }
+    let dirs = directories::ProjectDirs::from("", "", "tessera")
+        .ok_or_else(|| anyhow!("no home directory: give the vault with --vault PATH"))?;
+    Ok(dirs.data_dir().join("authenticator").join("vault.tsv1"))
+}
+
+/// An unlocked vault with its file lock held until dropped.
+pub(crate) struct Session {
+    pub file: VaultFile,
+    pub vault: Vault,
+}
+
+impl Session {
+    /// Locks the vault file, waits out the delay of earlier wrong PINs, asks for the PIN and
+    /// opens the vault. A wrong PIN makes the next try wait longer (1 s, 2 s, 4 s, … 5 min).
+    pub fn open(path: &std::path::Path, secrets: &mut Secrets) -> Result<Session> {
+        let file = VaultFile::lock(path, || {
+            eprintln!("waiting for another tessera-auth using this vault…");
+        })?;
+        if !file.exists() {
+            return Err(VaultError::NotFound(path.display().to_string()).into());
+        }
+        let attempts = file.attempts();
+        let now = now_unix();
+        if attempts.not_before > now {
+            let wait = attempts.not_before - now;
+            eprintln!(
+                "{} wrong PIN(s) in a row: waiting {wait} s before the next try",
+                attempts.failures
+            );
+            std::thread::sleep(std::time::Duration::from_secs(wait));
+        }
+        let pin = secrets.pin("PIN or passphrase: ")?;
+        match file.open(Credential::Secret(pin.as_bytes())) {
+            Ok(opened) => {
+                file.clear_failures();
+                if opened.from_previous {
+                    eprintln!(
+                        "warning: {} is damaged; opened the previous generation ({}). The next change saves over it.",
+                        path.display(),
+                        file.previous_path().display()
+                    );
+                }
+                Ok(Session {
+                    file,
+                    vault: opened.vault,
+                })
+            }
+            Err(VaultError::Unlock) => {
+                let a = file.record_failure(now_unix());
+                bail!(
+                    "wrong PIN or passphrase (the next try waits {} s)",
+                    crate::vault::file::Attempts::delay(a.failures)
+                )
+            }
+            Err(e) => Err(e).context("opening the vault"),
+        }
+    }
+
+    pub fn save(&mut self) -> Result<()> {
+        self.file.save(&mut self.vault).context("saving the vault")
+    }
+}
