@@ -120,28 +120,6 @@ impl Entry {
         self.updated = now.max(self.updated + 1);
     }
 
-    /// Whether `other` holds the same token: the same secret (compared in constant time), kind
-    /// and parameters, whatever its name.
-    pub fn same_token(
-        &self,
-        kind: &EntryKind,
-        algorithm: HashAlgorithm,
-        digits: u32,
-        secret: &Secret,
-    ) -> bool {
-        let same_kind = match (&self.kind, kind) {
-            (EntryKind::Totp { period: a }, EntryKind::Totp { period: b }) => a == b,
-            (EntryKind::Hotp { .. }, EntryKind::Hotp { .. })
-            | (EntryKind::Steam, EntryKind::Steam) => true,
-            _ => false,
-        };
-        !self.deleted
-            && same_kind
-            && self.algorithm == algorithm
-            && self.digits == digits
-            && self.secret.as_ref().is_some_and(|s| s == secret)
-    }
-
     /// Whether a search text matches the name, issuer, account or id prefix (case-insensitive).
     pub fn matches(&self, filter: &str) -> bool {
         let f = filter.to_lowercase();

@@ -23,6 +23,8 @@ pub struct Candidate {
     pub name: String,
     pub note: String,
     pub locator: String,
+    /// The source kind (`uri`, `qr`, `ga`, `list`, `aegis`, …), kept in the entry.
+    pub origin: &'static str,
 }
 
 /// What a reader found: tokens and skips, in file order.
@@ -33,12 +35,12 @@ pub struct Found {
 }
 
 impl Found {
-    /// Sorts the `import` crate's items.
-    pub fn from_items(items: impl IntoIterator<Item = Item>) -> Found {
+    /// Sorts the `import` crate's items; `origin` names the source kind.
+    pub fn from_items(items: impl IntoIterator<Item = Item>, origin: &'static str) -> Found {
         let mut found = Found::default();
         for item in items {
             match item {
-                Item::Record(r) => found.candidates.push(candidate_from_record(*r)),
+                Item::Record(r) => found.candidates.push(candidate_from_record(*r, origin)),
                 Item::Skip(s) => found.skips.push(s),
             }
         }
@@ -52,7 +54,7 @@ impl Found {
 }
 
 /// A record of the `import` crate as a candidate entry.
-pub fn candidate_from_record(r: Record) -> Candidate {
+pub fn candidate_from_record(r: Record, origin: &'static str) -> Candidate {
     Candidate {
         kind: match r.kind {
             Kind::Totp { period, .. } => EntryKind::Totp { period },
@@ -66,6 +68,7 @@ pub fn candidate_from_record(r: Record) -> Candidate {
         name: String::new(),
         note: String::new(),
         locator: r.locator,
+        origin,
     }
 }
 
@@ -149,7 +152,6 @@ impl Report {
 pub fn merge_into(
     content: &mut Content,
     found: Found,
-    origin: &str,
     name: Option<&str>,
     now: u64,
 ) -> Result<Report, crate::crypto::RandomError> {
@@ -158,6 +160,16 @@ pub fn merge_into(
         report.skip(&s.locator, s.reason.code(), s.reason.message(Lang::En));
     }
     let single = found.candidates.len() == 1;
+    // An index of what is already there, so a 10,000-line list is not 10,000² comparisons.
+    let mut known: std::collections::HashMap<[u8; 32], String> = content
+        .live()
+        .filter_map(|e| {
+            Some((
+                token_digest(&e.kind, e.algorithm, e.digits, e.secret.as_ref()?),
+                e.id.clone(),
+            ))
+        })
+        .collect();
     for c in found.candidates {
         let mut probe = Entry::new(c.kind, c.secret, c.algorithm, c.digits, now)?;
         probe.issuer = c.issuer;
@@ -165,25 +177,28 @@ pub fn merge_into(
         probe.name = c.name;
         probe.note = c.note;
         probe.origin = Origin {
-            kind: origin.to_owned(),
+            kind: c.origin.to_owned(),
             server: None,
         };
         if single && let Some(n) = name {
             probe.name = n.to_owned();
         }
-        if let Some(secret) = &probe.secret
-            && let Some(existing) = content
-                .live()
-                .find(|e| e.same_token(&probe.kind, probe.algorithm, probe.digits, secret))
-        {
+        let digest = probe
+            .secret
+            .as_ref()
+            .map(|s| token_digest(&probe.kind, probe.algorithm, probe.digits, s));
+        if let Some(existing) = digest.and_then(|d| known.get(&d)) {
             report.duplicate.push(ReportLine {
                 locator: c.locator,
                 label: Some(probe.label()),
-                id: Some(existing.id.clone()),
+                id: Some(existing.clone()),
                 code: None,
                 reason: None,
             });
             continue;
+        }
+        if let Some(d) = digest {
+            known.insert(d, probe.id.clone());
         }
         report.added.push(ReportLine {
             locator: c.locator,
@@ -195,6 +210,30 @@ pub fn merge_into(
         content.entries.push(probe);
     }
     Ok(report)
+}
+
+/// SHA-256 over a token's kind, parameters and secret: two entries with the same digest make
+/// the same codes (a counter of HOTP does not count: the same token further on).
+fn token_digest(
+    kind: &EntryKind,
+    algorithm: HashAlgorithm,
+    digits: u32,
+    secret: &Secret,
+) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    match kind {
+        EntryKind::Totp { period } => {
+            h.update(b"totp");
+            h.update(period.to_be_bytes());
+        }
+        EntryKind::Hotp { .. } => h.update(b"hotp"),
+        EntryKind::Steam => h.update(b"steam"),
+    }
+    h.update(algorithm.as_str().as_bytes());
+    h.update(digits.to_be_bytes());
+    h.update(secret.as_bytes());
+    h.finalize().into()
 }
 
 /// What a source looks like, decided from its first bytes (whatever the file is called).
@@ -286,7 +325,7 @@ mod tests {
         let items: Vec<Item> = tessera_import::uri::UriListReader::new(list.as_bytes())
             .collect::<Result<_, _>>()
             .unwrap();
-        let r = merge_into(&mut content, Found::from_items(items), "list", None, 1).unwrap();
+        let r = merge_into(&mut content, Found::from_items(items, "list"), None, 1).unwrap();
         assert_eq!(
             (r.added.len(), r.duplicate.len(), r.skipped.len()),
             (1, 1, 1)

@@ -2,6 +2,7 @@
 //! passphrase, file passwords) come from a prompt without echo, a PIN file or standard input,
 //! never from the command line or the environment's values (only a path to a file).
 
+mod export;
 mod secrets;
 mod tokens;
 
@@ -88,6 +89,15 @@ pub enum Command {
     /// Remove a token (kept as a tombstone without its secret, so a backup merge does not bring
     /// it back).
     Rm { name: String },
+    /// Write the tokens in another app's format: aegis, aegis-encrypted (password from
+    /// --password-stdin or a prompt) or uris (one otpauth:// URI a line).
+    Export {
+        #[arg(long)]
+        format: String,
+        /// A new file (created 0600), or `-` for standard output.
+        #[arg(long, short)]
+        output: String,
+    },
     /// Change the PIN or passphrase.
     PinChange {
         /// Read the new PIN from this file instead of asking.
@@ -136,6 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List { json } => tokens::list(&path, &mut secrets, json),
         Command::Rename { name, new_name } => tokens::rename(&path, &mut secrets, &name, &new_name),
         Command::Rm { name } => tokens::remove(&path, &mut secrets, &name),
+        Command::Export { format, output } => export::export(&path, &mut secrets, &format, &output),
         Command::PinChange {
             new_pin_file,
             passphrase,

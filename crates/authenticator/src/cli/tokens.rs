@@ -82,94 +82,80 @@ pub fn pin_change(
     Ok(())
 }
 
-/// Reads the sources and collects what they hold. Images are read together, so the parts of
-/// a Google Authenticator export may come in any order and in several files.
+/// Reads the sources and collects what they hold. Images and text arguments share one
+/// collector, so the parts of a Google Authenticator export may come in any order, as several
+/// images or several `otpauth-migration://` arguments.
 fn read_sources(
     sources: &[String],
     format: Option<Format>,
     secrets: &mut Secrets,
     report: &mut Report,
-) -> Result<(Found, &'static str)> {
+) -> Result<Found> {
     let mut found = Found::default();
-    let mut images = tessera_import::qr::QrImages::default();
-    let mut any_image = false;
-    let mut origin = "uri";
-    for source in sources {
+    let mut shared = tessera_import::qr::QrImages::default();
+    let mut images = false;
+    let mut texts = false;
+    for (n, source) in sources.iter().enumerate() {
         let text_like = source
             .get(..8)
             .is_some_and(|p| p.eq_ignore_ascii_case("otpauth:"))
             || tessera_import::migration::is_migration(source);
-        let (bytes, locator) = if text_like && !Path::new(source).exists() {
-            (source.clone().into_bytes(), "argument".to_owned())
-        } else {
-            let bytes = std::fs::read(source).with_context(|| format!("reading {source}"))?;
-            (bytes, source.clone())
-        };
+        if text_like && !Path::new(source).exists() {
+            texts = true;
+            shared.add_text(source, &format!("argument {}", n + 1));
+            continue;
+        }
+        let bytes = std::fs::read(source).with_context(|| format!("reading {source}"))?;
         let fmt = format.unwrap_or_else(|| import::detect(&bytes));
-        origin = fmt.origin();
         match fmt {
             Format::Image => {
-                any_image = true;
-                if let Err(r) = images.add(&locator, &bytes) {
-                    report.refused(&locator, &r);
+                images = true;
+                if let Err(r) = shared.add(source, &bytes) {
+                    report.refused(source, &r);
                 }
             }
             Format::Uri | Format::Migration | Format::UriList => {
-                let reader = tessera_import::uri::UriListReader::new(bytes.as_slice());
+                let is_ga = tessera_import::migration::is_migration(&String::from_utf8_lossy(
+                    &bytes[..bytes.len().min(64)],
+                ));
                 let mut items = Vec::new();
-                for item in reader {
+                for item in tessera_import::uri::UriListReader::new(bytes.as_slice()) {
                     match item {
                         Ok(i) => items.push(i),
                         Err(r) => {
-                            report.refused(&locator, &r);
+                            report.refused(source, &r);
                             break;
                         }
                     }
                 }
-                if locator == "argument" {
-                    for i in &mut items {
-                        relocate(i, "argument");
-                    }
-                }
-                if fmt != Format::UriList
-                    || items
-                        .iter()
-                        .any(|i| matches!(i, tessera_import::Item::Record(_)))
-                {
-                    origin = if tessera_import::migration::is_migration(&String::from_utf8_lossy(
-                        &bytes,
-                    )) {
-                        "ga"
-                    } else if locator == "argument" {
-                        "uri"
-                    } else {
-                        "list"
-                    };
-                }
-                found.extend(Found::from_items(items));
+                found.extend(Found::from_items(items, if is_ga { "ga" } else { "list" }));
             }
             Format::Aegis | Format::TwoFas | Format::AndOtp | Format::FreeOtpPlus => {
-                match crate::apps::read(fmt, &bytes, &locator, secrets) {
+                match crate::apps::read(fmt, &bytes, source, &mut *secrets) {
                     Ok(f) => found.extend(f),
-                    Err(crate::apps::AppError::Refused(r)) => report.refused(&locator, &r),
+                    Err(crate::apps::AppError::Refused(r)) => report.refused(source, &r),
                     Err(crate::apps::AppError::Other(e)) => return Err(e),
                 }
             }
         }
     }
-    if any_image {
-        found.extend(Found::from_items(images.finish()));
+    if images || texts {
+        // Exports' entries are marked `ga`, plain codes `qr` (an image) or `uri` (an argument).
+        let items = shared.finish();
+        for item in items {
+            let origin = match &item {
+                tessera_import::Item::Record(r)
+                    if r.locator.contains(" entry ") || r.locator.starts_with("QR ") =>
+                {
+                    "ga"
+                }
+                tessera_import::Item::Record(r) if r.locator.starts_with("argument") => "uri",
+                _ => "qr",
+            };
+            found.extend(Found::from_items([item], origin));
+        }
     }
-    Ok((found, origin))
-}
-
-/// Names a single text argument "argument" rather than "line 1".
-fn relocate(item: &mut tessera_import::Item, locator: &str) {
-    match item {
-        tessera_import::Item::Record(r) if r.locator == "line 1" => r.locator = locator.to_owned(),
-        tessera_import::Item::Skip(s) if s.locator == "line 1" => s.locator = locator.to_owned(),
-        _ => {}
-    }
+    Ok(found)
 }
 
 pub fn add(
@@ -186,8 +172,8 @@ pub fn add(
     };
     let mut s = Session::open(path, secrets)?;
     let mut report = Report::default();
-    let (found, origin) = read_sources(sources, format, secrets, &mut report)?;
-    let merged = import::merge_into(&mut s.vault.content, found, origin, name, now_unix())?;
+    let found = read_sources(sources, format, secrets, &mut report)?;
+    let merged = import::merge_into(&mut s.vault.content, found, name, now_unix())?;
     report.added.extend(merged.added);
     report.duplicate.extend(merged.duplicate);
     report.skipped.extend(merged.skipped);
