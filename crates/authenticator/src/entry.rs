@@ -61,6 +61,9 @@ pub struct Entry {
     pub note: String,
     #[serde(default)]
     pub origin: Origin,
+    /// Recovery codes the server issued with this token (enrollment links).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery_codes: Vec<String>,
     /// Unix seconds.
     pub created: u64,
     /// Unix seconds of the last change (rename, counter, delete): the newer copy wins a merge.
@@ -90,6 +93,7 @@ impl Entry {
             digits,
             note: String::new(),
             origin: Origin::default(),
+            recovery_codes: Vec::new(),
             created: now,
             updated: now,
             deleted: false,
@@ -116,6 +120,7 @@ impl Entry {
         self.account.clear();
         self.name.clear();
         self.note.clear();
+        self.recovery_codes.clear();
         self.deleted = true;
         self.updated = now.max(self.updated + 1);
     }

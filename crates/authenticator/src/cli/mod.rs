@@ -2,6 +2,7 @@
 //! passphrase, file passwords) come from a prompt without echo, a PIN file or standard input,
 //! never from the command line or the environment's values (only a path to a file).
 
+mod enroll;
 mod export;
 mod secrets;
 mod tokens;
@@ -51,8 +52,9 @@ pub enum Command {
         #[arg(long)]
         passphrase: bool,
     },
-    /// Add tokens: an otpauth:// or otpauth-migration:// text, QR images (PNG/JPEG), a text
-    /// list of URIs, or an export of Aegis, 2FAS, andOTP or FreeOTP+.
+    /// Add tokens: a Tessera enrollment link (https://host/enroll/TOKEN), an otpauth:// or
+    /// otpauth-migration:// text, QR images (PNG/JPEG), a text list of URIs, or an export of
+    /// Aegis, 2FAS, andOTP or FreeOTP+.
     Add {
         /// What to add (texts or file paths; several images may hold one export's parts).
         #[arg(required = true, value_name = "SOURCE")]
@@ -98,6 +100,8 @@ pub enum Command {
         #[arg(long, short)]
         output: String,
     },
+    /// Show the recovery codes the server issued with an enrolled token.
+    RecoveryCodes { name: String },
     /// Change the PIN or passphrase.
     PinChange {
         /// Read the new PIN from this file instead of asking.
@@ -131,14 +135,22 @@ pub fn run(cli: Cli) -> Result<()> {
             name,
             format,
             json,
-        } => tokens::add(
-            &path,
-            &mut secrets,
-            &sources,
-            name.as_deref(),
-            format.as_deref(),
-            json,
-        ),
+        } => {
+            if let [link] = &sources[..]
+                && enroll::is_link(link)
+            {
+                enroll::add_link(&path, &mut secrets, link, name.as_deref(), json)
+            } else {
+                tokens::add(
+                    &path,
+                    &mut secrets,
+                    &sources,
+                    name.as_deref(),
+                    format.as_deref(),
+                    json,
+                )
+            }
+        }
         Command::Codes { filter, json } => {
             tokens::codes(&path, &mut secrets, filter.as_deref(), json)
         }
@@ -146,6 +158,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List { json } => tokens::list(&path, &mut secrets, json),
         Command::Rename { name, new_name } => tokens::rename(&path, &mut secrets, &name, &new_name),
         Command::Rm { name } => tokens::remove(&path, &mut secrets, &name),
+        Command::RecoveryCodes { name } => tokens::recovery_codes(&path, &mut secrets, &name),
         Command::Export { format, output } => export::export(&path, &mut secrets, &format, &output),
         Command::PinChange {
             new_pin_file,

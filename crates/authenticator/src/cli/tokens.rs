@@ -420,3 +420,15 @@ pub fn remove(path: &Path, secrets: &mut Secrets, name: &str) -> Result<()> {
     println!("removed {label}");
     Ok(())
 }
+
+pub fn recovery_codes(path: &Path, secrets: &mut Secrets, name: &str) -> Result<()> {
+    let s = Session::open(path, secrets)?;
+    let e = &s.vault.content.entries[find_index(&s.vault, name)?];
+    if e.recovery_codes.is_empty() {
+        bail!("no recovery codes are kept for {}", e.label());
+    }
+    for c in &e.recovery_codes {
+        println!("{c}");
+    }
+    Ok(())
+}

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 #![allow(dead_code)] // each test file uses a part
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -14,6 +14,7 @@ mod apps;
 mod audit;
 mod auth;
 mod enroll;
+mod enrollment;
 mod recovery;
 mod tokens;
 mod users;
@@ -86,7 +87,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(apps::router())
                 .merge(audit::router())
                 .merge(validate::router())
-                .merge(enroll::router()),
+                .merge(enroll::router())
+                .merge(enrollment::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
