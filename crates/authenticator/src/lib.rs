@@ -8,6 +8,7 @@
 //! No server code is linked in.
 
 pub mod apps;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod codes;
@@ -15,4 +16,5 @@ pub mod crypto;
 pub mod entry;
 pub mod import;
 pub mod kdf;
+pub mod qr;
 pub mod vault;

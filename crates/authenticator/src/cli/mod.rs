@@ -2,6 +2,7 @@
 //! passphrase, file passwords) come from a prompt without echo, a PIN file or standard input,
 //! never from the command line or the environment's values (only a path to a file).
 
+mod backup;
 mod enroll;
 mod export;
 mod secrets;
@@ -100,6 +101,9 @@ pub enum Command {
         #[arg(long, short)]
         output: String,
     },
+    /// The end-to-end encrypted backup on the Tessera server (password + emergency kit).
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Show the recovery codes the server issued with an enrolled token.
     RecoveryCodes { name: String },
     /// Change the PIN or passphrase.
@@ -110,6 +114,54 @@ pub enum Command {
         /// Switch to a passphrase.
         #[arg(long)]
         passphrase: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Set up the backup: log in, make the account key, show the emergency kit once (confirm
+    /// it by typing its last group), upload the first generation.
+    Setup {
+        /// The Tessera server, e.g. https://tessera.example.org
+        #[arg(long)]
+        server: String,
+        /// Your username there.
+        #[arg(long)]
+        user: String,
+        /// A one-time code for the login (default: from this vault's token for that account).
+        #[arg(long)]
+        code: Option<String>,
+        /// Also write the kit to this new file (0600); never e-mail it.
+        #[arg(long, value_name = "FILE")]
+        kit_file: Option<PathBuf>,
+        /// Start over: a new kit, replacing the server's backup.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Upload the vault now (merging what another device uploaded first).
+    Now {
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Show the backup's state on this device.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rehearse a restore: download, open with your password and the kit typed anew, compare.
+    Verify {
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Restore on a new device (after `init`): log in, download, enter the kit.
+    Restore {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        user: String,
+        /// A one-time code from another device.
+        #[arg(long)]
+        code: Option<String>,
     },
 }
 
@@ -158,6 +210,29 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List { json } => tokens::list(&path, &mut secrets, json),
         Command::Rename { name, new_name } => tokens::rename(&path, &mut secrets, &name, &new_name),
         Command::Rm { name } => tokens::remove(&path, &mut secrets, &name),
+        Command::Backup(b) => match b {
+            BackupCommand::Setup {
+                server,
+                user,
+                code,
+                kit_file,
+                replace,
+            } => backup::setup(
+                &path,
+                &mut secrets,
+                &server,
+                &user,
+                code.as_deref(),
+                kit_file,
+                replace,
+            ),
+            BackupCommand::Now { code } => backup::now(&path, &mut secrets, code.as_deref()),
+            BackupCommand::Status { json } => backup::status(&path, &mut secrets, json),
+            BackupCommand::Verify { code } => backup::verify(&path, &mut secrets, code.as_deref()),
+            BackupCommand::Restore { server, user, code } => {
+                backup::restore(&path, &mut secrets, &server, &user, code.as_deref())
+            }
+        },
         Command::RecoveryCodes { name } => tokens::recovery_codes(&path, &mut secrets, &name),
         Command::Export { format, output } => export::export(&path, &mut secrets, &format, &output),
         Command::PinChange {

@@ -129,7 +129,7 @@ pub struct Content {
     pub entries: Vec<Entry>,
     /// Backup settings and keys (present once `backup setup` ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup: Option<serde_json::Value>,
+    pub backup: Option<crate::backup::BackupState>,
 }
 
 impl Content {

@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod enroll;
 mod enrollment;
+mod me;
 mod recovery;
 mod tokens;
 mod users;
@@ -88,7 +89,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(audit::router())
                 .merge(validate::router())
                 .merge(enroll::router())
-                .merge(enrollment::router()),
+                .merge(enrollment::router())
+                .merge(me::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
