@@ -35,9 +35,53 @@ pub fn entry_uri(e: &Entry) -> Option<Zeroizing<String>> {
     Some(Zeroizing::new(uri.to_uri()))
 }
 
+/// Google Authenticator export QR codes (`otpauth-migration://`, 10 accounts a code, one
+/// batch) as PNG files `ga-1.png`, `ga-2.png`, … in a new directory. Tokens an export cannot
+/// carry (7 digits, periods other than 30 s, Steam) are left out and counted.
+fn ga_qr(entries: &[&Entry], dir: &str) -> Result<()> {
+    let records: Vec<_> = entries
+        .iter()
+        .filter_map(|e| {
+            let uri = entry_uri(e)?;
+            let parsed = KeyUri::parse(&uri).ok()?;
+            Some(tessera_import::uri::record_from_uri(parsed, e.id.clone()))
+        })
+        .collect();
+    let mut id = [0u8; 4];
+    crate::crypto::fill_random(&mut id)?;
+    let (links, written) =
+        tessera_import::migration::export_uris(&records, 10, i32::from_be_bytes(id));
+    std::fs::create_dir(dir).with_context(|| format!("creating {dir} (it must not exist yet)"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    for (i, link) in links.iter().enumerate() {
+        let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+            .context("an export part is too long for a QR code")?;
+        let img = code
+            .render::<image::Luma<u8>>()
+            .min_dimensions(600, 600)
+            .build();
+        let file = Path::new(dir).join(format!("ga-{}.png", i + 1));
+        img.save(&file)
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    eprintln!(
+        "wrote {} QR code(s) with {written} token(s) to {dir}; {} token(s) left out (Google Authenticator carries 6 or 8 digits and 30 s only); scan them all, in any order",
+        links.len(),
+        entries.len() - written
+    );
+    Ok(())
+}
+
 pub fn export(path: &Path, secrets: &mut Secrets, format: &str, output: &str) -> Result<()> {
     let s = Session::open(path, secrets)?;
     let entries: Vec<&Entry> = s.vault.content.live().collect();
+    if format == "ga-qr" {
+        return ga_qr(&entries, output);
+    }
     let mut skipped = 0usize;
     let text: Zeroizing<String> = match format {
         "aegis" => crate::apps::aegis::write(&entries, None)?,
@@ -61,7 +105,7 @@ pub fn export(path: &Path, secrets: &mut Secrets, format: &str, output: &str) ->
             }
             out
         }
-        other => bail!("unknown export format {other:?} (aegis, aegis-encrypted, uris)"),
+        other => bail!("unknown export format {other:?} (aegis, aegis-encrypted, uris, ga-qr)"),
     };
     if output == "-" {
         std::io::stdout().write_all(text.as_bytes())?;

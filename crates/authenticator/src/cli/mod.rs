@@ -5,6 +5,7 @@
 mod backup;
 mod enroll;
 mod export;
+mod screen;
 mod secrets;
 mod tokens;
 
@@ -75,6 +76,22 @@ pub enum Command {
         filter: Option<String>,
         #[arg(long)]
         json: bool,
+        /// A full-screen table that follows the time: / search, Enter copy, q quit.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
+    },
+    /// Show a token as a QR code to scan with another device (asks for the PIN; alternate
+    /// screen, hidden on a key or after 60 s).
+    ShowQr {
+        name: String,
+        /// Write the QR code to standard output instead (for printing; it shows the seed).
+        #[arg(long)]
+        print: bool,
+    },
+    /// Compare this computer's clock with the Tessera server's (warns above 15 s).
+    Clock {
+        #[arg(long)]
+        server: Option<String>,
     },
     /// Show one token's code; for HOTP tokens this uses up a counter value.
     Code {
@@ -93,7 +110,8 @@ pub enum Command {
     /// it back).
     Rm { name: String },
     /// Write the tokens in another app's format: aegis, aegis-encrypted (password from
-    /// --password-stdin or a prompt) or uris (one otpauth:// URI a line).
+    /// --password-stdin or a prompt), uris (one otpauth:// URI a line) or ga-qr (Google
+    /// Authenticator export QR codes as PNG files in a new directory, 10 tokens a code).
     Export {
         #[arg(long)]
         format: String,
@@ -203,9 +221,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 )
             }
         }
-        Command::Codes { filter, json } => {
-            tokens::codes(&path, &mut secrets, filter.as_deref(), json)
+        Command::Codes {
+            filter,
+            json,
+            watch,
+        } => {
+            if watch {
+                screen::watch(&path, &mut secrets, filter.as_deref())
+            } else {
+                tokens::codes(&path, &mut secrets, filter.as_deref(), json)
+            }
         }
+        Command::ShowQr { name, print } => screen::show_qr(&path, &mut secrets, &name, print),
+        Command::Clock { server } => screen::clock(&path, &mut secrets, server.as_deref()),
         Command::Code { name, json } => tokens::code(&path, &mut secrets, &name, json),
         Command::List { json } => tokens::list(&path, &mut secrets, json),
         Command::Rename { name, new_name } => tokens::rename(&path, &mut secrets, &name, &new_name),
