@@ -53,9 +53,14 @@ impl PasswordSource for Secrets {
     }
 }
 
-/// A fixed password (tests, and callers that already asked).
-#[derive(Debug)]
+/// A fixed password (tests, and callers that already asked). `Debug` does not print it.
 pub struct Given(pub Option<Zeroizing<String>>);
+
+impl std::fmt::Debug for Given {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Given(redacted)")
+    }
+}
 
 impl PasswordSource for Given {
     fn password(&mut self, file: &str) -> Result<Zeroizing<String>, AppError> {
@@ -135,8 +140,8 @@ pub(crate) fn gcm_seal(key: &[u8], nonce: &[u8; 12], msg: &[u8]) -> Vec<u8> {
         .expect("AES-GCM encrypts any message below 64 GiB")
 }
 
-/// One entry as an app describes it, before the engine's checks.
-#[derive(Debug, Default)]
+/// One entry as an app describes it, before the engine's checks. `Debug` names no secret.
+#[derive(Default)]
 pub(crate) struct Raw {
     /// `totp`, `hotp`, `steam` (any case); others are skipped.
     pub kind: String,
@@ -149,6 +154,16 @@ pub(crate) struct Raw {
     pub issuer: String,
     pub account: String,
     pub note: String,
+}
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raw")
+            .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Raw {
@@ -253,5 +268,28 @@ pub(crate) fn push(found: &mut Found, raw: Raw, locator: String, origin: &'stati
     match raw.check(locator, origin) {
         Ok(c) => found.candidates.push(c),
         Err(s) => found.skips.push(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_raw_entries_candidates_and_passwords_prints_no_secret() {
+        let raw = || Raw {
+            kind: "totp".into(),
+            secret: Some(Zeroizing::new(b"Hello!\xde\xad\xbe\xef".to_vec())),
+            secret_b32: Some(Zeroizing::new("JBSWY3DPEHPK3PXP".into())),
+            issuer: "Acme".into(),
+            ..Raw::default()
+        };
+        let c = raw().check("entry 1".into(), "aegis").unwrap();
+        let pw = Given(Some(Zeroizing::new("hunter2-password".into())));
+        for text in [format!("{:?}", raw()), format!("{c:?}"), format!("{pw:?}")] {
+            for needle in ["JBSWY3DPEHPK3PXP", "48656c6c6f", "72, 101", "hunter2"] {
+                assert!(!text.contains(needle), "{text}");
+            }
+        }
     }
 }
