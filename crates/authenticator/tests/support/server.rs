@@ -1,6 +1,7 @@
 //! A real Tessera server on `127.0.0.1:0` beside the `tessera-auth` binary: the system clock
 //! (the binary makes codes from the real time), SQLite in a temporary data directory, mails in
-//! the outbox. Users, invitations and applications are made through the service as the local
+//! the outbox. (The server side of these flows runs on PostgreSQL too in the server crate's
+//! tests, e.g. tests/vault_backup.rs; these tests are about the client.) Users, invitations and applications are made through the service as the local
 //! operator; everything the user does goes through `tessera-auth`.
 #![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -50,11 +51,6 @@ impl Server {
         config.server.public_url = base.clone();
         config.auth.admin_second_factor = false;
         config.server.time_zone = "UTC".into();
-        if let Some(url) = tessera_server::testing::postgres_url()
-            && std::env::var("TESSERA_AUTH_TEST_POSTGRES").is_ok()
-        {
-            config.database.url = tessera_server::testing::fresh_postgres_database(&url).await;
-        }
         tweak(&mut config);
         let (app, _) = tessera_server::build(config, Arc::new(tessera_server::clock::SystemClock))
             .await
