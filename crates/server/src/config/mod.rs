@@ -33,6 +33,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub radius: RadiusConfig,
     pub inventory: InventoryConfig,
+    pub authenticator: AuthenticatorConfig,
 }
 
 /// Prometheus metrics on a listener of their own (docs/operations.md, "Metrics").
@@ -349,6 +350,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             radius: RadiusConfig::default(),
             inventory: InventoryConfig::default(),
+            authenticator: AuthenticatorConfig::default(),
         }
     }
 }
@@ -464,6 +466,22 @@ impl Default for InventoryConfig {
         Self {
             allow_seed_export: false,
             export_iterations: 600_000,
+        }
+    }
+}
+
+/// What the server keeps for `tessera-auth`, the end-user authenticator (SPEC F9).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthenticatorConfig {
+    /// Largest end-to-end encrypted vault backup accepted (`PUT /api/v1/me/backup`), in bytes.
+    pub backup_max_bytes: usize,
+}
+
+impl Default for AuthenticatorConfig {
+    fn default() -> Self {
+        Self {
+            backup_max_bytes: 1024 * 1024,
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::EnrollmentSuperseded
         | ErrorCode::EnrollmentEnded => StatusCode::GONE,
         ErrorCode::MailFailed => StatusCode::BAD_GATEWAY,
+        ErrorCode::BackupConflict => StatusCode::PRECONDITION_FAILED,
     }
 }
 

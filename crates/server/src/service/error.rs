@@ -46,6 +46,9 @@ pub enum ErrorCode {
     EnrollmentEnded,
     /// The e-mail could not be handed to the mail server (the message has its answer).
     MailFailed,
+    /// A vault backup upload did not name the newest stored generation (another device
+    /// uploaded meanwhile, or an account reset wiped the backups): download, merge, retry.
+    BackupConflict,
 }
 
 impl ErrorCode {
@@ -69,6 +72,7 @@ impl ErrorCode {
             ErrorCode::EnrollmentSuperseded => "enrollment_superseded",
             ErrorCode::EnrollmentEnded => "enrollment_ended",
             ErrorCode::MailFailed => "mail_failed",
+            ErrorCode::BackupConflict => "backup_conflict",
         }
     }
 
@@ -91,6 +95,7 @@ impl ErrorCode {
         ErrorCode::EnrollmentSuperseded,
         ErrorCode::EnrollmentEnded,
         ErrorCode::MailFailed,
+        ErrorCode::BackupConflict,
     ];
 }
 

@@ -41,6 +41,7 @@ mod throttle;
 mod tokens;
 mod users;
 mod validate;
+mod vault_backup;
 mod web;
 
 pub use actor::{Actor, Principal};
@@ -65,6 +66,7 @@ pub use reset::{ResetDone, ResetView};
 pub use tokens::{AddToken, TokenAction, TokenCreated, TokenInfo};
 pub use users::{CreateUser, MAX_PAGE, UserChanges, UserPage, validate_username};
 pub use validate::{ValidateRequest, ValidateResponse, Verdict};
+pub use vault_backup::{BackupMeta, BackupPut};
 pub use web::{WebLogin, WebUser};
 
 pub use error::{Error, ErrorCode};

@@ -222,6 +222,45 @@ pub trait KeyStore: Send + Sync {
     async fn recovery_codes_under(&self, key_id: u32) -> StoreResult<i64>;
 }
 
+/// One stored generation of a user's `tessera-auth` backup: an opaque blob.
+#[derive(Clone)]
+pub struct VaultBackup {
+    pub generation: i64,
+    pub blob: Vec<u8>,
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for VaultBackup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultBackup")
+            .field("generation", &self.generation)
+            .field("size", &self.blob.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `tessera-auth`'s encrypted backups (blobs the server cannot read), two generations a user.
+#[async_trait]
+pub trait VaultBackupStore: Send + Sync {
+    /// The newest generation, if any.
+    async fn latest_vault_backup(&self, user: UserId) -> StoreResult<Option<VaultBackup>>;
+    /// Stores `blob` as generation `expected + 1` only if the newest stored generation is
+    /// `expected` (0: none), in one statement (a compare-and-set: two devices uploading on the
+    /// same generation cannot both win, on any number of nodes); then drops generations older
+    /// than the previous one. `Some(new generation)`, or `None` when `expected` is stale.
+    async fn put_vault_backup(
+        &self,
+        user: UserId,
+        expected: i64,
+        blob: &[u8],
+        now: UnixTime,
+    ) -> StoreResult<Option<i64>>;
+    /// Deletes every generation; how many there were.
+    async fn delete_vault_backups(&self, user: UserId) -> StoreResult<u64>;
+    /// When an account reset last wiped the user's backups.
+    async fn vault_backup_reset_at(&self, user: UserId) -> StoreResult<Option<UnixTime>>;
+}
+
 /// What a restore changes in a copy of the database before the server uses it.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
@@ -253,6 +292,7 @@ pub trait Store:
     + KeyStore
     + RadiusStore
     + InventoryStore
+    + VaultBackupStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -14,6 +14,8 @@ mod apps;
 mod audit;
 mod auth;
 mod enroll;
+mod enrollment;
+mod me;
 mod recovery;
 mod tokens;
 mod users;
@@ -86,7 +88,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(apps::router())
                 .merge(audit::router())
                 .merge(validate::router())
-                .merge(enroll::router()),
+                .merge(enroll::router())
+                .merge(enrollment::router())
+                .merge(me::router()),
         )
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();

@@ -19,6 +19,7 @@ pub(super) mod recovery;
 pub(super) mod sessions;
 pub(super) mod tokens;
 pub(super) mod users;
+pub(super) mod vault_backups;
 
 use std::str::FromStr;
 
@@ -458,6 +459,7 @@ macro_rules! impl_store {
         $crate::store::sql::enrollment::impl_enrollment!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::recovery::impl_recovery!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::keys::impl_keys!($store, $db, $begin, $ilike, $apply_writes);
+        $crate::store::sql::vault_backups::impl_vault_backups!($store, $db, $begin, $ilike, $apply_writes);
         $crate::store::sql::maintenance::impl_maintenance!(
             $store,
             $db,

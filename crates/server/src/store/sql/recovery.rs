@@ -297,12 +297,23 @@ macro_rules! impl_recovery {
                     "DELETE FROM block_links WHERE user_id = $1",
                     "DELETE FROM web_sessions WHERE user_id = $1",
                     "DELETE FROM sessions WHERE user_id = $1",
+                    "DELETE FROM vault_backups WHERE user_id = $1",
                 ] {
                     sqlx::query(statement)
                         .bind(user.0)
                         .execute(&mut *tx)
                         .await?;
                 }
+                // tessera-auth vaults that sync later learn of the reset from this time and stop
+                // uploading (an old device must not bring the wiped data back).
+                sqlx::query(
+                    "INSERT INTO vault_backup_resets (user_id, reset_at) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET reset_at = excluded.reset_at",
+                )
+                .bind(user.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
                 let updated = sqlx::query(
                     "UPDATE users SET password_hash = $2, password_hint = $3, fail_count = 0, \
                      second_factor_at = NULL, throttled_until = 0, updated_at = $4 WHERE id = $1",
