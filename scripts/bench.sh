@@ -30,8 +30,12 @@ GUARD_ARGS=${GUARD_ARGS:-}
 #   "mixed N"         hotp_valid and password_hotp_valid at N connections each at the same time,
 #                     the second on a user set of its own (prefix p), to show that password
 #                     checks do not starve OTP-only requests
-CASES=${CASES:-hotp_valid 8,wrk 8,hotp_valid 8 @10000,hotp_valid 1,hotp_wrong 8,totp_valid 8,password_hotp_valid 8,duplicate 50,mixed 8}
+CASES=${CASES:-hotp_valid 8,hotp_valid 32,wrk 8,hotp_valid 8 @10000,hotp_valid 1,hotp_wrong 8,totp_valid 8,password_hotp_valid 8,duplicate 50,mixed 8}
 DBS=${DBS:-sqlite postgres}
+# NODES=2 (PostgreSQL only): a second server on PORT+1 on the same database and key file; every
+# "hotp_valid N" case then runs two tessera-load at once, N/2 connections to each node on users
+# of its own, one JSON line per node (marked "node": "a"/"b") and one with the sum ("node": "a+b").
+NODES=${NODES:-1}
 mkdir -p "$WORK"
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need jq jq
@@ -143,6 +147,29 @@ run_mixed() {
   done
 }
 
+# Both nodes at once, half the connections each; one JSON line per node and their sum.
+run_pair() {
+  local dir=$1 label=$2 conns=$3 rep=$4 half=$(( $3 / 2 ))
+  unlock_all "$dir/seeds.json" "$dir/seeds-n2.json"
+  local run="$LOAD run --duration $DURATION --concurrency $half --case hotp_valid ${TOOL_ARGS:-} --json"
+  local pair="$run --seeds $dir/seeds.json --server-pid $SERVER_PID >$dir/pair-a.json & a=\$!
+    $run --seeds $dir/seeds-n2.json --server-pid $SERVER2_PID >$dir/pair-b.json & b=\$!
+    trap 'kill -INT \$a \$b' INT; wait \$a; wait \$b"
+  WATCH_NAMES="$WATCH_NAMES --server-pid $SERVER2_PID" guarded "$label 2 nodes $conns" "$dir/pair.out" bash -c "$pair" || return 0
+  for part in a b; do
+    cp "$dir/pair.out.verdict" "$dir/pair-$part.json.verdict"
+    jq -c --arg n "$part" '. + {node: $n, nodes: 2, tool: "tessera-load"}' "$dir/pair-$part.json" >"$dir/pair-$part.tmp" && mv "$dir/pair-$part.tmp" "$dir/pair-$part.json"
+    record "$label" "$rep" "$dir/pair-$part.json"
+  done
+  jq -cs --argjson c "$conns" '{case: "hotp_valid", tool: "tessera-load", node: "a+b", nodes: 2,
+      concurrency: $c, rps: (map(.rps) | add), requests: (map(.requests) | add),
+      accepted: (map(.accepted // 0) | add), p50_ms: (map(.p50_ms) | max),
+      p99_ms: (map(.p99_ms) | max), max_ms: (map(.max_ms) | max)}' \
+    "$dir/pair-a.json" "$dir/pair-b.json" >"$dir/pair-sum.json"
+  cp "$dir/pair.out.verdict" "$dir/pair-sum.json.verdict"
+  record "$label" "$rep" "$dir/pair-sum.json"
+}
+
 run_db() {
   local label=$1 url=$2 dir="$WORK/$1"
   rm -rf "$dir"; mkdir -p "$dir"
@@ -158,6 +185,16 @@ run_db() {
   for _ in $(seq 1 50); do curl -sf "$URL/readyz" >/dev/null && break; sleep 0.2; done
   $LOAD prepare --url "$URL" --admin-user benchadmin \
     --admin-password-env BENCH_PW --users "$USERS" --prefix b --out "$dir/seeds.json" --with-password
+  SERVER2_PID=
+  if [ "$NODES" = 2 ] && [ -n "$url" ]; then
+    env "${env[@]}" TESSERA_KEYS__KEY_FILE="$dir/data/tessera.key" $SERVER --data-dir "$dir/data2" \
+      serve --listen "127.0.0.1:$((PORT + 1))" >"$dir/serve2.log" 2>&1 &
+    SERVER2_PID=$!
+    trap 'kill $SERVER_PID $SERVER2_PID 2>/dev/null || true' RETURN
+    for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$((PORT + 1))/readyz" >/dev/null && break; sleep 0.2; done
+    $LOAD prepare --url "http://127.0.0.1:$((PORT + 1))" --admin-user benchadmin \
+      --admin-password-env BENCH_PW --users "$USERS" --prefix n --out "$dir/seeds-n2.json"
+  fi
   local specs spec rep
   IFS=, read -ra specs <<<"$CASES"
   for spec in "${specs[@]}"; do
@@ -166,6 +203,9 @@ run_db() {
     # The replay check is a yes/no result, not a timing: once is enough.
     [ "$1" = duplicate ] && reps=1
     for rep in $(seq 1 "$reps"); do
+      if [ -n "$SERVER2_PID" ] && [ "$1" = hotp_valid ] && [ -z "${3:-}" ]; then
+        run_pair "$dir" "$label" "$2" "$rep"; continue
+      fi
       case "$1" in
         mixed) run_mixed "$dir" "$label" "$2" "$rep" || true; continue ;;
         wrk) unlock_all "$dir/seeds.json"; run_wrk "$dir" "$label" "$2" "$rep" || true; continue ;;
@@ -183,7 +223,7 @@ run_db() {
       record "$label" "$rep" "$dir/run.json"
     done
   done
-  kill $SERVER_PID; wait $SERVER_PID 2>/dev/null || true
+  kill $SERVER_PID $SERVER2_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null || true
 }
 
 WATCH_NAMES=
@@ -204,8 +244,8 @@ jq -rs --arg run "$RUN_ID" '
   def med: sort | .[(length - 1) / 2 | floor];
   def fmt(f): (map(f) | "\(med) (\(min)-\(max))");
   map(select(.run == $run and (.mixed | not)))
-  | group_by([.db, .tool, .case, .concurrency, (.target_rps // 0)])
+  | group_by([.db, .tool, .case, .concurrency, (.target_rps // 0), (.node // "")])
   | .[]
-  | "\(.[0].db) \(.[0].tool) \(.[0].case) c=\(.[0].concurrency) \(if .[0].target_rps then "open loop @\(.[0].target_rps)/s" else .[0].mode // "closed" end): \(length) runs, req/s \(fmt(.rps)), p50 \(fmt(.p50_ms)) ms, p99 \(fmt(.p99_ms)) ms, max \(fmt(.max_ms)) ms"
+  | "\(.[0].db)\(if .[0].node then " node \(.[0].node)" else "" end) \(.[0].tool) \(.[0].case) c=\(.[0].concurrency) \(if .[0].target_rps then "open loop @\(.[0].target_rps)/s" else .[0].mode // "closed" end): \(length) runs, req/s \(fmt(.rps)), p50 \(fmt(.p50_ms)) ms, p99 \(fmt(.p99_ms)) ms, max \(fmt(.max_ms)) ms"
 ' "$OUT"
 echo "results in $OUT"

@@ -139,7 +139,10 @@ async fn node(url: &str, dir: &Path, name: &str) -> Node {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{name} did not become ready");
+    panic!(
+        "{name} did not become ready: {}",
+        std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+    );
 }
 
 async fn ready(client: &reqwest::Client, base: &str) -> Option<u16> {
@@ -324,26 +327,17 @@ struct Cluster {
     data: PathBuf,
     port: u16,
     log: PathBuf,
+    /// Extra server settings (`-c name=value ...`).
+    settings: String,
 }
 
 impl Cluster {
     fn start(dir: &Path) -> Option<Cluster> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .find(|b| b.join("initdb").exists())?;
-        let root = dir.join("pg");
-        std::fs::create_dir_all(&root).unwrap();
-        let c = Cluster {
-            bin,
-            data: root.join("data"),
-            port: free_port(),
-            log: root.join("log"),
-        };
-        if is_root() {
-            chown_postgres(dir);
-            chown_postgres(&root);
-        }
+        Self::start_with(dir, "pg", "")
+    }
+
+    fn start_with(dir: &Path, name: &str, settings: &str) -> Option<Cluster> {
+        let c = Self::new(dir, name, settings)?;
         c.pg(&[
             "initdb",
             "-D",
@@ -357,12 +351,57 @@ impl Cluster {
         Some(c)
     }
 
+    fn new(dir: &Path, name: &str, settings: &str) -> Option<Cluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists())?;
+        let root = dir.join(name);
+        std::fs::create_dir_all(&root).unwrap();
+        if is_root() {
+            chown_postgres(dir);
+            chown_postgres(&root);
+        }
+        Some(Cluster {
+            bin,
+            data: root.join("data"),
+            port: free_port(),
+            log: root.join("log"),
+            settings: settings.to_owned(),
+        })
+    }
+
+    /// A streaming standby of `primary` (pg_basebackup -R), started.
+    fn standby_of(primary: &Cluster, dir: &Path, name: &str) -> Cluster {
+        let c = Self::new(dir, name, "").unwrap();
+        let port = primary.port.to_string();
+        c.pg(&[
+            "pg_basebackup",
+            "-D",
+            c.data.to_str().unwrap(),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-R",
+            "-X",
+            "stream",
+        ]);
+        c.ctl(&["start", "-w"]);
+        c
+    }
+
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
     fn ctl(&self, args: &[&str]) {
-        let opts = format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port);
+        let opts = format!(
+            "-p {} -k /tmp -c listen_addresses=127.0.0.1 {}",
+            self.port, self.settings
+        );
         let mut all = vec!["pg_ctl", "-D", self.data.to_str().unwrap()];
         all.extend_from_slice(args);
         all.extend_from_slice(&["-o", &opts, "-l", self.log.to_str().unwrap()]);
@@ -455,6 +494,74 @@ async fn a_database_restart_mid_load_is_survived_without_double_accepts() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(status, Some(200), "ready again once the database is back");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let accepted = finish(stop, tasks, &key, &tokens, &a.base).await;
+    assert!(accepted > 0);
+    verify_audit(&url, dir.path());
+}
+
+/// Failover: a primary with a synchronous standby (two private clusters), two nodes on a
+/// multi-host URL. The primary is killed under load (immediate stop: no shutdown checkpoint, as
+/// a crash) and the standby promoted: the nodes move to it by themselves, and no code accepted
+/// before the failover is accepted again after it (each was on the standby's disk before its
+/// commit returned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_to_a_synchronous_standby_replays_no_code() {
+    if tessera_server::testing::postgres_url().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(primary) = Cluster::start_with(
+        dir.path(),
+        "primary",
+        "-c synchronous_standby_names='*' -c synchronous_commit=on",
+    ) else {
+        eprintln!("no PostgreSQL server binaries under /usr/lib/postgresql: skipped");
+        return;
+    };
+    let standby = Cluster::standby_of(&primary, dir.path(), "standby");
+    // The standby is synchronous before anything is written.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&primary.url())
+        .await
+        .unwrap();
+    let mut state = None;
+    for _ in 0..100 {
+        state =
+            sqlx::query_scalar::<_, String>("SELECT sync_state FROM pg_stat_replication LIMIT 1")
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap();
+        if state.as_deref() == Some("sync") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state.as_deref(), Some("sync"));
+    drop(conn);
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres",
+        primary.port, standby.port
+    );
+    let (key, tokens) = prepare(&url, dir.path()).await;
+    let a = node(&url, dir.path(), "a").await;
+    let b = node(&url, dir.path(), "b").await;
+    let bases = Arc::new(std::sync::Mutex::new(vec![a.base.clone(), b.base.clone()]));
+    let (stop, tasks) = start_load(&key, &tokens, &bases);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    primary.ctl(&["stop", "-m", "immediate", "-w"]);
+    standby.ctl(&["promote", "-w"]);
+    let client = reqwest::Client::new();
+    for n in [&a, &b] {
+        let mut status = None;
+        for _ in 0..300 {
+            status = ready(&client, &n.base).await;
+            if status == Some(200) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, Some(200), "ready on the promoted standby");
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let accepted = finish(stop, tasks, &key, &tokens, &a.base).await;

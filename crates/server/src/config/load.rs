@@ -75,7 +75,12 @@ impl Config {
                 redact_url(url)
             )));
         }
-        if url.starts_with("postgres") && url::Url::parse(url).is_err() {
+        // Several hosts (`host1:port,host2:port`, for failover) are one URL each.
+        if url.starts_with("postgres")
+            && one_url_per_host(url)
+                .iter()
+                .any(|u| url::Url::parse(u).is_err())
+        {
             return Err(ConfigError::Invalid(format!(
                 "database.url is not a valid URL: {:?}",
                 redact_url(url)
@@ -275,6 +280,57 @@ pub fn redact_url(url: &str) -> String {
             let _ = parsed.set_password(Some("redacted"));
             parsed.to_string()
         }
-        _ => url.to_owned(),
+        Ok(_) => url.to_owned(),
+        // Not one URL (several hosts, or malformed): the password goes all the same.
+        Err(_) => match url.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((userinfo, tail)) if userinfo.contains(':') => {
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:redacted@{tail}")
+                }
+                _ => url.to_owned(),
+            },
+            None => url.to_owned(),
+        },
+    }
+}
+
+/// `scheme://userinfo@host1:port1,host2:port2/rest` as one URL per host (one for a plain URL).
+pub fn one_url_per_host(url: &str) -> Vec<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return vec![url.to_owned()];
+    };
+    let (authority, tail) = rest
+        .find(['/', '?'])
+        .map_or((rest, ""), |i| rest.split_at(i));
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((user, hosts)) => (format!("{user}@"), hosts),
+        None => (String::new(), authority),
+    };
+    hosts
+        .split(',')
+        .map(|host| format!("{scheme}://{userinfo}{host}{tail}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn a_multi_host_url_is_split_and_its_password_redacted() {
+        let url = "postgres://tessera:s3cret@db1:5432,db2:5433/tessera?sslmode=require";
+        assert_eq!(
+            super::one_url_per_host(url),
+            [
+                "postgres://tessera:s3cret@db1:5432/tessera?sslmode=require",
+                "postgres://tessera:s3cret@db2:5433/tessera?sslmode=require"
+            ]
+        );
+        let shown = super::redact_url(url);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(
+            shown,
+            "postgres://tessera:redacted@db1:5432,db2:5433/tessera?sslmode=require"
+        );
+        assert!(!super::redact_url("postgres://u:pw@db/x").contains("pw@"));
     }
 }

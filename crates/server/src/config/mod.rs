@@ -542,7 +542,7 @@ impl Default for RecoveryConfig {
 
 mod load;
 
-pub use load::{ConfigError, redact_url};
+pub use load::{ConfigError, one_url_per_host, redact_url};
 
 #[cfg(test)]
 mod tests;

@@ -50,17 +50,44 @@ struct Chain {
 }
 
 impl PgStore {
+    /// Opens a pool on `url`. Several hosts (`postgres://u:p@db1:5432,db2:5432/db`, as libpq
+    /// takes them) make a cluster with failover: the pool connects to the one that takes writes
+    /// (not in recovery), refuses connections to a standby, and a task moves the pool to the new
+    /// primary when the one it uses stops answering or turns read-only (see [`follow_primary`]).
     pub async fn connect(
         url: &str,
         max_connections: u32,
         audit_key: AuditKey,
     ) -> Result<PgStore, sqlx::Error> {
-        let options = PgConnectOptions::from_str(url)?;
-        let pool = PgPoolOptions::new()
+        let hosts = split_hosts(url)?;
+        let several = hosts.len() > 1;
+        let options = if several {
+            writable_host(&hosts)
+                .await
+                .unwrap_or_else(|| hosts[0].clone())
+        } else {
+            hosts[0].clone()
+        };
+        let mut pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
+            .acquire_timeout(std::time::Duration::from_secs(10));
+        if several {
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                        .fetch_one(conn)
+                        .await?;
+                    if standby {
+                        return Err(sqlx::Error::Protocol("the server is a standby".into()));
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(options).await?;
+        if several {
+            tokio::spawn(follow_primary(pool.clone(), hosts));
+        }
         Ok(PgStore {
             writer: pool.clone(),
             pool,
@@ -99,6 +126,61 @@ impl PgStore {
             id,
             head: (0, start),
         })
+    }
+}
+
+/// The connect options of each host of `url`: one for a plain URL, several for
+/// `scheme://userinfo@host1:port1,host2:port2/rest`.
+fn split_hosts(url: &str) -> Result<Vec<PgConnectOptions>, sqlx::Error> {
+    crate::config::one_url_per_host(url)
+        .iter()
+        .map(|u| PgConnectOptions::from_str(u))
+        .collect()
+}
+
+/// The first host that answers and takes writes, asked in turn (2 s each at most).
+async fn writable_host(hosts: &[PgConnectOptions]) -> Option<PgConnectOptions> {
+    use sqlx::Connection as _;
+    for options in hosts {
+        let ask = async {
+            let mut conn = sqlx::PgConnection::connect_with(options).await?;
+            let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+                .fetch_one(&mut conn)
+                .await?;
+            let _ = conn.close().await;
+            Ok::<_, sqlx::Error>(!standby)
+        };
+        if let Ok(Ok(true)) = tokio::time::timeout(std::time::Duration::from_secs(2), ask).await {
+            return Some(options.clone());
+        }
+    }
+    None
+}
+
+/// Once a second: if the pool's server does not answer within a second or is a standby now,
+/// the pool's new connections go to whichever host takes writes (the promoted standby after a
+/// failover); connections to the old one fail and are dropped. Ends with the pool.
+async fn follow_primary(pool: sqlx::PgPool, hosts: Vec<PgConnectOptions>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let check = sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()").fetch_one(&pool);
+        if let Ok(Ok(false)) = tokio::time::timeout(std::time::Duration::from_secs(1), check).await
+        {
+            continue;
+        }
+        if let Some(options) = writable_host(&hosts).await {
+            tracing::warn!(
+                host = options.get_host(),
+                port = options.get_port(),
+                "database: moving to the server that takes writes"
+            );
+            pool.set_connect_options(options);
+        }
     }
 }
 
@@ -332,4 +414,33 @@ async fn snapshot(_: &PgStore, _: &std::path::Path) -> StoreResult<()> {
     Err(StoreError::Unsupported(
         "a PostgreSQL database is copied with pg_dump, not by the store",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn several_hosts_make_one_url_each() {
+        let hosts =
+            super::split_hosts("postgres://u:p%40w@db1:5432,db2:6543/tessera?sslmode=disable")
+                .unwrap();
+        let got: Vec<(String, u16, Option<String>)> = hosts
+            .iter()
+            .map(|o| {
+                (
+                    o.get_host().to_owned(),
+                    o.get_port(),
+                    o.get_database().map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("db1".into(), 5432, Some("tessera".into())),
+                ("db2".into(), 6543, Some("tessera".into()))
+            ]
+        );
+        assert_eq!(hosts[1].get_username(), "u");
+        assert_eq!(super::split_hosts("postgres://db/x").unwrap().len(), 1);
+    }
 }
