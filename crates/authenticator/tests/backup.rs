@@ -23,16 +23,19 @@ fn next_step() {
 /// `backup setup` as a person does it: the password, then the kit's last group read off the
 /// screen and typed back. Returns the kit's account key line.
 fn setup(env: &Env, server: &str) -> String {
+    let (kit, shown) = with_kit(
+        env,
+        &["backup", "setup", "--server", server, "--user", "alice"],
+    );
+    assert!(shown.contains("backup generation 1 uploaded"), "{shown}");
+    kit
+}
+
+/// Runs a command that shows a kit and asks for the password first and the last group after.
+fn with_kit(env: &Env, args: &[&str]) -> (String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera-auth"))
-        .args([
-            "--password-stdin",
-            "backup",
-            "setup",
-            "--server",
-            server,
-            "--user",
-            "alice",
-        ])
+        .arg("--password-stdin")
+        .args(args)
         .env("TESSERA_AUTH_VAULT", env.vault())
         .env("TESSERA_AUTH_PIN_FILE", env.pin_file())
         .stdin(Stdio::piped())
@@ -61,10 +64,9 @@ fn setup(env: &Env, server: &str) -> String {
     let status = child.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "setup failed: {err}\n{shown}");
-    assert!(shown.contains("backup generation 1 uploaded"), "{shown}");
+    assert!(status.success(), "{args:?} failed: {err}\n{shown}");
     assert!(kit.starts_with("TK1-"), "{shown}");
-    kit
+    (kit, shown)
 }
 
 fn database_bytes(server: &Server) -> Vec<u8> {
@@ -242,9 +244,42 @@ async fn backup_restore_merge_and_reset() {
             .any(|e| e["label"].as_str().unwrap().starts_with("GitHub"))
     );
 
-    // The last resort: an account reset deletes the blobs (two generations were kept).
+    // Kit rotation: the vault goes up under a new kit, the server keeps only that generation,
+    // and the old kit opens nothing the server holds.
     let store = server.app.service.store().clone();
     let alice = store.user_by_name("alice").await.unwrap().unwrap();
+    assert_eq!(
+        store.vault_backup_generations(alice.id).await.unwrap(),
+        vec![4, 5]
+    );
+    let (new_kit, shown) = with_kit(&a, &["kit", "rotate"]);
+    assert!(shown.contains("older generations deleted"), "{shown}");
+    assert_ne!(new_kit, kit);
+    assert_eq!(
+        store.vault_backup_generations(alice.id).await.unwrap(),
+        vec![6]
+    );
+    let old = b.run_stdin(
+        &["--password-stdin", "backup", "verify"],
+        &format!("{PASSWORD}\n{kit}\n"),
+    );
+    assert!(!old.status.success());
+    assert!(
+        String::from_utf8_lossy(&old.stderr).contains("does not open"),
+        "{}",
+        String::from_utf8_lossy(&old.stderr)
+    );
+    let new = b.run_stdin(
+        &["--password-stdin", "backup", "verify"],
+        &format!("{PASSWORD}\n{new_kit}\n"),
+    );
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+
+    // The last resort: an account reset deletes the blobs.
     assert!(store.latest_vault_backup(alice.id).await.unwrap().is_some());
     let path = server
         .app

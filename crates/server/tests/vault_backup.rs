@@ -181,6 +181,21 @@ async fn backup_api_keeps_two_generations_and_refuses_stale_and_large_uploads() 
         assert_eq!(meta["generation"], 4);
         assert_eq!(meta["size"], 4096);
         assert!(meta["reset_at"].is_null());
+        assert_eq!(meta["generations"], serde_json::json!([3, 4]));
+        // A kit rotation deletes the generations below the new one.
+        let r =
+            f.s.client
+                .delete(f.s.url("/api/v1/me/backup?older_than=4"))
+                .bearer_auth(&s)
+                .send()
+                .await
+                .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["deleted"], 1);
+        assert_eq!(
+            store.vault_backup_generations(ute.id).await.unwrap(),
+            vec![4]
+        );
 
         // The audit rows name sizes and generations, never the content.
         let rows =

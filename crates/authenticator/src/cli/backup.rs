@@ -259,44 +259,7 @@ pub fn setup(
     let (kdf, salt_b) = backup::new_kdf(&server, user)?;
     eprintln!("deriving the backup key (Argon2id, {} MiB)…", kdf.m / 1024);
     let auk = backup::derive_auk(&kdf, &server, user, &salt_b, password.as_bytes(), &ak)?;
-    let kit = Zeroizing::new(backup::kit_text(&backup::account_tag(&server, user), &ak));
-    let qr_payload = Zeroizing::new(backup::kit_qr(&server, user, &kit));
-
-    println!("Your emergency kit. It is shown this once and never sent anywhere:");
-    println!();
-    println!("    server:       {server}");
-    println!("    account:      {user}");
-    println!("    account key:  {}", kit.as_str());
-    println!("    password:     (the one you log in with; not on the kit)");
-    println!();
-    if let Ok(q) = crate::qr::terminal(&qr_payload) {
-        println!("{q}");
-    }
-    println!(
-        "Write the account key down or print it, and keep it away from this computer. With your"
-    );
-    println!(
-        "password it restores your tokens on a new device; without it, nobody can: not even the"
-    );
-    println!("server's administrators.");
-    if let Some(f) = &kit_file {
-        write_private(
-            f,
-            &format!(
-                "Tessera emergency kit\nserver: {server}\naccount: {user}\naccount key: {}\nsetup code: {}\n",
-                kit.as_str(),
-                qr_payload.as_str()
-            ),
-        )?;
-        eprintln!("kit written to {} (0600)", f.display());
-    }
-    let typed = secrets.password("type the last group of the account key to confirm: ")?;
-    if !typed
-        .trim()
-        .eq_ignore_ascii_case(backup::kit_last_group(&kit))
-    {
-        bail!("that is not the last group: nothing was set up; run backup setup again");
-    }
+    show_and_confirm_kit(secrets, &server, user, &ak, kit_file.as_deref())?;
 
     let now = now_unix();
     let st = BackupState {
@@ -319,6 +282,132 @@ pub fn setup(
     s.vault.set_auk_slot(&auk)?;
     s.save()?;
     println!("backup generation {generation} uploaded");
+    Ok(())
+}
+
+/// Shows the emergency kit once (text and QR), writes it to a new 0600 file if asked, and has
+/// its last group typed back.
+fn show_and_confirm_kit(
+    secrets: &mut Secrets,
+    server: &str,
+    user: &str,
+    ak: &[u8],
+    kit_file: Option<&Path>,
+) -> Result<()> {
+    let kit = Zeroizing::new(backup::kit_text(&backup::account_tag(server, user), ak));
+    let qr_payload = Zeroizing::new(backup::kit_qr(server, user, &kit));
+    println!("Your emergency kit. It is shown this once and never sent anywhere:");
+    println!();
+    println!("    server:       {server}");
+    println!("    account:      {user}");
+    println!("    account key:  {}", kit.as_str());
+    println!("    password:     (the one you log in with; not on the kit)");
+    println!();
+    if let Ok(q) = crate::qr::terminal(&qr_payload) {
+        println!("{q}");
+    }
+    println!(
+        "Write the account key down or print it, and keep it away from this computer. With your"
+    );
+    println!(
+        "password it restores your tokens on a new device; without it, nobody can: not even the"
+    );
+    println!("server's administrators.");
+    if let Some(f) = kit_file {
+        write_private(
+            f,
+            &format!(
+                "Tessera emergency kit\nserver: {server}\naccount: {user}\naccount key: {}\nsetup code: {}\n",
+                kit.as_str(),
+                qr_payload.as_str()
+            ),
+        )?;
+        eprintln!("kit written to {} (0600)", f.display());
+    }
+    let typed = secrets.password("type the last group of the account key to confirm: ")?;
+    if !typed
+        .trim()
+        .eq_ignore_ascii_case(backup::kit_last_group(&kit))
+    {
+        bail!("that is not the last group: nothing was changed; run the command again");
+    }
+    Ok(())
+}
+
+/// `kit rotate`: a new account key (and kit). The vault is uploaded under the new key, then the
+/// server deletes every older generation: an older generation would still open with the old kit.
+pub fn rotate(
+    path: &Path,
+    secrets: &mut Secrets,
+    code: Option<&str>,
+    kit_file: Option<PathBuf>,
+) -> Result<()> {
+    let mut s = Session::open(path, secrets)?;
+    let st = s
+        .vault
+        .content
+        .backup
+        .clone()
+        .context("no backup is set up (tessera-auth backup setup)")?;
+    if let Some(at) = st.stopped_by_reset {
+        bail!(
+            "the account was reset (Unix time {at}); start fresh with `tessera-auth backup setup --replace`"
+        );
+    }
+    let old_auk = st.auk().context("the vault's backup key is damaged")?;
+    let (api, meta) = connect(&mut s, secrets, code)?;
+    reset_check(&mut s, &meta)?;
+    if meta.generation < st.last_generation {
+        bail!(BackupError::Rollback {
+            got: meta.generation,
+            last: st.last_generation
+        });
+    }
+    if meta.generation > st.last_generation {
+        let blob = api
+            .get()?
+            .context("the server lists a backup it does not serve")?;
+        let (_, content) = backup::open(&blob, &st.server, &st.user, &old_auk, st.last_generation)?;
+        backup::merge(&mut s.vault.content.entries, content.entries);
+    }
+    // The password is needed again: the key is derived from the password and the new key.
+    let password = secrets.password(&format!("password of {} at {}: ", st.user, st.server))?;
+    let ak = Zeroizing::new(crate::crypto::random_vec(16)?);
+    let (kdf, salt_b) = backup::new_kdf(&st.server, &st.user)?;
+    eprintln!("deriving the backup key (Argon2id, {} MiB)…", kdf.m / 1024);
+    let auk = backup::derive_auk(
+        &kdf,
+        &st.server,
+        &st.user,
+        &salt_b,
+        password.as_bytes(),
+        &ak,
+    )?;
+    show_and_confirm_kit(secrets, &st.server, &st.user, &ak, kit_file.as_deref())?;
+    let mut new = BackupState {
+        ak: BASE64.encode(&ak),
+        auk: BASE64.encode(auk.as_bytes()),
+        salt_b: BASE64.encode(&salt_b),
+        kdf,
+        ..s.vault.content.backup.clone().context("backup state")?
+    };
+    let generation = upload(&api, &new, &auk, &s.vault, meta.generation)?;
+    new.last_generation = generation;
+    s.vault.content.backup = Some(new);
+    s.vault.set_auk_slot(&auk)?;
+    s.save()?;
+    let resp = api
+        .client
+        .delete(format!("{}?older_than={generation}", api.url("backup")))
+        .bearer_auth(&api.session)
+        .send()?;
+    if !resp.status().is_success() {
+        return Err(api_error(resp))
+            .context("deleting the generations under the old kit (run kit rotate again)");
+    }
+    println!(
+        "new kit in force: generation {generation} uploaded, older generations deleted; the old kit opens nothing"
+    );
     Ok(())
 }
 

@@ -122,6 +122,9 @@ pub enum Command {
     /// The end-to-end encrypted backup on the Tessera server (password + emergency kit).
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// The emergency kit.
+    #[command(subcommand)]
+    Kit(KitCommand),
     /// Show the recovery codes the server issued with an enrolled token.
     RecoveryCodes { name: String },
     /// Change the PIN or passphrase.
@@ -132,6 +135,19 @@ pub enum Command {
         /// Switch to a passphrase.
         #[arg(long)]
         passphrase: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KitCommand {
+    /// A new account key and kit: the vault is uploaded under it and the server deletes the
+    /// older generations (the old kit then opens nothing the server holds).
+    Rotate {
+        #[arg(long)]
+        code: Option<String>,
+        /// Also write the new kit to this new file (0600).
+        #[arg(long, value_name = "FILE")]
+        kit_file: Option<PathBuf>,
     },
 }
 
@@ -261,6 +277,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 backup::restore(&path, &mut secrets, &server, &user, code.as_deref())
             }
         },
+        Command::Kit(KitCommand::Rotate { code, kit_file }) => {
+            backup::rotate(&path, &mut secrets, code.as_deref(), kit_file)
+        }
         Command::RecoveryCodes { name } => tokens::recovery_codes(&path, &mut secrets, &name),
         Command::Export { format, output } => export::export(&path, &mut secrets, &format, &output),
         Command::PinChange {

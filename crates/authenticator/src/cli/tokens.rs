@@ -217,7 +217,7 @@ pub(crate) fn find_index(vault: &Vault, name: &str) -> Result<usize> {
         _ => {
             let names: Vec<String> = partial
                 .iter()
-                .map(|(_, e)| format!("  {}  {}", &e.id[..8], e.label()))
+                .map(|(_, e)| format!("  {}  {}", e.id.get(..8).unwrap_or(&e.id), e.label()))
                 .collect();
             bail!(
                 "{name:?} matches several tokens; be more precise or give an id:\n{}",
@@ -285,7 +285,10 @@ pub fn codes(path: &Path, secrets: &mut Secrets, filter: Option<&str>, json: boo
                         bar(left, period)
                     );
                 }
-                _ => println!("{label}{pad}  (HOTP: tessera-auth code {:?})", &e.id[..8]),
+                _ => println!(
+                    "{label}{pad}  (HOTP: tessera-auth code {:?})",
+                    e.id.get(..8).unwrap_or(&e.id)
+                ),
             },
         }
     }
@@ -388,7 +391,7 @@ pub fn list(path: &Path, secrets: &mut Secrets, json: bool) -> Result<()> {
         };
         println!(
             "{}  {}  {kind} {} {} digits  ({})",
-            &r.id[..8],
+            r.id.get(..8).unwrap_or(r.id),
             r.label,
             r.algorithm,
             r.digits,

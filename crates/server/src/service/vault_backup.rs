@@ -30,6 +30,8 @@ pub struct BackupMeta {
     pub updated_at: Option<UnixTime>,
     /// When an account reset last wiped the backups (devices that set up before must stop).
     pub reset_at: Option<UnixTime>,
+    /// The generations kept, oldest first (at most two, one after a kit rotation).
+    pub generations: Vec<i64>,
 }
 
 impl Service {
@@ -57,6 +59,7 @@ impl Service {
             size: b.as_ref().map_or(0, |b| b.blob.len()),
             updated_at: b.as_ref().map(|b| b.created_at),
             reset_at: self.store.vault_backup_reset_at(me.user.id).await?,
+            generations: self.store.vault_backup_generations(me.user.id).await?,
         })
     }
 
@@ -101,9 +104,10 @@ impl Service {
         }
     }
 
-    /// Deletes every generation of the user's backup (kit rotation, leaving the backup).
-    pub async fn delete_my_vault_backup(&self, me: &WebUser) -> Result<u64> {
-        let n = self.store.delete_vault_backups(me.user.id).await?;
+    /// Deletes the generations of the user's backup below `before` (a kit rotation: an older
+    /// generation would still open with the old kit), or every generation.
+    pub async fn delete_my_vault_backup(&self, me: &WebUser, before: Option<i64>) -> Result<u64> {
+        let n = self.store.delete_vault_backups(me.user.id, before).await?;
         self.audit(
             &me.actor(),
             "vault_backup.delete",

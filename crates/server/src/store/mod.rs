@@ -255,8 +255,10 @@ pub trait VaultBackupStore: Send + Sync {
         blob: &[u8],
         now: UnixTime,
     ) -> StoreResult<Option<i64>>;
-    /// Deletes every generation; how many there were.
-    async fn delete_vault_backups(&self, user: UserId) -> StoreResult<u64>;
+    /// Deletes every generation below `before` (every generation: `None`); how many there were.
+    async fn delete_vault_backups(&self, user: UserId, before: Option<i64>) -> StoreResult<u64>;
+    /// The generations kept, oldest first.
+    async fn vault_backup_generations(&self, user: UserId) -> StoreResult<Vec<i64>>;
     /// When an account reset last wiped the user's backups.
     async fn vault_backup_reset_at(&self, user: UserId) -> StoreResult<Option<UnixTime>>;
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::extract::{ApiJson, Source, source_of};
+use crate::http::extract::{ApiJson, ApiQuery, Source, source_of};
 use crate::http::{ApiError, AppState};
 use crate::model::Password;
 use crate::service::{BackupMeta, BackupPut, ErrorCode, WebLogin, WebUser};
@@ -208,14 +208,23 @@ pub struct BackupDeleted {
     deleted: u64,
 }
 
-/// Delete every generation of the caller's backup.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Delete only the generations below this one (after a kit rotation).
+    older_than: Option<i64>,
+}
+
+/// Delete the caller's backup: every generation, or with `older_than=N` those below N.
 #[utoipa::path(delete, path = "/me/backup", tag = "me", security(("session" = [])),
+    params(DeleteQuery),
     responses((status = 200, body = BackupDeleted)))]
 async fn delete_me_backup(
     State(s): State<AppState>,
     Me(me): Me,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<Json<BackupDeleted>, ApiError> {
     Ok(Json(BackupDeleted {
-        deleted: s.delete_my_vault_backup(&me).await?,
+        deleted: s.delete_my_vault_backup(&me, q.older_than).await?,
     }))
 }

@@ -66,12 +66,30 @@ macro_rules! impl_vault_backups {
                 Ok(Some(generation))
             }
 
-            async fn delete_vault_backups(&self, user: $crate::model::UserId) -> StoreResult<u64> {
-                let r = sqlx::query("DELETE FROM vault_backups WHERE user_id = $1")
-                    .bind(user.0)
-                    .execute(&mut *self.write_conn().await?)
-                    .await?;
+            async fn delete_vault_backups(
+                &self,
+                user: $crate::model::UserId,
+                before: Option<i64>,
+            ) -> StoreResult<u64> {
+                let r =
+                    sqlx::query("DELETE FROM vault_backups WHERE user_id = $1 AND generation < $2")
+                        .bind(user.0)
+                        .bind(before.unwrap_or(i64::MAX))
+                        .execute(&mut *self.write_conn().await?)
+                        .await?;
                 Ok(r.rows_affected())
+            }
+
+            async fn vault_backup_generations(
+                &self,
+                user: $crate::model::UserId,
+            ) -> StoreResult<Vec<i64>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT generation FROM vault_backups WHERE user_id = $1 ORDER BY generation",
+                )
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn vault_backup_reset_at(
