@@ -289,7 +289,13 @@ impl Service {
         dry_run: bool,
     ) -> Result<ImportReport> {
         let tally = ReadTally::default();
-        let source = source(upload, &tally)?;
+        // QR images are decoded as the source is made: off the async workers.
+        let source = {
+            let (upload, tally) = (upload.clone(), tally.clone());
+            tokio::task::spawn_blocking(move || source(&upload, &tally))
+                .await
+                .map_err(|e| Error::Invalid(Msg::text(format!("upload not read: {e}"))))??
+        };
         let policy = ImportPolicy {
             format: upload
                 .format

@@ -111,10 +111,17 @@ impl Service {
         if files.is_empty() {
             return Err(Error::Invalid(Msg::new(Key::UploadEmpty)));
         }
-        let named: Vec<(String, &[u8])> = files
-            .iter()
-            .map(|(n, b)| (n.clone(), b.as_slice()))
-            .collect();
+        // Decoding images is CPU work: off the async workers.
+        let owned = files.to_vec();
+        let items = tokio::task::spawn_blocking(move || {
+            let named: Vec<(String, &[u8])> = owned
+                .iter()
+                .map(|(n, b)| (n.clone(), b.as_slice()))
+                .collect();
+            images_source(&named, false).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| Error::Invalid(Msg::text(format!("upload not read: {e}"))))?;
         let ours = self.config.issuer();
         let mut offer = MigrationOffer {
             issuer: ours.clone(),
@@ -124,7 +131,7 @@ impl Service {
             migration: true,
             entries: Vec::new(),
         };
-        for item in images_source(&named, false) {
+        for item in items {
             match item {
                 Err(refusal) => offer.problems.push((String::new(), refusal.message(lang))),
                 Ok(Item::Skip(s)) => offer.problems.push((s.locator, s.reason.message(lang))),
