@@ -258,7 +258,7 @@ async fn openapi_document_is_served_and_matches_the_committed_copy() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/openapi.json is out of date: run `UPDATE_GOLDEN=1 cargo test -p tessera-server --test api`"
+        "docs/openapi.json is out of date: run `UPDATE_GOLDEN=1 cargo test -p tessera-server --test api_contract`"
     );
 }
 
