@@ -28,6 +28,7 @@ mod reason;
 pub mod safenet;
 mod time;
 pub mod uri;
+mod xml;
 
 pub use limits::BoundedRead;
 pub use reason::{Lang, Refusal, SkipReason, Warning};

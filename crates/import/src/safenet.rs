@@ -23,13 +23,14 @@
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufReader, Read};
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 use tessera_otp::{HashAlgorithm, Secret};
 use zeroize::Zeroizing;
 
 use crate::limits::{BoundedRead, read_refusal};
 use crate::pskc::check_serial;
 use crate::reason::detail;
+use crate::xml::{Names, element, resolve_reference};
 use crate::{Item, Kind, Record, Refusal, Skip, SkipReason};
 
 const MAX_RUN: usize = 64 * 1024;
@@ -112,11 +113,11 @@ impl<R: Read> SafenetReader<R> {
         };
         let result = match event {
             Event::Start(e) => {
-                let (name, attrs) = element(&e)?;
+                let (name, attrs) = element(&e, Names::Lower)?;
                 self.open(name, &attrs)
             }
             Event::Empty(e) => {
-                let (name, attrs) = element(&e)?;
+                let (name, attrs) = element(&e, Names::Lower)?;
                 self.open(name, &attrs).and_then(|()| self.close())
             }
             Event::End(_) => self.close(),
@@ -343,45 +344,6 @@ impl<R: Read> Iterator for SafenetReader<R> {
             }
         }
     }
-}
-
-/// The element's local name and attributes, lower-cased names.
-fn element(e: &BytesStart<'_>) -> Result<(String, Vec<(String, String)>), Refusal> {
-    let malformed = || Refusal::Malformed {
-        problem: "an attribute is not well-formed".into(),
-    };
-    let name = e.local_name().into_inner().to_ascii_lowercase();
-    let mut attrs = Vec::new();
-    for a in e.attributes() {
-        let a = a.map_err(|_| malformed())?;
-        let value = a
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|_| malformed())?;
-        attrs.push((
-            a.key.local_name().into_inner().to_ascii_lowercase(),
-            value.into_owned(),
-        ));
-    }
-    Ok((name, attrs))
-}
-
-/// The five predefined entities and character references; anything else is refused.
-fn resolve_reference(name: &str) -> Result<char, Refusal> {
-    let code = match name {
-        "amp" => Some(u32::from('&')),
-        "lt" => Some(u32::from('<')),
-        "gt" => Some(u32::from('>')),
-        "quot" => Some(u32::from('"')),
-        "apos" => Some(u32::from('\'')),
-        _ => match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok(),
-            None => name.strip_prefix('#').and_then(|d| d.parse().ok()),
-        },
-    };
-    code.and_then(char::from_u32)
-        .ok_or_else(|| Refusal::Malformed {
-            problem: "an entity reference that XML does not predefine".into(),
-        })
 }
 
 #[cfg(test)]

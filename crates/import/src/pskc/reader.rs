@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use std::io::{BufReader, Read};
 
 use data_encoding::BASE64;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 use zeroize::Zeroizing;
 
 use super::crypto::{Cipher, MacHash};
@@ -14,6 +14,7 @@ use super::package::{self, Keys, Package, Value, strip_ws};
 use super::{MAX_DEPTH, MAX_ITERATIONS, MAX_RUN, Protection, PskcOptions};
 use crate::limits::{BoundedRead, read_refusal};
 use crate::reason::detail;
+use crate::xml::{Names, element, resolve_reference};
 use crate::{Item, Refusal, Warning};
 
 /// What the container says about its encryption, read before the first `KeyPackage`.
@@ -150,11 +151,11 @@ impl<R: Read> PskcReader<R> {
         };
         Ok(match event {
             Event::Start(e) => {
-                let (name, attrs) = element(&e)?;
+                let (name, attrs) = element(&e, Names::AsWritten)?;
                 Ev::Open(name, attrs)
             }
             Event::Empty(e) => {
-                let (name, attrs) = element(&e)?;
+                let (name, attrs) = element(&e, Names::AsWritten)?;
                 Ev::Empty(name, attrs)
             }
             Event::End(_) => Ev::Close,
@@ -530,50 +531,4 @@ impl<R: Read> Iterator for PskcReader<R> {
             }
         }
     }
-}
-
-/// The local name and attributes (local names, unescaped values) of an element.
-fn element(e: &BytesStart<'_>) -> Result<(String, Vec<(String, String)>), Refusal> {
-    let malformed = || Refusal::Malformed {
-        problem: "an attribute is not well-formed".into(),
-    };
-    let name = e.local_name().into_inner().to_owned();
-    let mut attrs = Vec::new();
-    for a in e.attributes() {
-        let a = a.map_err(|_| malformed())?;
-        let value = a
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|_| malformed())?;
-        attrs.push((
-            a.key.local_name().into_inner().to_owned(),
-            value.into_owned(),
-        ));
-    }
-    Ok((name, attrs))
-}
-
-/// The five predefined entities and character references; anything else is refused (there is no
-/// DOCTYPE that could define it).
-fn resolve_reference(name: &str) -> Result<char, Refusal> {
-    let unknown = || Refusal::Malformed {
-        problem: "an entity reference that XML does not predefine".into(),
-    };
-    Ok(match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        _ => {
-            let code =
-                if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
-                    u32::from_str_radix(hex, 16).ok()
-                } else if let Some(dec) = name.strip_prefix('#') {
-                    dec.parse().ok()
-                } else {
-                    None
-                };
-            code.and_then(char::from_u32).ok_or_else(unknown)?
-        }
-    })
 }
